@@ -1,0 +1,157 @@
+"""The wire protocol: every message body, every user-visible text and the validation rules.
+
+Pure functions on plain data (no I/O), so the rules can be tested without a socket.
+The views only call these; they never spell out a dict literal or an error string.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from typing import Any, Final
+
+Message = dict[str, Any]
+
+DEFAULT_ROOM: Final = "Default"
+NAME_MIN: Final = 3
+NAME_MAX: Final = 20
+DEFAULT_MAX_MESSAGE_CHARS: Final = 4096
+
+# Actions a client may request on /chat.
+SET_NICK: Final = "set_nick"
+JOIN_ROOM: Final = "join_room"
+CHAT_MESSAGE: Final = "chat_message"
+USER_LIST: Final = "user_list"
+
+# User-visible texts (part of the API: clients match on them).
+NICK_INVALID: Final = "Name must be a string and between 3-20 chars."
+NICK_FORBIDDEN_CHARS: Final = "Name contains characters that are not allowed."
+NICK_TAKEN: Final = "Name already in use."
+ROOM_INVALID: Final = "Room name must be a string and between 3-20 chars."
+ROOM_FORBIDDEN_CHARS: Final = "Room name contains characters that are not allowed."
+NICK_TAKEN_IN_ROOM: Final = "Name already in use in this room."
+NOT_ALLOWED: Final = "Not allowed."
+NOT_A_JSON_OBJECT: Final = "Message must be a JSON object."
+NOT_JSON: Final = "Message must be valid JSON."
+BINARY_NOT_SUPPORTED: Final = "Binary frames are not supported."
+NICK_UNAVAILABLE_REASON: Final = "Username already in use"
+
+
+def message_invalid_text(limit: int) -> str:
+    return f"Message must be a non-empty string of at most {limit} characters."
+
+
+class ProtocolError(ValueError):
+    """A request that breaks a rule; its text is what the client is told."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+# ---------------------------------------------------------------------------- validation
+
+# Cc: control characters (NUL, ESC, DEL, C1 controls); Cf: invisible formatting characters
+# (bidi overrides, zero-width joiners). Cs, lone surrogates, cannot be encoded at all.
+_FORBIDDEN_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs"})
+
+
+def _has_forbidden_chars(text: str) -> bool:
+    return any(unicodedata.category(char) in _FORBIDDEN_CATEGORIES for char in text)
+
+
+def _validate_name(value: object, invalid: str, forbidden: str) -> str:
+    if not isinstance(value, str) or not NAME_MIN <= len(value) <= NAME_MAX:
+        raise ProtocolError(invalid)
+    if _has_forbidden_chars(value):
+        raise ProtocolError(forbidden)
+    return value
+
+
+def validate_nick(value: object) -> str:
+    """Return `value` as a nick, or raise `ProtocolError` with the text to answer."""
+    return _validate_name(value, NICK_INVALID, NICK_FORBIDDEN_CHARS)
+
+
+def validate_room(value: object) -> str:
+    """Return `value` as a room name, or raise `ProtocolError` with the text to answer."""
+    return _validate_name(value, ROOM_INVALID, ROOM_FORBIDDEN_CHARS)
+
+
+def validate_chat_message(value: object, limit: int) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= limit:
+        raise ProtocolError(message_invalid_text(limit))
+    return value
+
+
+# ---------------------------------------------------------------------------- encoding
+
+
+def encode(message: object) -> str:
+    """Serialize one message; ASCII-only so that any string (even a lone surrogate) encodes."""
+    return json.dumps(message, separators=(",", ":"))
+
+
+def decode(text: str) -> Any:
+    """Parse one JSON text; raise `ValueError` for anything that is not (too deep counts)."""
+    try:
+        return json.loads(text)
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deeply") from exc
+
+
+def parse_request(text: str) -> Message:
+    """Parse a /chat text frame into a request object, or raise `ProtocolError`."""
+    try:
+        request = decode(text)
+    except ValueError:
+        raise ProtocolError(NOT_A_JSON_OBJECT) from None
+    if not isinstance(request, dict):
+        raise ProtocolError(NOT_A_JSON_OBJECT)
+    return request
+
+
+# ---------------------------------------------------------------------------- replies
+
+
+def ok(action: str, message: str = "") -> Message:
+    return {"action": action, "success": True, "message": message}
+
+
+def fail(action: object, text: str) -> Message:
+    return {"action": action, "success": False, "message": text}
+
+
+def user_list_reply(room: str, users: list[str]) -> Message:
+    return {"action": USER_LIST, "success": True, "room": room, "users": users}
+
+
+def echo_reply(value: object) -> Message:
+    return {"echo": value}
+
+
+def echo_error(text: str) -> Message:
+    return {"success": False, "message": text}
+
+
+# ---------------------------------------------------------------------------- broadcasts
+
+
+def connecting(room: str, user: str) -> Message:
+    return {"action": "connecting", "room": room, "user": user}
+
+
+def joined(room: str, user: str) -> Message:
+    return {"action": "joined", "room": room, "user": user}
+
+
+def left(room: str, user: str, *, shame: bool) -> Message:
+    return {"action": "left", "room": room, "user": user, "shame": shame}
+
+
+def nick_changed(room: str, from_user: str, to_user: str) -> Message:
+    return {"action": "nick_changed", "room": room, "from_user": from_user, "to_user": to_user}
+
+
+def chat_broadcast(message: str, user: str) -> Message:
+    return {"action": CHAT_MESSAGE, "message": message, "user": user}

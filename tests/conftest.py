@@ -1,0 +1,200 @@
+"""Shared fixtures: a real aiohttp server per test, real WebSocket peers, real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient
+
+from aiohttp_chat.server import Settings, create_app
+
+TIMEOUT = 5.0
+
+
+def exactly(text: str) -> str:
+    """A `pytest.raises(match=...)` pattern for exactly `text`."""
+    return f"^{re.escape(text)}$"
+
+
+class Peer:
+    """A chat client as a test sees it: send requests, read replies and broadcasts.
+
+    `ask` returns the reply to a request; broadcasts that arrive before it are kept, in order,
+    for `recv`, which returns the next broadcast or message.
+    """
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, nick: str) -> None:
+        self.ws = ws
+        self.nick = nick
+        self._kept: deque[Any] = deque()
+
+    async def send(self, **request: Any) -> None:
+        await self.ws.send_str(json.dumps(request))
+
+    async def _next(self) -> Any:
+        message = await self.ws.receive(timeout=TIMEOUT)
+        assert message.type is aiohttp.WSMsgType.TEXT, message
+        return json.loads(message.data)
+
+    async def recv(self) -> Any:
+        return self._kept.popleft() if self._kept else await self._next()
+
+    async def reply(self) -> Any:
+        while "success" not in (message := await self._next()):
+            self._kept.append(message)
+        return message
+
+    async def ask(self, **request: Any) -> Any:
+        await self.send(**request)
+        return await self.reply()
+
+    async def drain(self) -> None:
+        """Forget every message received so far."""
+        await self.ask(action="user_list", room="no-such-room")
+        self._kept.clear()
+
+    async def assert_quiet(self) -> None:
+        """Nothing was sent to this peer that a test has not read."""
+        assert not self._kept, self._kept
+        await self.send(action="user_list", room="no-such-room")
+        assert await self._next() == {
+            "action": "user_list",
+            "success": True,
+            "room": "no-such-room",
+            "users": [],
+        }
+
+    async def set_nick(self, nick: str) -> None:
+        assert await self.ask(action="set_nick", nick=nick) == {
+            "action": "set_nick",
+            "success": True,
+            "message": "",
+        }
+        self.nick = nick
+
+    async def join(self, room: str) -> None:
+        reply = await self.ask(action="join_room", room=room)
+        assert reply == {"action": "join_room", "success": True, "message": ""}
+
+
+Connect = Callable[..., Awaitable[Peer]]
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture
+async def client(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]], settings: Settings
+) -> TestClient[Any, Any]:
+    return await aiohttp_client(create_app(settings))
+
+
+@pytest.fixture
+async def connect(client: TestClient[Any, Any]) -> AsyncIterator[Connect]:
+    """Open a /chat connection and read its `connecting` frame."""
+    peers: list[Peer] = []
+
+    async def open_peer(**kwargs: Any) -> Peer:
+        ws = await client.ws_connect("/chat", **kwargs)
+        first = json.loads((await ws.receive(timeout=TIMEOUT)).data)
+        assert first["action"] == "connecting" and first["room"] == "Default", first
+        peer = Peer(ws, first["user"])
+        peers.append(peer)
+        return peer
+
+    yield open_peer
+    for peer in peers:
+        await peer.ws.close()
+
+
+# ------------------------------------------------------------------------ real processes
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[str], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited early with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+class ServerProcess:
+    def __init__(self, *args: str) -> None:
+        self.port = free_port()
+        command = [sys.executable, "-m", "aiohttp_chat.server", "--host", "127.0.0.1"]
+        self.proc = subprocess.Popen(
+            [*command, "--port", str(self.port), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        wait_for_port(self.port, self.proc)
+
+    def url(self, path: str = "/chat") -> str:
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    def stop(self, sig: int = signal.SIGINT) -> tuple[int, str, str]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        out, err = self.proc.communicate(timeout=15)
+        return self.proc.returncode, out, err
+
+
+@pytest.fixture
+def server_process() -> Iterator[Callable[..., ServerProcess]]:
+    started: list[ServerProcess] = []
+
+    def start(*args: str) -> ServerProcess:
+        server = ServerProcess(*args)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        if server.proc.poll() is None:
+            server.proc.kill()
+            server.proc.communicate()
+
+
+async def run_process(*args: str, input: str = "", limit: float = 20.0) -> tuple[int, str, str]:
+    """Run `python -m ...args` to the end without blocking the event loop."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        *args,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(input.encode()), limit)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()

@@ -1,0 +1,108 @@
+import pytest
+
+from aiohttp_chat import protocol
+from aiohttp_chat.protocol import ProtocolError
+
+from .conftest import exactly
+
+
+@pytest.mark.parametrize("nick", ["abc", "a" * 20, "Jonas", "😀😀😀", "名前です", "a b"])
+def test_valid_nicks(nick: str) -> None:
+    assert protocol.validate_nick(nick) == nick
+    assert protocol.validate_room(nick) == nick
+
+
+@pytest.mark.parametrize("value", [None, 123, ["abc"], {"a": 1}, True, "ab", "a" * 21, ""])
+def test_invalid_names(value: object) -> None:
+    with pytest.raises(ProtocolError) as nick_error:
+        protocol.validate_nick(value)
+    assert nick_error.value.text == "Name must be a string and between 3-20 chars."
+    with pytest.raises(ProtocolError) as room_error:
+        protocol.validate_room(value)
+    assert room_error.value.text == "Room name must be a string and between 3-20 chars."
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "\x1b[31mred",
+        "nul\x00x",
+        "del\x7fx",
+        "evil\u202etxt",
+        "zero\u200dwidth",
+        "tab\tx",
+        "ab\ud800",
+    ],
+)
+def test_names_with_control_or_format_characters(value: str) -> None:
+    with pytest.raises(
+        ProtocolError, match=exactly("Name contains characters that are not allowed.")
+    ):
+        protocol.validate_nick(value)
+    with pytest.raises(
+        ProtocolError, match=exactly("Room name contains characters that are not allowed.")
+    ):
+        protocol.validate_room(value)
+
+
+def test_chat_message_limits() -> None:
+    assert protocol.validate_chat_message("x" * 4096, 4096) == "x" * 4096
+    assert protocol.validate_chat_message("😀" * 10, 10) == "😀" * 10  # code points, not bytes
+    for bad in ("", "x" * 4097, None, 5, ["hi"]):
+        with pytest.raises(ProtocolError) as error:
+            protocol.validate_chat_message(bad, 4096)
+        assert error.value.text == (
+            "Message must be a non-empty string of at most 4096 characters."
+        )
+    with pytest.raises(
+        ProtocolError, match=exactly("Message must be a non-empty string of at most 10 characters.")
+    ):
+        protocol.validate_chat_message("x" * 11, 10)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["not json", "[1, 2]", '"a string"', "42", "null", "[" * 100_000],
+    ids=["word", "list", "string", "number", "null", "deep"],
+)
+def test_parse_request_needs_a_json_object(text: str) -> None:
+    with pytest.raises(ProtocolError, match=exactly("Message must be a JSON object.")):
+        protocol.parse_request(text)
+
+
+def test_parse_request() -> None:
+    assert protocol.parse_request('{"action": "x"}') == {"action": "x"}
+
+
+def test_encode_is_compact_and_ascii() -> None:
+    assert protocol.encode({"a": "é\ud800"}) == '{"a":"\\u00e9\\ud800"}'
+
+
+def test_message_shapes() -> None:
+    assert protocol.connecting("Default", "User1") == {
+        "action": "connecting",
+        "room": "Default",
+        "user": "User1",
+    }
+    assert protocol.left("r", "u", shame=True) == {
+        "action": "left",
+        "room": "r",
+        "user": "u",
+        "shame": True,
+    }
+    assert protocol.nick_changed("r", "a", "b") == {
+        "action": "nick_changed",
+        "room": "r",
+        "from_user": "a",
+        "to_user": "b",
+    }
+    assert protocol.chat_broadcast("hi", "u") == {
+        "action": "chat_message",
+        "message": "hi",
+        "user": "u",
+    }
+    assert protocol.fail(None, "Not allowed.") == {
+        "action": None,
+        "success": False,
+        "message": "Not allowed.",
+    }
