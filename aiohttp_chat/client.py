@@ -65,9 +65,10 @@ async def read_messages(
 
 
 async def send(ws: ClientWebSocketResponse, view: ChatView, request: protocol.Message) -> None:
+    text = protocol.encode(request)
     view.sent(request)
-    logger.debug("< %s", request)
-    await ws.send_str(protocol.encode(request))
+    logger.debug("< %s", text)
+    await ws.send_str(text)
 
 
 async def send_lines(
@@ -121,6 +122,7 @@ async def chat(
     nick: str | None = None,
     room: str | None = None,
     refresh_interval: float = REFRESH_INTERVAL,
+    pong_timeout: float = PONG_TIMEOUT,
 ) -> None:
     """Run the three tasks on `ws` until one ends; raise `ChatEnded` if it was not the user."""
     view, pong = ChatView(), asyncio.Event()
@@ -131,7 +133,10 @@ async def chat(
     tasks = [
         asyncio.create_task(read_messages(ws, view, output, pong), name="reader"),
         asyncio.create_task(send_lines(ws, view, read_line, output), name="sender"),
-        asyncio.create_task(refresh(ws, pong, interval=refresh_interval), name="refresh"),
+        asyncio.create_task(
+            refresh(ws, pong, interval=refresh_interval, pong_timeout=pong_timeout),
+            name="refresh",
+        ),
     ]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

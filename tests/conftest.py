@@ -162,8 +162,9 @@ class ServerProcess:
     def url(self, path: str = "/chat") -> str:
         return f"ws://127.0.0.1:{self.port}{path}"
 
-    def stop(self, sig: int = signal.SIGINT) -> tuple[int, str, str]:
-        if self.proc.poll() is None:
+    def stop(self, sig: int | None = signal.SIGINT) -> tuple[int, str, str]:
+        """Send `sig` (None: send nothing) and wait for the exit."""
+        if sig is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
         out, err = self.proc.communicate(timeout=15)
         return self.proc.returncode, out, err

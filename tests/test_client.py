@@ -1,0 +1,225 @@
+"""The terminal client: its tasks against a real server, and the real process."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import WSCloseCode, web
+from aiohttp.test_utils import TestClient, TestServer
+
+from aiohttp_chat.client import ChatEnded, chat
+from aiohttp_chat.server import SOCKETS
+
+from .conftest import Connect, ServerProcess, run_process
+
+TASK_NAMES = {"reader", "sender", "refresh"}
+
+
+class Keyboard:
+    """A line reader fed by the test; `None` is the end of input."""
+
+    def __init__(self, *lines: str | None) -> None:
+        self.lines: asyncio.Queue[str | None] = asyncio.Queue()
+        for line in lines:
+            self.lines.put_nowait(line)
+
+    async def __call__(self) -> str:
+        line = await self.lines.get()
+        if line is None:
+            raise EOFError
+        return line
+
+
+def leftover_tasks() -> set[str]:
+    return {task.get_name() for task in asyncio.all_tasks()} & TASK_NAMES
+
+
+async def test_piped_lines_are_sent_then_it_quits_once_answered(
+    client: TestClient[Any, Any], connect: Connect
+) -> None:
+    watcher = await connect()
+    shown: list[str] = []
+    ws = await client.ws_connect("/chat", autoping=False)
+    lines = ("hello", "/users", "/join Lounge", "/users", "/nick x", None)
+    await chat(ws, Keyboard(*lines), shown.append, nick="Alice")
+    assert ws.closed and leftover_tasks() == set()
+    assert shown[0].startswith("*** Connected to Default as User")
+    assert shown[1:] == [
+        "*** You are now known as Alice",
+        f"*** In Default: {watcher.nick}, Alice",
+        "*** You are now in Lounge",
+        "*** In Lounge: Alice",
+        "!!! set_nick: Name must be a string and between 3-20 chars.",
+    ]
+    assert (await watcher.recv())["action"] == "joined"
+    assert (await watcher.recv())["to_user"] == "Alice"
+    assert await watcher.recv() == {"action": "chat_message", "message": "hello", "user": "Alice"}
+    assert await watcher.recv() == {
+        "action": "left",
+        "room": "Default",
+        "user": "Alice",
+        "shame": False,
+    }
+
+
+async def test_quit_command_ends_everything(client: TestClient[Any, Any], connect: Connect) -> None:
+    watcher = await connect()
+    ws = await client.ws_connect("/chat", autoping=False)
+    keyboard = Keyboard("/quit", "never sent")
+    await chat(ws, keyboard, lambda line: None, room="Kitchen")
+    assert ws.closed and leftover_tasks() == set()
+    assert keyboard.lines.qsize() == 1
+    messages = [await watcher.recv(), await watcher.recv()]
+    assert [m["action"] for m in messages] == ["joined", "left"]
+
+
+async def test_server_closing_ends_all_tasks_with_a_reason(client: TestClient[Any, Any]) -> None:
+    ws = await client.ws_connect("/chat", autoping=False)
+    keyboard = Keyboard()  # the user is typing nothing: the sender waits for input
+    running = asyncio.create_task(chat(ws, keyboard, lambda line: None))
+    await asyncio.sleep(0.1)
+    for socket in list(client.app[SOCKETS]):
+        await socket.close(code=WSCloseCode.GOING_AWAY, message=b"bye")
+    with pytest.raises(ChatEnded, match=r"closed the connection \(code 1001\)"):
+        await asyncio.wait_for(running, 5)
+    assert ws.closed and leftover_tasks() == set()
+
+
+async def test_peer_text_is_escaped(client: TestClient[Any, Any], connect: Connect) -> None:
+    shown: list[str] = []
+    ws = await client.ws_connect("/chat", autoping=False)
+    keyboard = Keyboard()
+    running = asyncio.create_task(chat(ws, keyboard, shown.append))
+    await asyncio.sleep(0.1)
+    villain = await connect()
+    await villain.ask(action="chat_message", message="\x1b[2J\x1b]0;pwned\x07gotcha")
+    await asyncio.sleep(0.1)
+    keyboard.lines.put_nowait(None)
+    await asyncio.wait_for(running, 5)
+    assert f">>>{villain.nick}: \\x1b[2J\\x1b]0;pwned\\x07gotcha" in shown
+    assert not any("\x1b" in line for line in shown)
+
+
+async def test_failing_line_reader_ends_all_tasks(client: TestClient[Any, Any]) -> None:
+    async def broken() -> str:
+        raise RuntimeError("keyboard on fire")
+
+    ws = await client.ws_connect("/chat", autoping=False)
+    with pytest.raises(ChatEnded, match="sender failed: RuntimeError"):
+        await chat(ws, broken, lambda line: None)
+    assert ws.closed and leftover_tasks() == set()
+
+
+async def test_refresh_notices_a_server_that_stopped_answering(
+    aiohttp_client: Callable[..., Any],
+) -> None:
+    async def deaf(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=False)  # reads pings, never answers them
+        await ws.prepare(request)
+        async for _ in ws:
+            pass
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/chat", deaf)
+    test_client: TestClient[Any, Any] = await aiohttp_client(TestServer(app))
+    ws = await test_client.ws_connect("/chat", autoping=False)
+    with pytest.raises(ChatEnded, match="No answer to a ping"):
+        await asyncio.wait_for(
+            chat(ws, Keyboard(), print, refresh_interval=0.1, pong_timeout=0.3), 5
+        )
+    assert ws.closed and leftover_tasks() == set()
+
+
+# ------------------------------------------------------------------------ real processes
+
+
+async def test_client_process_with_piped_input(
+    server_process: Callable[..., ServerProcess],
+) -> None:
+    server = server_process()
+    async with aiohttp.ClientSession() as session, session.ws_connect(server.url()) as watcher:
+        await watcher.receive_json(timeout=5)
+        code, out, err = await run_process(
+            "aiohttp_chat.client",
+            "--url",
+            server.url(),
+            "--nick",
+            "Piper",
+            input="hello from a pipe\n/users\n",
+        )
+        assert (code, err) == (0, "")
+        assert "*** You are now known as Piper" in out
+        assert "*** In Default: " in out and "Piper" in out
+        received = [await watcher.receive_json(timeout=5) for _ in range(4)]
+    assert received[2] == {
+        "action": "chat_message",
+        "message": "hello from a pipe",
+        "user": "Piper",
+    }
+    assert received[3] == {"action": "left", "room": "Default", "user": "Piper", "shame": False}
+
+
+async def test_client_process_verbose_shows_traffic_on_stderr(
+    server_process: Callable[..., ServerProcess],
+) -> None:
+    server = server_process()
+    code, _, err = await run_process(
+        "aiohttp_chat.client", "--url", server.url(), "--verbose", input="hi\n"
+    )
+    assert code == 0
+    assert '< {"action":"chat_message","message":"hi"}' in err
+    assert '> {"action":"chat_message","success":true,"message":"hi"}' in err
+
+
+async def test_client_process_cannot_connect() -> None:
+    code, _, err = await run_process(
+        "aiohttp_chat.client", "--url", "ws://127.0.0.1:9/chat", input=""
+    )
+    assert code == 1
+    assert err.startswith("aiohttp-chat: cannot connect to ws://127.0.0.1:9/chat")
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+async def _start_client(server: ServerProcess) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "aiohttp_chat.client",
+        "--url",
+        server.url(),
+        stdin=asyncio.subprocess.PIPE,  # kept open: the user is not typing
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 10)
+    assert line.startswith(b"*** Connected to Default as")
+    return proc
+
+
+async def test_client_process_exits_1_when_the_server_goes_away(
+    server_process: Callable[..., ServerProcess],
+) -> None:
+    server = server_process()
+    proc = await _start_client(server)
+    server.stop(signal.SIGTERM)
+    _, err = await asyncio.wait_for(proc.communicate(), 10)
+    assert proc.returncode == 1
+    assert err.decode() == "aiohttp-chat: The server closed the connection (code 1001).\n"
+
+
+async def test_client_process_ctrl_c_exits_0_quietly(
+    server_process: Callable[..., ServerProcess],
+) -> None:
+    server = server_process()
+    proc = await _start_client(server)
+    proc.send_signal(signal.SIGINT)
+    _, err = await asyncio.wait_for(proc.communicate(), 10)
+    assert (proc.returncode, err.decode()) == (0, "")

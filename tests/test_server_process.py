@@ -1,0 +1,108 @@
+"""`python -m aiohttp_chat.server` run as a real process, the way a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+
+import aiohttp
+import pytest
+from aiohttp import WSCloseCode, WSMsgType
+
+from .conftest import ServerProcess, run_process
+
+StartServer = Callable[..., ServerProcess]
+SERVER = [sys.executable, "-m", "aiohttp_chat.server"]
+
+
+async def test_help_lists_every_option_and_its_environment_variable() -> None:
+    code, out, _ = await run_process("aiohttp_chat.server", "--help")
+    assert code == 0
+    for option in ("--host", "--port", "--heartbeat", "--max-frame-bytes"):
+        assert option in out
+    for option in ("--max-message-chars", "--log-level"):
+        assert option in out
+    for variable in ("AIOHTTP_CHAT_PORT", "AIOHTTP_CHAT_HEARTBEAT", "AIOHTTP_CHAT_LOG_LEVEL"):
+        assert variable in out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+async def test_signal_closes_every_socket_with_going_away_and_exits_0(
+    server_process: StartServer, sig: int
+) -> None:
+    server = server_process()
+    async with aiohttp.ClientSession() as session:
+        chat = await session.ws_connect(server.url("/chat"))
+        echo = await session.ws_connect(server.url("/echo"))
+        assert (await chat.receive_json(timeout=5))["action"] == "connecting"
+        server.proc.send_signal(sig)
+        for ws in (chat, echo):
+            message = await ws.receive(timeout=10)
+            assert message.type is WSMsgType.CLOSE
+            assert message.data == WSCloseCode.GOING_AWAY
+    code, _, err = server.stop(None)
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert "Listening on 127.0.0.1:" in err
+    assert "connected as User" in err
+
+
+async def test_chat_between_two_clients_and_quiet_logs(server_process: StartServer) -> None:
+    server = server_process()
+    async with aiohttp.ClientSession() as session:
+        alice = await session.ws_connect(server.url())
+        bob = await session.ws_connect(server.url())
+        await alice.receive_json(timeout=5)
+        await bob.receive_json(timeout=5)
+        await alice.receive_json(timeout=5)  # bob joined
+        for i in range(20):
+            await bob.send_json({"action": "chat_message", "message": f"hi {i}"})
+        for i in range(20):
+            assert (await alice.receive_json(timeout=5))["message"] == f"hi {i}"
+        await bob.close()
+        assert (await alice.receive_json(timeout=5))["action"] == "left"
+        await alice.close()
+    _, _, err = server.stop()
+    assert "hi 1" not in err  # INFO logs connections, never messages
+    assert err.count("connected as") == 2
+
+
+async def test_options_from_the_environment(server_process: StartServer) -> None:
+    os.environ["AIOHTTP_CHAT_MAX_MESSAGE_CHARS"] = "5"
+    try:
+        server = server_process()
+    finally:
+        del os.environ["AIOHTTP_CHAT_MAX_MESSAGE_CHARS"]
+    async with aiohttp.ClientSession() as session, session.ws_connect(server.url()) as ws:
+        await ws.receive_json(timeout=5)
+        await ws.send_str(json.dumps({"action": "chat_message", "message": "123456"}))
+        reply = await ws.receive_json(timeout=5)
+        assert reply["message"] == "Message must be a non-empty string of at most 5 characters."
+
+
+def test_bad_option_value_is_a_usage_error() -> None:
+    result = subprocess.run(
+        [*SERVER, "--port", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "--port" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_port_in_use_exits_1_with_a_clear_message(server_process: StartServer) -> None:
+    server = server_process()
+    result = subprocess.run(
+        [*SERVER, "--host", "127.0.0.1", "--port", str(server.port)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "Cannot serve on 127.0.0.1:" in result.stderr
+    assert "Traceback" not in result.stderr
