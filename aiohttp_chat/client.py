@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 import aioconsole
-from aiohttp import ClientError, ClientSession, ClientWebSocketResponse, WSMsgType
+from aiohttp import ClientError, ClientSession, ClientWebSocketResponse, InvalidURL, WSMsgType
 
 from . import protocol
 from .console import ChatView, Quit, Show, escape, parse_line, print_above_input
@@ -84,7 +84,7 @@ async def send_lines(
         except EOFError:
             await view.answered.wait()  # let the server confirm what we sent
             return
-        except UnicodeDecodeError:
+        except UnicodeError:  # aioconsole raises Decode- or EncodeError, depending on stdin
             output("!!! That line is not valid UTF-8; it was not sent.")
             continue
         action = parse_line(line)
@@ -178,6 +178,9 @@ async def run(args: argparse.Namespace) -> int:
     try:
         async with ClientSession() as session, session.ws_connect(args.url, autoping=False) as ws:
             await chat(ws, _terminal_line, output, nick=nick, room=room)
+    except InvalidURL:
+        print(f"aiohttp-chat: not a WebSocket URL: {args.url}", file=sys.stderr)
+        return 1
     except ClientError as exc:
         print(f"aiohttp-chat: cannot connect to {args.url}: {exc}", file=sys.stderr)
         return 1

@@ -186,7 +186,9 @@ def server_process() -> Iterator[Callable[..., ServerProcess]]:
             server.proc.communicate()
 
 
-async def run_process(*args: str, input: str = "", limit: float = 20.0) -> tuple[int, str, str]:
+async def run_process(
+    *args: str, input: str | bytes = "", limit: float = 20.0
+) -> tuple[int, str, str]:
     """Run `python -m ...args` to the end without blocking the event loop."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -196,6 +198,7 @@ async def run_process(*args: str, input: str = "", limit: float = 20.0) -> tuple
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(proc.communicate(input.encode()), limit)
+    data = input.encode() if isinstance(input, str) else input
+    out, err = await asyncio.wait_for(proc.communicate(data), limit)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()

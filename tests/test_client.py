@@ -178,6 +178,26 @@ async def test_client_process_verbose_shows_traffic_on_stderr(
     assert '> {"action":"chat_message","success":true,"message":"hi"}' in err
 
 
+async def test_client_process_skips_lines_that_are_not_utf8(
+    server_process: Callable[..., ServerProcess],
+) -> None:
+    server = server_process()
+    async with aiohttp.ClientSession() as session, session.ws_connect(server.url()) as watcher:
+        await watcher.receive_json(timeout=5)
+        code, out, err = await run_process(
+            "aiohttp_chat.client", "--url", server.url(), input=b"\xff\xfe bad\nafter\n"
+        )
+        assert (code, err) == (0, "")
+        assert "!!! That line is not valid UTF-8; it was not sent." in out
+        assert (await watcher.receive_json(timeout=5))["action"] == "joined"
+        assert (await watcher.receive_json(timeout=5))["message"] == "after"
+
+
+async def test_client_process_refuses_a_malformed_url() -> None:
+    code, _, err = await run_process("aiohttp_chat.client", "--url", "not a url")
+    assert (code, err) == (1, "aiohttp-chat: not a WebSocket URL: not a url\n")
+
+
 async def test_client_process_cannot_connect() -> None:
     code, _, err = await run_process(
         "aiohttp_chat.client", "--url", "ws://127.0.0.1:9/chat", input=""
