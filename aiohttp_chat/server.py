@@ -106,6 +106,9 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
         session.enter()
         logger.info("%s connected as %s", request.remote, nick)
         ending = await _serve(socket, session)
+    except Exception:  # a bug, never bad input: log it, end this connection only, cleanly
+        logger.exception("Internal error serving %s (%s)", request.remote, session.nick)
+        await socket.close(code=WSCloseCode.INTERNAL_ERROR, message=b"Internal error")
     finally:
         sockets.discard(socket)
         # Only a close frame from the peer is a polite leave; anything else is shameful.

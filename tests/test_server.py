@@ -12,6 +12,7 @@ from aiohttp import WSCloseCode, WSMsgType
 from aiohttp.test_utils import TestClient
 
 from aiohttp_chat import utils
+from aiohttp_chat.chat import ChatSession
 from aiohttp_chat.server import ROOMS, Settings
 
 from .conftest import Connect
@@ -460,6 +461,25 @@ async def test_a_closed_peer_does_not_disturb_a_broadcast(connect: Connect) -> N
     await alice.ask(action="chat_message", message="still here")  # may race carol's leave
     messages = [await bob.recv(), await bob.recv()]
     assert {"action": "chat_message", "message": "still here", "user": alice.nick} in messages
+
+
+async def test_an_internal_error_ends_only_that_connection(
+    connect: Connect, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice, bob = await connect(), await connect()
+    await alice.recv()
+
+    def broken(self: ChatSession, text: str) -> str:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(ChatSession, "handle_text", broken)
+    await bob.send(action="user_list")
+    message = await bob.ws.receive(timeout=5)
+    assert (message.type, message.data) == (WSMsgType.CLOSE, WSCloseCode.INTERNAL_ERROR)
+    assert await alice.recv() == left("Default", bob.nick, True)
+    assert "Internal error serving" in caplog.text and "RuntimeError: a bug" in caplog.text
+    monkeypatch.undo()
+    await alice.assert_quiet()
 
 
 # ------------------------------------------------------------------------ /echo
