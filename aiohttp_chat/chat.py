@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 class ChatSession:
     """The state of one connection registered as `nick` in `room`."""
 
+    __slots__ = ("max_message_chars", "nick", "room", "rooms", "socket")
+
     def __init__(
         self,
         rooms: Registry[ChatSocket],
@@ -36,12 +38,6 @@ class ChatSession:
         self.nick = nick
         self.room = room
         self.max_message_chars = max_message_chars
-        self._handlers: dict[str, Callable[[Message], Message]] = {
-            protocol.SET_NICK: self.set_nick,
-            protocol.JOIN_ROOM: self.join_room,
-            protocol.CHAT_MESSAGE: self.chat_message,
-            protocol.USER_LIST: self.user_list,
-        }
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -65,12 +61,12 @@ class ChatSession:
         except ProtocolError as exc:
             return protocol.encode(protocol.fail(None, exc.text))
         action: Any = request.get("action")
-        handler = self._handlers.get(action) if isinstance(action, str) else None
+        handler = _HANDLERS.get(action) if isinstance(action, str) else None
         if handler is None:
             logger.debug("%s: action not allowed", self.nick)
             return _encode_failure(action, protocol.NOT_ALLOWED)
         try:
-            reply = handler(request)
+            reply = handler(self, request)
         except ProtocolError as exc:
             reply = protocol.fail(action, exc.text)
         logger.debug("%s: %s -> %s", self.nick, action, reply["success"])
@@ -109,12 +105,20 @@ class ChatSession:
     # ------------------------------------------------------------------ helpers
 
     def _send(self, message: Message) -> None:
-        utils.broadcast((self.socket,), message)
+        self.socket.send_text_nowait(protocol.encode(message))
 
     def _broadcast(self, message: Message, *, room: str | None = None) -> None:
         members = self.rooms.get(self.room if room is None else room)
         if members:
             utils.broadcast(members.values(), message, exclude=self.socket)
+
+
+_HANDLERS: dict[str, Callable[[ChatSession, Message], Message]] = {
+    protocol.SET_NICK: ChatSession.set_nick,
+    protocol.JOIN_ROOM: ChatSession.join_room,
+    protocol.CHAT_MESSAGE: ChatSession.chat_message,
+    protocol.USER_LIST: ChatSession.user_list,
+}
 
 
 def _encode_failure(action: object, text: str) -> str:

@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Final, TypeVar
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from . import protocol, utils
+from . import protocol, utils, wire
 from .chat import ChatSession
 from .utils import Registry
-from .wire import ChatSocket
+from .wire import DEFAULT_MAX_OUTBOUND_BYTES, ChatSocket, Outbox
 
 logger = logging.getLogger(__name__)
 
@@ -30,11 +32,14 @@ class Settings:
     heartbeat: float | None = 60.0
     max_frame_bytes: int = 64 * 1024
     max_message_chars: int = protocol.DEFAULT_MAX_MESSAGE_CHARS
+    max_outbound_bytes: int = DEFAULT_MAX_OUTBOUND_BYTES
+    compress: bool = False
 
 
 SETTINGS: Final = web.AppKey("settings", Settings)
 ROOMS: Final = web.AppKey[Registry[ChatSocket]]("rooms")
-SOCKETS: Final = web.AppKey[set[web.WebSocketResponse]]("sockets")
+ECHO_SOCKETS: Final = web.AppKey[set[ChatSocket]]("echo_sockets")
+OUTBOX: Final = web.AppKey("outbox", Outbox)
 
 
 # -------------------------------------------------------------------------------- views
@@ -44,9 +49,9 @@ async def _accept(request: web.Request) -> ChatSocket:
     """Upgrade the request to a WebSocket, or answer 426 if it is plain HTTP."""
     settings = request.app[SETTINGS]
     socket = ChatSocket(
-        heartbeat=settings.heartbeat,
+        request.app[OUTBOX],
         max_msg_size=settings.max_frame_bytes,
-        compress=False,
+        compress=settings.compress,
         timeout=CLOSE_TIMEOUT,
     )
     if not socket.can_prepare(request).ok:
@@ -61,10 +66,12 @@ async def _accept(request: web.Request) -> ChatSocket:
 async def ws_echo(request: web.Request) -> web.StreamResponse:
     """Answer every JSON text frame V with `{"echo": V}`."""
     socket = await _accept(request)
-    sockets = request.app[SOCKETS]
+    sockets = request.app[ECHO_SOCKETS]
     sockets.add(socket)
     try:
         async for message in socket:
+            if socket.is_control(message):
+                continue
             if message.type is WSMsgType.TEXT:
                 reply = _echo(message.data)
             elif message.type is WSMsgType.BINARY:
@@ -99,18 +106,26 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
         )
         return socket
     session = ChatSession(rooms, socket, nick, max_message_chars=app[SETTINGS].max_message_chars)
-    sockets = app[SOCKETS]
-    sockets.add(socket)
     ending = WSMsgType.ERROR
     try:
         session.enter()
         logger.info("%s connected as %s", request.remote, nick)
-        ending = await _serve(socket, session)
+        while True:  # inline, not a helper coroutine: one frame less per idle connection
+            message = await socket.receive()
+            if socket.is_control(message):
+                continue
+            if message.type is WSMsgType.TEXT:
+                reply = session.handle_text(message.data)
+            elif message.type is WSMsgType.BINARY:
+                reply = _BINARY_REFUSED
+            else:
+                ending = message.type
+                break
+            socket.send_text_nowait(reply)  # in order with the broadcasts queued for it
     except Exception:  # a bug, never bad input: log it, end this connection only, cleanly
         logger.exception("Internal error serving %s (%s)", request.remote, session.nick)
         await socket.close(code=WSCloseCode.INTERNAL_ERROR, message=b"Internal error")
     finally:
-        sockets.discard(socket)
         # Only a close frame from the peer is a polite leave; anything else is shameful.
         session.leave(shame=ending is not WSMsgType.CLOSE)
         logger.info(
@@ -124,30 +139,34 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
 
 
 _ENDINGS: Final = {WSMsgType.CLOSE: "left", WSMsgType.CLOSING: "was disconnected by the server"}
-
-
-async def _serve(socket: ChatSocket, session: ChatSession) -> WSMsgType:
-    """Answer requests until the connection ends; return the type of the message that ended it."""
-    while True:
-        message = await socket.receive()
-        if message.type is WSMsgType.TEXT:
-            reply = session.handle_text(message.data)
-        elif message.type is WSMsgType.BINARY:
-            reply = protocol.encode(protocol.fail(None, protocol.BINARY_NOT_SUPPORTED))
-        else:
-            return message.type
-        try:
-            await socket.send_str(reply)
-        except ConnectionResetError:  # the peer vanished while we answered
-            return WSMsgType.ERROR
+_BINARY_REFUSED: Final = protocol.encode(protocol.fail(None, protocol.BINARY_NOT_SUPPORTED))
 
 
 # -------------------------------------------------------------------------------- app
 
 
+def _all_sockets(app: web.Application) -> list[ChatSocket]:
+    sockets = [*app[ECHO_SOCKETS]]
+    sockets += (socket for members in app[ROOMS].values() for socket in members.values())
+    return sockets
+
+
+async def _sweep(app: web.Application) -> AsyncIterator[None]:
+    """One task pings every socket and drops the silent ones (cheaper than a timer each)."""
+    interval = app[SETTINGS].heartbeat
+    task = None
+    if interval:
+        task = asyncio.create_task(wire.sweep_forever(partial(_all_sockets, app), interval))
+    yield
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def _close_all(app: web.Application) -> None:
     """On shutdown, close every WebSocket with 1001 GOING_AWAY and wait for the closes."""
-    sockets = app[SOCKETS].copy()
+    sockets = _all_sockets(app)
     if sockets:
         logger.info("Shutting down: closing %d WebSocket(s)", len(sockets))
     await asyncio.gather(
@@ -156,13 +175,20 @@ async def _close_all(app: web.Application) -> None:
     )
 
 
+async def _close_outbox(app: web.Application) -> None:
+    await app[OUTBOX].aclose()
+
+
 def create_app(settings: Settings | None = None) -> web.Application:
     """The application, with no side effects: nothing runs until it is started."""
     app = web.Application()
     app[SETTINGS] = settings or Settings()
     app[ROOMS] = utils.new_registry()
-    app[SOCKETS] = set()
+    app[ECHO_SOCKETS] = set()
+    app[OUTBOX] = Outbox(app[SETTINGS].max_outbound_bytes)
+    app.cleanup_ctx.append(_sweep)
     app.on_shutdown.append(_close_all)
+    app.on_cleanup.append(_close_outbox)
     app.add_routes([web.get("/echo", ws_echo), web.get("/chat", ws_chat)])
     return app
 
@@ -185,7 +211,7 @@ def _positive(kind: Callable[[str], N]) -> Callable[[str], N]:
     return parse
 
 
-def _heartbeat(text: str) -> float | None:
+def _heartbeat_seconds(text: str) -> float | None:
     value = float(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 (off) or more, got {text}")
@@ -216,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--heartbeat",
         "seconds between pings; a peer that misses a pong is dropped; 0 turns it off",
         defaults.heartbeat,
-        type=_heartbeat,
+        type=_heartbeat_seconds,
     )
     option(
         "--max-frame-bytes",
@@ -229,6 +255,19 @@ def build_parser() -> argparse.ArgumentParser:
         "longest chat message, in characters",
         defaults.max_message_chars,
         type=_positive(int),
+    )
+    option(
+        "--max-outbound-bytes",
+        "unsent data a peer may have queued; past it the peer is closed with 1008 Too slow",
+        defaults.max_outbound_bytes,
+        type=_positive(int),
+    )
+    parser.add_argument(
+        "--compress",
+        action=argparse.BooleanOptionalAction,
+        default=os.environ.get(ENV_PREFIX + "COMPRESS", "").lower() in ("1", "true", "yes"),
+        help="offer permessage-deflate (costs CPU and memory per client; default: off) "
+        f"[{ENV_PREFIX}COMPRESS=1]",
     )
     option("--log-level", "log level", "INFO", type=str.upper, choices=LOG_LEVELS)
     return parser
@@ -243,6 +282,8 @@ def main(argv: list[str] | None = None) -> None:
         heartbeat=args.heartbeat,
         max_frame_bytes=args.max_frame_bytes,
         max_message_chars=args.max_message_chars,
+        max_outbound_bytes=args.max_outbound_bytes,
+        compress=args.compress,
     )
     try:
         web.run_app(

@@ -86,14 +86,15 @@ def free_default_nick(
 def broadcast(
     members: Iterable[ChatSocket], message: protocol.Message, exclude: ChatSocket | None = None
 ) -> int:
-    """Send `message` to every open member but `exclude`; return how many it was written to.
+    """Queue `message` for every open member but `exclude`; return how many took it.
 
     The message is serialized and framed once. The members are snapshotted first, so the
     registry may change freely while (or after) this runs; closed peers are skipped.
     """
-    frame = text_frame(protocol.encode(message).encode())
+    payload = protocol.encode(message).encode()
+    frame = text_frame(payload)
     sent = 0
     for member in tuple(members):
-        if member is not exclude and member.send_frame_nowait(frame):
+        if member is not exclude and member.send_nowait(payload, frame):
             sent += 1
     return sent

@@ -1,26 +1,43 @@
-"""Write a pre-framed broadcast straight to a peer's transport, without awaiting.
+"""Outbound chat frames: framed once per broadcast, written once per peer per loop step.
 
-A broadcast is the same bytes for every recipient: server frames are never masked, and
-compression is off by default. So the frame is built once (`text_frame`) and written to each
-recipient's transport (`ChatSocket.send_frame_nowait`): no coroutine, task or future per
-recipient, and a slow peer never makes the others wait (its bytes queue in its own transport).
+Where the time goes in a chat server is the `send()` system call: one per recipient per
+message if each frame is written on its own. So every text frame for a chat socket (its
+greeting, its replies, the broadcasts it receives) is queued on the socket, in order, and the
+`Outbox` writes each socket's queue to its transport once per event-loop step, in one call.
+A broadcast is the same bytes for every recipient (server frames are never masked), so it is
+serialized and framed once (`text_frame`); no coroutine, task or future per recipient.
 
-Only public API is used: `web.BaseRequest.transport` and the asyncio `Transport`. An
-uncompressed frame is valid even when permessage-deflate was negotiated (RFC 7692: a message
-without RSV1 is not compressed), and aiohttp writes each of its own frames to the transport in
-one synchronous step, so frames from both paths never interleave.
+A peer whose unsent data passes `max_outbound_bytes` is too slow: it is closed with 1008
+`Too slow`, aborted if it does not complete the close within a grace period, and everything
+queued for it is dropped, so no client can make the server's memory grow.
+
+Only public API is used: `web.BaseRequest.transport`, the asyncio `Transport`, and, for a
+peer that negotiated permessage-deflate (`--compress`), `WebSocketResponse.send_frame`, fed
+in order by one task per such peer (each peer's deflate context is its own, so those bytes
+cannot be shared). aiohttp writes its own frames (pings, pongs, close) in one synchronous step
+each, so they never interleave with ours. Checked against aiohttp 3.10 to 3.14.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import struct
-from typing import Final
+from collections import deque
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, Final
 
-from aiohttp import web
+from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 from aiohttp.abc import AbstractStreamWriter
 
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_OUTBOUND_BYTES: Final = 1 << 20
+SLOW_CLOSE_GRACE: Final = 2.0  # seconds a too-slow peer gets to complete the close
+
 _FIN_TEXT: Final = 0x81  # FIN bit + opcode 1 (text)
+_PING_OPCODE: Final = 0x9
+_PONG_OPCODE: Final = 0xA
 _LEN16: Final = struct.Struct("!BBH")
 _LEN64: Final = struct.Struct("!BBQ")
 
@@ -37,20 +54,182 @@ def text_frame(payload: bytes) -> bytes:
     return header + payload
 
 
-class ChatSocket(web.WebSocketResponse):
-    """A `WebSocketResponse` that also accepts pre-built frames without awaiting."""
+async def sweep_forever(sockets: Callable[[], Iterable[ChatSocket]], interval: float) -> None:
+    """Every `interval` seconds, drop the silent peers among `sockets()` and ping the others.
 
-    _transport: asyncio.Transport | None = None
+    A dead peer is dropped one to two intervals after its last sign of life.
+    """
+    while True:
+        await asyncio.sleep(interval)
+        for socket in tuple(sockets()):
+            socket.sweep()
+
+
+class Outbox:
+    """Writes the frames queued during one loop step, once per socket, at the step's end."""
+
+    def __init__(self, max_outbound_bytes: int = DEFAULT_MAX_OUTBOUND_BYTES) -> None:
+        self.max_outbound_bytes = max_outbound_bytes
+        self._dirty: list[ChatSocket] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def schedule(self, socket: ChatSocket) -> None:
+        if not self._dirty:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._dirty.append(socket)
+
+    def flush(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        for socket in dirty:
+            socket.flush()
+
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def aclose(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class _Deflating:
+    """What a peer that negotiated permessage-deflate needs: its own ordered queue."""
+
+    __slots__ = ("queue", "queued_bytes", "ready")
+
+    def __init__(self) -> None:
+        self.queue: deque[bytes] = deque()
+        self.queued_bytes = 0
+        self.ready = asyncio.Event()
+
+
+class ChatSocket(web.WebSocketResponse):
+    """A `WebSocketResponse` whose chat frames go through an `Outbox`, never awaited."""
+
+    # Slots keep the many idle connections small: no growth of the instance dict.
+    __slots__ = ("_deflating", "_outbox", "_pending", "_too_slow", "_transport", "alive")
+
+    def __init__(self, outbox: Outbox, **kwargs: Any) -> None:
+        # Liveness is the app-wide `sweep`'s job (one flag here), not one timer per socket.
+        super().__init__(heartbeat=None, autoping=False, **kwargs)
+        self.alive = True  # the peer showed a sign of life since the last sweep
+        self._outbox = outbox
+        self._transport: asyncio.Transport | None = None
+        self._pending: list[bytes] | None = None
+        self._deflating: _Deflating | None = None  # only with permessage-deflate
+        self._too_slow = False
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter:
         writer = await super().prepare(request)
         self._transport = request.transport
+        if self.compress:
+            self._deflating = _Deflating()
+            self._outbox.spawn(self._send_deflated(self._deflating))
         return writer
 
-    def send_frame_nowait(self, frame: bytes) -> bool:
-        """Queue `frame` on the transport; False if the socket is closing or gone."""
-        transport = self._transport
-        if self.closed or transport is None or transport.is_closing():
+    def send_nowait(self, payload: bytes, frame: bytes) -> bool:
+        """Queue one text message (`frame` is `payload` framed); False if the socket is done."""
+        if self.closed or self._transport is None:
             return False
-        transport.write(frame)
+        pending = self._pending
+        item = frame if self._deflating is None else payload
+        if pending is None:
+            self._pending = [item]
+            self._outbox.schedule(self)
+        else:
+            pending.append(item)
         return True
+
+    def is_control(self, message: WSMessage) -> bool:
+        """Note the sign of life; answer a ping. True if `message` needs nothing more."""
+        self.alive = True
+        if message.type is WSMsgType.PING:
+            self._write(_PONG_OPCODE, message.data)
+            return True
+        return message.type is WSMsgType.PONG
+
+    def sweep(self) -> None:
+        """Drop the peer if it stayed silent since the last sweep; otherwise ping it."""
+        if not self.alive:
+            logger.info("Dropping a peer that did not answer a ping")
+            if self._transport is not None:
+                self._transport.abort()
+            return
+        self.alive = False
+        self._write(_PING_OPCODE, b"")
+
+    def _write(self, opcode: int, payload: bytes) -> None:
+        """A control frame (never compressed), straight to the transport."""
+        transport = self._transport
+        if not self.closed and transport is not None and not transport.is_closing():
+            transport.write(bytes((0x80 | opcode, len(payload))) + payload)
+
+    def send_text_nowait(self, text: str) -> bool:
+        payload = text.encode()
+        return self.send_nowait(payload, text_frame(payload))
+
+    def flush(self) -> None:
+        """Write what is queued, then disconnect the peer if it is over its outbound cap."""
+        items, self._pending = self._pending, None
+        transport = self._transport
+        if not items or self.closed or transport is None or transport.is_closing():
+            return
+        if (deflating := self._deflating) is None:
+            transport.write(items[0] if len(items) == 1 else b"".join(items))
+            unsent = transport.get_write_buffer_size()
+        else:
+            deflating.queue.extend(items)
+            deflating.queued_bytes += sum(map(len, items))
+            deflating.ready.set()
+            unsent = transport.get_write_buffer_size() + deflating.queued_bytes
+        if unsent > self._outbox.max_outbound_bytes:
+            self._drop_too_slow(unsent)
+
+    async def close(
+        self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True
+    ) -> bool:
+        self.flush()  # what was queued goes out before the close frame
+        try:
+            return await super().close(code=code, message=message, drain=drain)
+        finally:
+            self._wake_deflating()
+
+    def _drop_too_slow(self, unsent: int) -> None:
+        if self._too_slow:
+            return
+        self._too_slow = True
+        if self._deflating is not None:
+            self._deflating.queue.clear()
+        logger.info("Disconnecting a peer too slow to read: %d bytes unsent", unsent)
+        self._outbox.spawn(self._close_too_slow())
+
+    async def _close_too_slow(self) -> None:
+        try:
+            async with asyncio.timeout(SLOW_CLOSE_GRACE):
+                await super().close(code=WSCloseCode.POLICY_VIOLATION, message=b"Too slow")
+        except TimeoutError:
+            pass
+        finally:
+            self._wake_deflating()
+            if self._transport is not None:
+                self._transport.abort()
+
+    def _wake_deflating(self) -> None:
+        """Let the deflating task, if any, see that the socket closed."""
+        if self._deflating is not None:
+            self._deflating.ready.set()
+
+    async def _send_deflated(self, deflating: _Deflating) -> None:
+        """Feed aiohttp's compressing writer, in order, for as long as the socket is open."""
+        while not self.closed:
+            await deflating.ready.wait()
+            deflating.ready.clear()
+            while deflating.queue and not self.closed:
+                payload = deflating.queue.popleft()
+                deflating.queued_bytes -= len(payload)
+                try:
+                    await self.send_frame(payload, WSMsgType.TEXT)
+                except ConnectionResetError:
+                    return

@@ -14,7 +14,7 @@ from aiohttp import WSCloseCode, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from aiohttp_chat.client import ChatEnded, chat
-from aiohttp_chat.server import SOCKETS
+from aiohttp_chat.server import ROOMS
 
 from .conftest import Connect, ServerProcess, run_process
 
@@ -84,8 +84,9 @@ async def test_server_closing_ends_all_tasks_with_a_reason(client: TestClient[An
     keyboard = Keyboard()  # the user is typing nothing: the sender waits for input
     running = asyncio.create_task(chat(ws, keyboard, lambda line: None))
     await asyncio.sleep(0.1)
-    for socket in list(client.app[SOCKETS]):
-        await socket.close(code=WSCloseCode.GOING_AWAY, message=b"bye")
+    for members in list(client.app[ROOMS].values()):
+        for socket in list(members.values()):
+            await socket.close(code=WSCloseCode.GOING_AWAY, message=b"bye")
     with pytest.raises(ChatEnded, match=r"closed the connection \(code 1001\)"):
         await asyncio.wait_for(running, 5)
     assert ws.closed and leftover_tasks() == set()

@@ -1,0 +1,1 @@
+"""The benchmark: `python -m aiohttp_chat.bench --help`."""

@@ -1,0 +1,131 @@
+"""`python -m aiohttp_chat.bench`: measure the chat server with real WebSocket clients.
+
+Starts its own server process on a free port (or targets `--url`), drives it from separate
+generator processes, and prints a table (or JSON) of the medians over `--runs` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from contextlib import ExitStack
+from functools import partial
+
+from . import runner
+from .runner import Figures, Setup
+
+SCENARIOS = ("fanout", "latency", "idle", "slow")
+SIMPLE: dict[str, Callable[[Setup], Figures]] = {
+    "fanout": runner.fanout,
+    "idle": runner.idle,
+    "slow": runner.slow,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m aiohttp_chat.bench",
+        description="Benchmark the chat server: fan-out throughput and CPU cost, latency at a "
+        "fixed rate, idle connections, and a stuck client.",
+    )
+    parser.add_argument(
+        "scenarios", nargs="*", metavar="SCENARIO", help=f"{', '.join(SCENARIOS)} (default: all)"
+    )
+    add = parser.add_argument
+    add("--url", action="append", help="target this server (repeat to spread clients)")
+    add("--server-pid", type=int, help="pid of the --url server, to read its CPU and memory")
+    add("--server-arg", action="append", default=[], help="extra option for the started server")
+    add("--rooms", type=int, default=4, help="fanout: rooms (default: 4)")
+    add("--members", type=int, default=50, help="fanout: members per room (default: 50)")
+    add("--senders", type=int, default=5, help="fanout: senders per room (default: 5)")
+    add("--window", type=int, default=8, help="fanout: unacknowledged sends each (default: 8)")
+    add("--duration", type=float, default=10.0, help="seconds measured (default: 10)")
+    add("--warmup", type=float, default=2.0, help="seconds before measuring (default: 2)")
+    add("--rate", type=float, help="latency: messages/s (default: half of fanout's rate)")
+    add("--connections", type=int, default=15_000, help="idle: connections (default: 15000)")
+    add("--room-size", type=int, default=100, help="idle: members per room (default: 100)")
+    add("--processes", type=int, default=1, help="generator processes (default: 1)")
+    add("--runs", type=int, default=1, help="repeat each scenario; report medians (default: 1)")
+    add("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+def run(args: argparse.Namespace, setup: Setup) -> dict[str, Figures]:
+    results: dict[str, Figures] = {}
+    for name in args.scenarios or SCENARIOS:
+        scenario: Callable[[], Figures]
+        if name == "latency":
+            rate = args.rate
+            if rate is None:  # half the saturated message rate, measured here and now
+                saturated = results.get("fanout") or runner.fanout(setup)
+                per_second = saturated.values["deliveries_per_s"]
+                assert isinstance(per_second, float)
+                rate = per_second / (setup.members - 1) / 2
+            scenario = partial(_latency, setup, rate)
+        else:
+            scenario = partial(SIMPLE[name], setup)
+        runs = []
+        for index in range(args.runs):
+            print(f"{name}: run {index + 1} of {args.runs}...", file=sys.stderr, flush=True)
+            runs.append(scenario())
+        results[name] = runner.median_of(runs)
+    return results
+
+
+def _latency(setup: Setup, rate: float) -> Figures:
+    figures = runner.fanout(setup, rate=rate)
+    figures.values = {"offered_messages_per_s": rate, **figures.values}
+    return figures
+
+
+def table(results: dict[str, Figures]) -> str:
+    lines = []
+    for name, figures in results.items():
+        lines.append(f"{name}")
+        for key, value in figures.values.items():
+            shown = (
+                "-"
+                if value is None
+                else f"{value:,.1f}"
+                if isinstance(value, float)
+                else f"{value:,}"
+            )
+            lines.append(f"  {key:<32} {shown:>14}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if unknown := set(args.scenarios) - set(SCENARIOS):
+        parser.error(f"unknown scenario {', '.join(sorted(unknown))}; choose from {SCENARIOS}")
+    with ExitStack() as stack:
+        if args.url:
+            urls, pid = args.url, args.server_pid
+        else:
+            url, pid = stack.enter_context(runner.server_process(args.server_arg))
+            urls = [url]
+        setup = Setup(
+            urls=urls,
+            server_pid=pid,
+            rooms=args.rooms,
+            members=args.members,
+            senders=args.senders,
+            window=args.window,
+            warmup=args.warmup,
+            duration=args.duration,
+            processes=args.processes,
+            connections=args.connections,
+            room_size=args.room_size,
+        )
+        results = run(args, setup)
+    if args.json:
+        print(json.dumps({name: vars(figures) for name, figures in results.items()}, indent=2))
+    else:
+        print(table(results))
+
+
+if __name__ == "__main__":
+    main()

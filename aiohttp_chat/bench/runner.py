@@ -1,0 +1,268 @@
+"""Run the scenarios: a server process, generator processes, and the figures they yield."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from multiprocessing.connection import Connection
+from typing import Any
+
+from .load import Plan, Stats, raise_fd_limit, work
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = 1024
+
+
+@dataclass
+class Setup:
+    urls: list[str]
+    server_pid: int | None
+    rooms: int = 4
+    members: int = 50
+    senders: int = 5
+    window: int = 8
+    warmup: float = 2.0
+    duration: float = 10.0
+    processes: int = 1
+    connections: int = 15_000
+    room_size: int = 100
+
+
+@dataclass
+class Figures:
+    values: dict[str, float | int | None] = field(default_factory=dict)
+    series: dict[str, list[float]] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------- server process
+
+
+def server_cpu(pid: int | None) -> float | None:
+    if pid is None:
+        return None
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def server_rss(pid: int | None) -> int | None:
+    """Resident memory in bytes."""
+    if pid is None:
+        return None
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * PAGE
+    return None
+
+
+@contextmanager
+def server_process(args: list[str]) -> Iterator[tuple[str, int]]:
+    """`python -m aiohttp_chat.server` on a free port; yields its /chat URL and its pid."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "aiohttp_chat.server", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--log-level", "WARNING", *args]
+    proc = subprocess.Popen(command, preexec_fn=raise_fd_limit)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the server did not start") from None
+                time.sleep(0.05)
+        yield f"ws://127.0.0.1:{port}/chat", proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+# ---------------------------------------------------------------------------- generators
+
+
+class Generators:
+    """Generator processes, each with its share of the rooms."""
+
+    def __init__(self, plans: list[Plan]) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.pipes: list[Connection] = []
+        self.processes = []
+        for plan in plans:
+            ours, theirs = context.Pipe()
+            process = context.Process(target=work, args=(plan, theirs), daemon=True)
+            process.start()
+            self.pipes.append(ours)
+            self.processes.append(process)
+
+    def gather(self, expected: str, timeout: float = 300) -> list[Any]:
+        answers = []
+        for pipe in self.pipes:
+            if not pipe.poll(timeout):
+                raise TimeoutError(f"a generator did not answer {expected!r}")
+            answer = pipe.recv()
+            assert answer[0] == expected, answer
+            answers.append(answer[1:])
+        return answers
+
+    def tell(self, command: object) -> None:
+        for pipe in self.pipes:
+            pipe.send(command)
+
+    def finish(self) -> None:
+        self.tell("close")
+        for process in self.processes:
+            process.join(10)
+            if process.is_alive():
+                process.kill()
+
+
+def split_rooms(setup: Setup, rooms: int, members: int, **plan: Any) -> list[Plan]:
+    """Rooms dealt round-robin to the generator processes; a room stays in one process."""
+    names = [f"bench-{index}" for index in range(rooms)]
+    shares = [names[i :: setup.processes] for i in range(setup.processes)]
+    plans, first_sender = [], 0
+    for share in filter(None, shares):
+        plans.append(
+            Plan(urls=setup.urls, rooms=share, members=members, first_sender=first_sender, **plan)
+        )
+        first_sender += len(share) * plan.get("senders", 0)
+    return plans
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    if not values:
+        return None
+    return values[min(len(values) - 1, int(fraction * len(values)))]
+
+
+# ---------------------------------------------------------------------------- scenarios
+
+
+def fanout(setup: Setup, *, rate: float | None = None, stuck: bool = False) -> Figures:
+    """R rooms x K members, S senders per room; closed loop, or open loop at `rate` msg/s."""
+    plans = split_rooms(
+        setup,
+        setup.rooms,
+        setup.members,
+        scenario="fanout",
+        senders=setup.senders,
+        window=setup.window,
+        stuck=stuck,
+    )
+    if rate is not None:
+        senders = sum(len(p.rooms) * p.senders for p in plans)
+        plans = [replace(p, rate=rate * len(p.rooms) * p.senders / senders) for p in plans]
+    generators = Generators(plans)
+    try:
+        generators.gather("ready")
+        start = time.monotonic() + setup.warmup
+        end = start + setup.duration
+        generators.tell((start, end, end))
+        memory: list[float] = []
+        time.sleep(max(0.0, start - time.monotonic()))
+        cpu_before = server_cpu(setup.server_pid)
+        while (now := time.monotonic()) < end:
+            rss = server_rss(setup.server_pid)
+            if rss is not None:
+                memory.append(rss / 2**20)
+            time.sleep(min(0.5, max(0.0, end - now)))
+        cpu_after = server_cpu(setup.server_pid)
+        stats: list[Stats] = [answer[0] for answer in generators.gather("done")]
+    finally:
+        generators.finish()
+    latencies = sorted(value for s in stats for value in s.latencies)
+    deliveries = sum(s.in_window for s in stats)
+    server_seconds = None
+    if cpu_before is not None and cpu_after is not None:
+        server_seconds = cpu_after - cpu_before
+    figures = Figures(series={"server_rss_mib": memory})
+    figures.values = {
+        "deliveries_per_s": deliveries / setup.duration,
+        "deliveries_per_server_cpu_s": deliveries / server_seconds if server_seconds else None,
+        "server_cpu_share": server_seconds / setup.duration if server_seconds else None,
+        "latency_p50_ms": _ms(percentile(latencies, 0.50)),
+        "latency_p99_ms": _ms(percentile(latencies, 0.99)),
+        "latency_max_ms": _ms(latencies[-1] if latencies else None),
+        "messages_sent": sum(s.sent for s in stats),
+        "messages_lost": sum(max(0, s.expected - s.received) for s in stats),
+        "out_of_order": sum(s.out_of_order for s in stats),
+        "server_rss_mib": memory[-1] if memory else None,
+        "generator_cpu_share": sum(s.cpu_seconds for s in stats) / setup.duration,
+    }
+    if stuck:
+        figures.values["stuck_member_close_code"] = stats[0].stuck_close_code
+    return figures
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
+def idle(setup: Setup) -> Figures:
+    """N idle members spread over rooms: memory per connection, connect rate, one broadcast."""
+    rooms = max(1, setup.connections // setup.room_size)
+    processes = max(setup.processes, -(-setup.connections // 15_000))  # fds per process
+    per_process = replace(setup, processes=processes)
+    plans = split_rooms(per_process, rooms, setup.room_size, scenario="idle")
+    rss_before = server_rss(setup.server_pid)
+    generators = Generators(plans)
+    try:
+        ready = generators.gather("ready")
+        time.sleep(1.0)  # let the server settle before reading its memory
+        rss_after = server_rss(setup.server_pid)
+        generators.tell("broadcast")
+        stats: list[Stats] = [answer[0] for answer in generators.gather("done")]
+    finally:
+        generators.finish()
+    connections = sum(count for count, _ in ready)
+    per_connection = None
+    if rss_before is not None and rss_after is not None:
+        per_connection = (rss_after - rss_before) / connections / 1024
+    return Figures(
+        values={
+            "connections": connections,
+            "connects_per_s": connections / max(seconds for _, seconds in ready),
+            "server_kib_per_connection": per_connection,
+            "server_rss_mib": rss_after / 2**20 if rss_after else None,
+            "broadcast_reached": sum(s.broadcast_reached for s in stats),
+            "broadcast_expected": sum(setup.room_size - 1 for _ in stats),
+        }
+    )
+
+
+def slow(setup: Setup) -> Figures:
+    """`fanout` with one member that stops reading, against the same run without it."""
+    baseline = fanout(setup)
+    stuck = fanout(setup, stuck=True)
+    rate, base_rate = stuck.values["deliveries_per_s"], baseline.values["deliveries_per_s"]
+    assert isinstance(rate, float) and isinstance(base_rate, float)
+    figures = Figures(series=stuck.series)
+    figures.values = {
+        "deliveries_per_s_without_stuck": base_rate,
+        "deliveries_per_s_with_stuck": rate,
+        "relative_rate": rate / base_rate if base_rate else None,
+        "messages_lost": stuck.values["messages_lost"],
+        "stuck_member_close_code": stuck.values["stuck_member_close_code"],
+        "server_rss_mib_max": max(stuck.series["server_rss_mib"], default=None),
+    }
+    return figures
+
+
+def median_of(runs: list[Figures]) -> Figures:
+    merged = Figures(series=runs[-1].series)
+    for key in runs[0].values:
+        numbers = [r.values[key] for r in runs if isinstance(r.values[key], int | float)]
+        merged.values[key] = statistics.median(numbers) if numbers else None  # type: ignore[type-var]
+    return merged
