@@ -54,7 +54,7 @@ class ChatSession:
 
     # ------------------------------------------------------------------ requests
 
-    def handle_text(self, text: str) -> str:
+    def handle_text(self, text: str) -> bytes:
         """The serialized reply to one text frame. Never raises for anything a client sends."""
         try:
             request = protocol.parse_request(text)
@@ -105,7 +105,7 @@ class ChatSession:
     # ------------------------------------------------------------------ helpers
 
     def _send(self, message: Message) -> None:
-        self.socket.send_text_nowait(protocol.encode(message))
+        self.socket.send_payload_nowait(protocol.encode(message))
 
     def _broadcast(self, message: Message, *, room: str | None = None) -> None:
         members = self.rooms.get(self.room if room is None else room)
@@ -121,9 +121,9 @@ _HANDLERS: dict[str, Callable[[ChatSession, Message], Message]] = {
 }
 
 
-def _encode_failure(action: object, text: str) -> str:
+def _encode_failure(action: object, text: str) -> bytes:
     """A failure naming the action as sent; `null` if that cannot be serialized (too deep)."""
     try:
         return protocol.encode(protocol.fail(action, text))
-    except RecursionError:
+    except ValueError:
         return protocol.encode(protocol.fail(None, text))

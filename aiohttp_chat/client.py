@@ -65,10 +65,10 @@ async def read_messages(
 
 
 async def send(ws: ClientWebSocketResponse, view: ChatView, request: protocol.Message) -> None:
-    text = protocol.encode(request)
+    payload = protocol.encode(request)
     view.sent(request)
-    logger.debug("< %s", text)
-    await ws.send_str(text)
+    logger.debug("< %s", payload.decode())
+    await ws.send_frame(payload, WSMsgType.TEXT)
 
 
 async def send_lines(

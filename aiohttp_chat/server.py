@@ -78,7 +78,7 @@ async def ws_echo(request: web.Request) -> web.StreamResponse:
                 reply = protocol.encode(protocol.echo_error(protocol.BINARY_NOT_SUPPORTED))
             else:
                 continue
-            await socket.send_str(reply)
+            await socket.send_frame(reply, WSMsgType.TEXT)
     except ConnectionResetError:
         pass  # the peer vanished while we answered
     finally:
@@ -86,10 +86,10 @@ async def ws_echo(request: web.Request) -> web.StreamResponse:
     return socket
 
 
-def _echo(text: str) -> str:
+def _echo(text: str) -> bytes:
     try:
         return protocol.encode(protocol.echo_reply(protocol.decode(text)))
-    except (ValueError, RecursionError):
+    except ValueError:
         return protocol.encode(protocol.echo_error(protocol.NOT_JSON))
 
 
@@ -121,7 +121,7 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
             else:
                 ending = message.type
                 break
-            socket.send_text_nowait(reply)  # in order with the broadcasts queued for it
+            socket.send_payload_nowait(reply)  # in order with the broadcasts queued for it
     except Exception:  # a bug, never bad input: log it, end this connection only, cleanly
         logger.exception("Internal error serving %s (%s)", request.remote, session.nick)
         await socket.close(code=WSCloseCode.INTERNAL_ERROR, message=b"Internal error")

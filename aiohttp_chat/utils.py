@@ -91,7 +91,7 @@ def broadcast(
     The message is serialized and framed once. The members are snapshotted first, so the
     registry may change freely while (or after) this runs; closed peers are skipped.
     """
-    payload = protocol.encode(message).encode()
+    payload = protocol.encode(message)
     frame = text_frame(payload)
     sent = 0
     for member in tuple(members):

@@ -166,8 +166,8 @@ class ChatSocket(web.WebSocketResponse):
         if not self.closed and transport is not None and not transport.is_closing():
             transport.write(bytes((0x80 | opcode, len(payload))) + payload)
 
-    def send_text_nowait(self, text: str) -> bool:
-        payload = text.encode()
+    def send_payload_nowait(self, payload: bytes) -> bool:
+        """Queue one text message: `payload` is its UTF-8 text."""
         return self.send_nowait(payload, text_frame(payload))
 
     def flush(self) -> None:

@@ -74,8 +74,24 @@ def test_parse_request() -> None:
     assert protocol.parse_request('{"action": "x"}') == {"action": "x"}
 
 
-def test_encode_is_compact_and_ascii() -> None:
-    assert protocol.encode({"a": "é\ud800"}) == '{"a":"\\u00e9\\ud800"}'
+def test_encode_is_compact_utf8() -> None:
+    assert protocol.encode({"a": "é", "b": [1, None]}) == '{"a":"é","b":[1,null]}'.encode()
+
+
+@pytest.mark.parametrize(
+    ("value", "encoded"),
+    [("lone \ud800", b'"lone \\ud800"'), (2**70, b"1180591620717411303424")],
+    ids=["lone-surrogate", "big-int"],
+)
+def test_encode_falls_back_for_what_orjson_refuses(value: object, encoded: bytes) -> None:
+    assert protocol.encode(value) == encoded
+    assert protocol.decode(encoded) == value
+
+
+@pytest.mark.parametrize("text", ["NaN", "Infinity", "-Infinity", "[1e999]", '{"a": NaN}'])
+def test_decode_is_strict_json(text: str) -> None:
+    with pytest.raises(ValueError):
+        protocol.decode(text)
 
 
 def test_message_shapes() -> None:

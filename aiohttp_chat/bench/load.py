@@ -24,6 +24,7 @@ REPLY = b'{"action":"chat_message","success":true,"message":"'
 _AT = len(BROADCAST)
 DRAIN_SECONDS = 5.0
 PROBES = 2  # members per room that check order and measure latency
+STUCK_RECEIVE_BUFFER = 4096  # the stuck member's kernel buffer: a slow link, not 32 MB
 
 
 @dataclass
@@ -52,7 +53,8 @@ class Stats:
     out_of_order: int = 0
     cpu_seconds: float = 0.0
     latencies: array[float] = field(default_factory=lambda: array("d"))
-    stuck_close_code: int | None = None
+    stuck_dropped: bool = False
+    stuck_close_code: int | None = None  # None when aborted: the close frame never got through
     broadcast_reached: int = 0
 
 
@@ -142,7 +144,9 @@ class Run:
         async def open_one(index: int, client: Client) -> None:
             """Connect and go straight to the room, as a real client does."""
             async with gate:
-                client.socket = await connect(plan.urls[index % len(plan.urls)], client.on_text)
+                url = plan.urls[index % len(plan.urls)]
+                small = STUCK_RECEIVE_BUFFER if self._is_stuck(client) else None
+                client.socket = await connect(url, client.on_text, receive_buffer=small)
                 await client.greeted
                 request = json.dumps({"action": "join_room", "room": plan.rooms[client.room]})
                 client.socket.send_text(request.encode())
@@ -160,10 +164,13 @@ class Run:
             client.start_counting()
         cpu: list[float] = []
         counts: list[int] = []
+        measured = asyncio.Event()
 
         def mark() -> None:
             cpu.append(_cpu())
             counts.append(sum(client.received for client in self.clients))
+            if len(cpu) == 2:
+                measured.set()
 
         loop.call_at(start, mark)
         loop.call_at(end, mark)
@@ -180,14 +187,24 @@ class Run:
         else:
             await self._paced(senders, stop)
         await self._drain()
-        if len(cpu) == 2:
-            self.stats.cpu_seconds = cpu[1] - cpu[0]
-            self.stats.in_window = counts[1] - counts[0]
+        await measured.wait()  # uvloop's millisecond clock may fire the end mark a bit late
+        self.stats.cpu_seconds = cpu[1] - cpu[0]
+        self.stats.in_window = counts[1] - counts[0]
         if self.plan.stuck:
-            closed = self.clients[self.plan.members - 1].socket
-            assert closed is not None
-            if closed.closed.done():
-                self.stats.stuck_close_code = closed.closed.result()
+            await self._was_stuck_dropped()
+
+    async def _was_stuck_dropped(self) -> None:
+        """Read again: a dropped connection then shows its close (or its reset)."""
+        stuck = self.clients[self.plan.members - 1].socket
+        assert stuck is not None and stuck.transport is not None
+        stuck.transport.resume_reading()
+        stuck.on_text = None
+        try:
+            code = await asyncio.wait_for(asyncio.shield(stuck.closed), DRAIN_SECONDS)
+        except TimeoutError:
+            return
+        self.stats.stuck_dropped = True
+        self.stats.stuck_close_code = code
 
     async def _paced(self, senders: list[Client], stop: float) -> None:
         """Open loop: send at the planned rate, whatever the acks do."""

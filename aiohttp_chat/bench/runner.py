@@ -202,7 +202,7 @@ def fanout(setup: Setup, *, rate: float | None = None, stuck: bool = False) -> F
         "generator_cpu_share": sum(s.cpu_seconds for s in stats) / setup.duration,
     }
     if stuck:
-        figures.values["stuck_member_close_code"] = stats[0].stuck_close_code
+        figures.values["stuck_member_dropped"] = int(any(s.stuck_dropped for s in stats))
     return figures
 
 
@@ -249,13 +249,14 @@ def slow(setup: Setup) -> Figures:
     rate, base_rate = stuck.values["deliveries_per_s"], baseline.values["deliveries_per_s"]
     assert isinstance(rate, float) and isinstance(base_rate, float)
     figures = Figures(series=stuck.series)
+    memory = stuck.series["server_rss_mib"]
     figures.values = {
         "deliveries_per_s_without_stuck": base_rate,
         "deliveries_per_s_with_stuck": rate,
-        "relative_rate": rate / base_rate if base_rate else None,
+        "relative_rate_percent": 100 * rate / base_rate if base_rate else None,
         "messages_lost": stuck.values["messages_lost"],
-        "stuck_member_close_code": stuck.values["stuck_member_close_code"],
-        "server_rss_mib_max": max(stuck.series["server_rss_mib"], default=None),
+        "stuck_member_dropped": stuck.values["stuck_member_dropped"],
+        "server_rss_growth_mib": max(memory) - memory[0] if memory else None,
     }
     return figures
 

@@ -9,6 +9,7 @@ masking a no-op. Not for production use: it trusts the server completely.
 from __future__ import annotations
 
 import asyncio
+import socket
 import struct
 from collections.abc import Callable
 from typing import Final, cast
@@ -131,11 +132,24 @@ class BenchSocket(asyncio.Protocol):
             self.transport.abort()
 
 
-async def connect(url: str, on_text: Callable[[bytes], None]) -> BenchSocket:
+async def connect(
+    url: str, on_text: Callable[[bytes], None], *, receive_buffer: int | None = None
+) -> BenchSocket:
+    """Open a connection; `receive_buffer` shrinks the kernel's, so a stuck reader is felt
+    by the server within kilobytes instead of the tens of megabytes loopback allows."""
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     request = _HANDSHAKE.format(path=parts.path or "/", host=f"{host}:{port}").encode()
     loop = asyncio.get_running_loop()
-    _, socket = await loop.create_connection(lambda: BenchSocket(on_text, request), host, port)
-    await socket.open
-    return socket
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if receive_buffer is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.setblocking(False)
+    try:
+        await loop.sock_connect(sock, (host, port))
+    except BaseException:
+        sock.close()
+        raise
+    _, client = await loop.create_connection(lambda: BenchSocket(on_text, request), sock=sock)
+    await client.open
+    return client

@@ -1,0 +1,40 @@
+"""`python -m aiohttp_chat.bench`, run as a user runs it, on a small scale."""
+
+from __future__ import annotations
+
+import json
+
+from .conftest import run_process
+
+SMALL = ("--duration", "1", "--warmup", "0.5", "--rooms", "2", "--members", "6")
+
+
+async def test_every_scenario_runs_and_loses_nothing() -> None:
+    code, out, err = await run_process(
+        "aiohttp_chat.bench",
+        *SMALL,
+        *("--senders", "2", "--connections", "300", "--room-size", "30", "--json"),
+        limit=120,
+    )
+    assert code == 0, err
+    results = json.loads(out)
+    assert list(results) == ["fanout", "latency", "slow", "idle"]
+    fanout, latency, slow, idle = (results[name]["values"] for name in results)
+    for figures in (fanout, latency):
+        assert figures["deliveries_per_s"] > 0
+        assert figures["deliveries_per_server_cpu_s"] > 0
+        assert figures["messages_lost"] == 0 and figures["out_of_order"] == 0
+        assert 0 < figures["latency_p50_ms"] <= figures["latency_p99_ms"]
+    assert latency["offered_messages_per_s"] > 0
+    assert slow["messages_lost"] == 0
+    assert idle["connections"] == 300
+    assert idle["broadcast_reached"] == idle["broadcast_expected"] == 29
+    assert idle["server_kib_per_connection"] > 0
+
+
+async def test_table_output_and_bad_scenario() -> None:
+    code, out, _ = await run_process("aiohttp_chat.bench", "fanout", *SMALL, limit=60)
+    assert code == 0
+    assert "deliveries_per_server_cpu_s" in out and "messages_lost" in out
+    code, _, err = await run_process("aiohttp_chat.bench", "nope")
+    assert code == 2 and "unknown scenario nope" in err

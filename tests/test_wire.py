@@ -1,0 +1,136 @@
+"""Outbound frames: framing, the slow-consumer policy, compression, liveness."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from aiohttp_chat.bench.wsclient import BenchSocket
+from aiohttp_chat.bench.wsclient import connect as raw_connect
+from aiohttp_chat.server import ROOMS, Settings
+from aiohttp_chat.wire import text_frame
+
+from .conftest import Connect
+
+RawConnect = Callable[..., Awaitable[BenchSocket]]
+
+
+@pytest.fixture
+async def raw(client: TestClient[Any, Any]) -> AsyncIterator[RawConnect]:
+    """A minimal client whose reading the test controls; aborted at the end."""
+    opened: list[BenchSocket] = []
+
+    async def open_raw(on_text: Callable[[bytes], None], **options: Any) -> BenchSocket:
+        opened.append(await raw_connect(str(client.make_url("/chat")), on_text, **options))
+        return opened[-1]
+
+    yield open_raw
+    for socket in opened:
+        socket.abort()
+    await asyncio.sleep(0.01)  # let the transports finish closing
+
+
+@pytest.mark.parametrize(
+    ("size", "header"),
+    [
+        (0, b"\x81\x00"),
+        (125, b"\x81\x7d"),
+        (126, b"\x81\x7e" + struct.pack("!H", 126)),
+        (65_535, b"\x81\x7e" + struct.pack("!H", 65_535)),
+        (65_536, b"\x81\x7f" + struct.pack("!Q", 65_536)),
+    ],
+)
+def test_text_frame_headers(size: int, header: bytes) -> None:
+    payload = b"x" * size
+    assert text_frame(payload) == header + payload
+
+
+async def test_frames_of_every_length_class_reach_a_real_client(connect: Connect) -> None:
+    alice, bob = await connect(), await connect()
+    await alice.recv()
+    for text in ("s", "m" * 200, "é" * 4000):  # 1-, 2- and (escaped: 24 KB) 2-byte lengths
+        await bob.ask(action="chat_message", message=text)
+        assert (await alice.recv())["message"] == text
+
+
+@pytest.mark.parametrize("settings", [Settings(max_outbound_bytes=64 * 1024)])
+async def test_a_peer_that_stops_reading_is_dropped_and_the_others_go_on(
+    client: TestClient[Any, Any], connect: Connect, raw: RawConnect
+) -> None:
+    alice, bob = await connect(), await connect()
+    await alice.recv()
+    greeted = asyncio.Event()
+    stuck = await raw(lambda frame: greeted.set(), receive_buffer=4096)
+    await greeted.wait()
+    stuck_nick = (await alice.recv())["user"]
+    assert (await bob.recv())["user"] == stuck_nick
+    stuck.pause_reading()  # a client that stops reading: its kernel buffers fill, then ours
+
+    text, left, sent = "x" * 4000, None, 0
+    deadline = asyncio.get_running_loop().time() + 20
+    while left is None:  # bob and alice chat on while the stuck peer falls behind
+        assert asyncio.get_running_loop().time() < deadline, "the stuck peer was never dropped"
+        await bob.ask(action="chat_message", message=text)
+        sent += 1
+        while (message := await alice.recv())["action"] != "chat_message":
+            left = message  # the stuck peer's leave arrives among bob's messages
+        assert message == {"action": "chat_message", "message": text, "user": bob.nick}
+        await asyncio.sleep(0.001 if sent > 500 else 0)  # past its buffers: await the grace
+    assert left == {"action": "left", "room": "Default", "user": stuck_nick, "shame": True}
+    assert stuck_nick not in client.app[ROOMS]["Default"]
+    assert stuck.transport is not None
+    stuck.transport.resume_reading()  # it reads what got through, then finds the reset
+    assert await asyncio.wait_for(stuck.closed, 5) is None  # aborted, no close handshake
+    reply = await bob.ask(action="chat_message", message="still chatting")
+    assert reply["success"] is True
+    assert (await alice.recv())["message"] == "still chatting"
+
+
+@pytest.mark.parametrize("settings", [Settings(max_outbound_bytes=64 * 1024)])
+async def test_a_client_flooding_requests_without_reading_is_dropped(
+    connect: Connect, raw: RawConnect
+) -> None:
+    alice = await connect()
+    flooder = await raw(lambda frame: None, receive_buffer=4096)
+    flooder.pause_reading()  # it never reads the replies it asks for
+    request = json.dumps({"action": "user_list", "room": "Default"}).encode()
+    for _ in range(50_000):
+        flooder.send_text(request)
+        if flooder.closed.done():
+            break
+        await asyncio.sleep(0)
+    joined = await alice.recv()
+    assert joined["action"] == "joined"
+    assert await alice.recv() == {
+        "action": "left",
+        "room": "Default",
+        "user": joined["user"],
+        "shame": True,
+    }
+    await alice.assert_quiet()
+
+
+@pytest.mark.parametrize("settings", [Settings(compress=True)])
+async def test_compress_negotiates_permessage_deflate(connect: Connect) -> None:
+    alice = await connect(compress=15)
+    bob = await connect(compress=15)
+    plain = await connect(compress=0)
+    assert alice.ws.compress == 15 and plain.ws.compress == 0
+    for peer in (alice, alice, bob):  # the joins of bob and plain; of plain
+        await peer.recv()
+    for index in range(50):  # the deflate context carries over from message to message
+        text = f"compressible {index} " * 50
+        await bob.ask(action="chat_message", message=text)
+        assert (await alice.recv())["message"] == text
+        assert (await plain.recv())["message"] == text
+
+
+async def test_compression_is_off_by_default(connect: Connect) -> None:
+    alice = await connect(compress=15)
+    assert alice.ws.compress == 0
