@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import replace
 from functools import partial
 
 from . import runner
@@ -53,25 +54,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, setup: Setup) -> dict[str, Figures]:
+    """Each scenario `--runs` times; a fresh server for each run unless `--url` names one."""
     results: dict[str, Figures] = {}
     for name in args.scenarios or SCENARIOS:
-        scenario: Callable[[], Figures]
-        if name == "latency":
-            rate = args.rate
-            if rate is None:  # half the saturated message rate, measured here and now
-                saturated = results.get("fanout") or runner.fanout(setup)
-                per_second = saturated.values["deliveries_per_s"]
-                assert isinstance(per_second, float)
-                rate = per_second / (setup.members - 1) / 2
-            scenario = partial(_latency, setup, rate)
-        else:
-            scenario = partial(SIMPLE[name], setup)
         runs = []
         for index in range(args.runs):
             print(f"{name}: run {index + 1} of {args.runs}...", file=sys.stderr, flush=True)
-            runs.append(scenario())
+            with ExitStack() as stack:
+                if not args.url:
+                    url, pid = stack.enter_context(runner.server_process(args.server_arg))
+                    setup = replace(setup, urls=[url], server_pid=pid)
+                runs.append(_scenario(name, args, setup, results)())
         results[name] = runner.median_of(runs)
     return results
+
+
+def _scenario(
+    name: str, args: argparse.Namespace, setup: Setup, results: dict[str, Figures]
+) -> Callable[[], Figures]:
+    if name != "latency":
+        return partial(SIMPLE[name], setup)
+    rate = args.rate
+    if rate is None:  # half the saturated message rate, measured here and now
+        saturated = results.get("fanout") or runner.fanout(setup)
+        per_second = saturated.values["deliveries_per_s"]
+        assert isinstance(per_second, float)
+        rate = per_second / (setup.members - 1) / 2
+    return partial(_latency, setup, rate)
 
 
 def _latency(setup: Setup, rate: float) -> Figures:
@@ -85,15 +94,18 @@ def table(results: dict[str, Figures]) -> str:
     for name, figures in results.items():
         lines.append(f"{name}")
         for key, value in figures.values.items():
-            shown = (
-                "-"
-                if value is None
-                else f"{value:,.1f}"
-                if isinstance(value, float)
-                else f"{value:,}"
-            )
-            lines.append(f"  {key:<32} {shown:>14}")
+            lines.append(f"  {key:<32} {_shown(value):>14}")
+        for key, series in figures.series.items():
+            lines.append(f"  {key + ' over time':<32} {' '.join(f'{v:.0f}' for v in series)}")
     return "\n".join(lines)
+
+
+def _shown(value: float | int | None) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -101,26 +113,20 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if unknown := set(args.scenarios) - set(SCENARIOS):
         parser.error(f"unknown scenario {', '.join(sorted(unknown))}; choose from {SCENARIOS}")
-    with ExitStack() as stack:
-        if args.url:
-            urls, pid = args.url, args.server_pid
-        else:
-            url, pid = stack.enter_context(runner.server_process(args.server_arg))
-            urls = [url]
-        setup = Setup(
-            urls=urls,
-            server_pid=pid,
-            rooms=args.rooms,
-            members=args.members,
-            senders=args.senders,
-            window=args.window,
-            warmup=args.warmup,
-            duration=args.duration,
-            processes=args.processes,
-            connections=args.connections,
-            room_size=args.room_size,
-        )
-        results = run(args, setup)
+    setup = Setup(
+        urls=args.url or [],
+        server_pid=args.server_pid,
+        rooms=args.rooms,
+        members=args.members,
+        senders=args.senders,
+        window=args.window,
+        warmup=args.warmup,
+        duration=args.duration,
+        processes=args.processes,
+        connections=args.connections,
+        room_size=args.room_size,
+    )
+    results = run(args, setup)
     if args.json:
         print(json.dumps({name: vars(figures) for name, figures in results.items()}, indent=2))
     else:
