@@ -1,20 +1,25 @@
 """One /chat connection: its nick and room, and the answer to each of its requests.
 
-Handling a request is synchronous: the registry move, the broadcast and the reply are decided
-in one step of the event loop, so no other connection can see a half-done move. The view
-(in `server.py`) only feeds frames in and writes the replies out.
+On a single server nothing here waits: the registry move, the broadcast and the reply are
+decided in one step of the event loop, so no other connection can see a half-done move. With
+a `Cluster` (several servers sharing Redis), Redis decides first what must be global (nicks,
+user lists) and carries the broadcasts to the other nodes; the local registry follows. The
+view (in `server.py`) only feeds frames in and writes the replies out.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from . import protocol, utils
 from .protocol import Message, ProtocolError
 from .utils import Registry
 from .wire import ChatSocket
+
+if TYPE_CHECKING:
+    from .cluster import Cluster
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +27,7 @@ logger = logging.getLogger(__name__)
 class ChatSession:
     """The state of one connection registered as `nick` in `room`."""
 
-    __slots__ = ("max_message_chars", "nick", "room", "rooms", "socket")
+    __slots__ = ("cluster", "max_message_chars", "nick", "room", "rooms", "socket")
 
     def __init__(
         self,
@@ -32,29 +37,38 @@ class ChatSession:
         *,
         room: str = protocol.DEFAULT_ROOM,
         max_message_chars: int = protocol.DEFAULT_MAX_MESSAGE_CHARS,
+        cluster: Cluster | None = None,
     ) -> None:
         self.rooms = rooms
         self.socket = socket
         self.nick = nick
         self.room = room
         self.max_message_chars = max_message_chars
+        self.cluster = cluster
 
     # ------------------------------------------------------------------ lifecycle
 
-    def enter(self) -> None:
+    async def enter(self) -> None:
         """Register in the room, greet this socket first, then tell the others."""
         utils.add_member(self.rooms, self.room, self.nick, self.socket)
-        self._send(protocol.connecting(self.room, self.nick))
-        self._broadcast(protocol.joined(self.room, self.nick))
+        if self.cluster is not None:
+            self.cluster.sessions[self.socket] = self
+        self.socket.send_payload_nowait(protocol.encode(protocol.connecting(self.room, self.nick)))
+        await self._broadcast(protocol.joined(self.room, self.nick), required=False)
 
     def leave(self, *, shame: bool) -> None:
         """Unregister and tell the room; safe to call whatever state the connection is in."""
-        if utils.remove_member(self.rooms, self.room, self.nick, self.socket):
-            self._broadcast(protocol.left(self.room, self.nick, shame=shame))
+        if not utils.remove_member(self.rooms, self.room, self.nick, self.socket):
+            return
+        message = protocol.encode(protocol.left(self.room, self.nick, shame=shame))
+        self._deliver(self.room, message)
+        if self.cluster is not None:
+            self.cluster.sessions.pop(self.socket, None)
+            self.cluster.forget(self.room, self.nick, message)
 
     # ------------------------------------------------------------------ requests
 
-    def handle_text(self, text: str) -> bytes:
+    async def handle_text(self, text: str) -> bytes:
         """The serialized reply to one text frame. Never raises for anything a client sends."""
         try:
             request = protocol.parse_request(text)
@@ -66,54 +80,79 @@ class ChatSession:
             logger.debug("%s: action not allowed", self.nick)
             return _encode_failure(action, protocol.NOT_ALLOWED)
         try:
-            reply = handler(self, request)
+            reply = await handler(self, request)
         except ProtocolError as exc:
             reply = protocol.fail(action, exc.text)
         logger.debug("%s: %s -> %s", self.nick, action, reply["success"])
         return protocol.encode(reply)
 
-    def set_nick(self, request: Message) -> Message:
+    async def set_nick(self, request: Message) -> Message:
         new = protocol.validate_nick(request.get("nick"))
         old = self.nick
+        if self.cluster is not None:
+            if new in self.rooms[self.room]:
+                raise ProtocolError(protocol.NICK_TAKEN)
+            await self.cluster.rename(self.room, old, new)
         utils.change_nick(self.rooms, self.room, old, new)
         self.nick = new
-        self._broadcast(protocol.nick_changed(self.room, old, new))
+        await self._broadcast(protocol.nick_changed(self.room, old, new), required=False)
         return protocol.ok(protocol.SET_NICK)
 
-    def join_room(self, request: Message) -> Message:
+    async def join_room(self, request: Message) -> Message:
         new = protocol.validate_room(request.get("room"))
         old = self.room
+        if self.cluster is not None:
+            if self.nick in self.rooms.get(new, {}):
+                raise ProtocolError(protocol.NICK_TAKEN_IN_ROOM)
+            await self.cluster.move(self.nick, old, new)
         utils.change_room(self.rooms, old, new, self.nick)
-        self._broadcast(protocol.left(old, self.nick, shame=False), room=old)
         self.room = new
-        self._broadcast(protocol.joined(new, self.nick))
+        await self._broadcast(protocol.left(old, self.nick, shame=False), old, required=False)
+        await self._broadcast(protocol.joined(new, self.nick), required=False)
         return protocol.ok(protocol.JOIN_ROOM)
 
-    def chat_message(self, request: Message) -> Message:
+    async def chat_message(self, request: Message) -> Message:
         text = protocol.validate_chat_message(request.get("message"), self.max_message_chars)
-        self._broadcast(protocol.chat_broadcast(text, self.nick))
+        await self._broadcast(protocol.chat_broadcast(text, self.nick))
         return protocol.ok(protocol.CHAT_MESSAGE, text)
 
-    def user_list(self, request: Message) -> Message:
+    async def user_list(self, request: Message) -> Message:
         room = request.get("room")
         if room is None:
             room = self.room
         elif not isinstance(room, str):
             raise ProtocolError(protocol.ROOM_INVALID)
-        return protocol.user_list_reply(room, utils.list_users(self.rooms, room))
+        if self.cluster is not None:
+            users = await self.cluster.users(room)
+        else:
+            users = utils.list_users(self.rooms, room)
+        return protocol.user_list_reply(room, users)
 
     # ------------------------------------------------------------------ helpers
 
-    def _send(self, message: Message) -> None:
-        self.socket.send_payload_nowait(protocol.encode(message))
+    async def _broadcast(
+        self, message: Message, room: str | None = None, *, required: bool = True
+    ) -> None:
+        """Tell the room, on every node. With `required`, nothing is delivered unless the
+        other nodes could be told (raises `Unavailable`); otherwise they may miss it."""
+        room = self.room if room is None else room
+        payload = protocol.encode(message)
+        if self.cluster is not None:
+            try:
+                await self.cluster.publish(room, payload)
+            except ProtocolError:
+                if required:
+                    raise
+        self._deliver(room, payload)
 
-    def _broadcast(self, message: Message, *, room: str | None = None) -> None:
-        members = self.rooms.get(self.room if room is None else room)
+    def _deliver(self, room: str, payload: bytes) -> None:
+        """Tell this node's members of `room`, the sender excepted."""
+        members = self.rooms.get(room)
         if members:
-            utils.broadcast(members.values(), message, exclude=self.socket)
+            utils.send_to_all(members.values(), payload, exclude=self.socket)
 
 
-_HANDLERS: dict[str, Callable[[ChatSession, Message], Message]] = {
+_HANDLERS: dict[str, Callable[[ChatSession, Message], Awaitable[Message]]] = {
     protocol.SET_NICK: ChatSession.set_nick,
     protocol.JOIN_ROOM: ChatSession.join_room,
     protocol.CHAT_MESSAGE: ChatSession.chat_message,

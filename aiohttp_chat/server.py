@@ -5,41 +5,36 @@ Run it with `python -m aiohttp_chat.server --help`.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
-import os
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
 from functools import partial
-from typing import Final, TypeVar
+from typing import TYPE_CHECKING, Final
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from . import protocol, utils, wire
 from .chat import ChatSession
+from .config import Settings, build_parser, settings_from
 from .utils import Registry
-from .wire import DEFAULT_MAX_OUTBOUND_BYTES, ChatSocket, Outbox
+from .wire import ChatSocket, Outbox
+
+if TYPE_CHECKING:  # imported for real only with --redis-url: a single server needs no Redis
+    from .cluster import Cluster  # noqa: F401 (named in a string below)
 
 logger = logging.getLogger(__name__)
 
 CLOSE_TIMEOUT: Final = 5.0  # seconds a peer gets to answer our close frame
 
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    heartbeat: float | None = 60.0
-    max_frame_bytes: int = 64 * 1024
-    max_message_chars: int = protocol.DEFAULT_MAX_MESSAGE_CHARS
-    max_outbound_bytes: int = DEFAULT_MAX_OUTBOUND_BYTES
-    compress: bool = False
-
-
 SETTINGS: Final = web.AppKey("settings", Settings)
 ROOMS: Final = web.AppKey[Registry[ChatSocket]]("rooms")
 ECHO_SOCKETS: Final = web.AppKey[set[ChatSocket]]("echo_sockets")
 OUTBOX: Final = web.AppKey("outbox", Outbox)
+CLUSTER: Final = web.AppKey["Cluster"]("cluster")  # only with --redis-url
 
 
 # -------------------------------------------------------------------------------- views
@@ -98,24 +93,31 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
     socket = await _accept(request)
     app = request.app
     rooms = app[ROOMS]
-    nick = utils.free_default_nick(rooms, protocol.DEFAULT_ROOM)
+    cluster = app.get(CLUSTER)
+    if cluster is None:
+        nick = utils.free_default_nick(rooms, protocol.DEFAULT_ROOM)
+    else:
+        nick = await cluster.default_nick(protocol.DEFAULT_ROOM)
     if nick is None:
         logger.warning("No free default nick in %s", protocol.DEFAULT_ROOM)
         await socket.close(
             code=WSCloseCode.TRY_AGAIN_LATER, message=protocol.NICK_UNAVAILABLE_REASON.encode()
         )
         return socket
-    session = ChatSession(rooms, socket, nick, max_message_chars=app[SETTINGS].max_message_chars)
+    settings = app[SETTINGS]
+    session = ChatSession(
+        rooms, socket, nick, max_message_chars=settings.max_message_chars, cluster=cluster
+    )
     ending = WSMsgType.ERROR
     try:
-        session.enter()
+        await session.enter()
         logger.info("%s connected as %s", request.remote, nick)
         while True:  # inline, not a helper coroutine: one frame less per idle connection
             message = await socket.receive()
             if socket.is_control(message):
                 continue
             if message.type is WSMsgType.TEXT:
-                reply = session.handle_text(message.data)
+                reply = await session.handle_text(message.data)
             elif message.type is WSMsgType.BINARY:
                 reply = _BINARY_REFUSED
             else:
@@ -175,6 +177,18 @@ async def _close_all(app: web.Application) -> None:
     )
 
 
+async def _cluster(app: web.Application) -> AsyncIterator[None]:
+    """Join the other server processes through Redis for the app's lifetime."""
+    from .cluster import Cluster  # only with --redis-url: a single server needs no Redis
+
+    url = app[SETTINGS].redis_url
+    assert url is not None
+    cluster = app[CLUSTER] = Cluster(url, app[ROOMS])
+    await cluster.start()
+    yield
+    await cluster.stop()
+
+
 async def _close_outbox(app: web.Application) -> None:
     await app[OUTBOX].aclose()
 
@@ -187,109 +201,34 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[ECHO_SOCKETS] = set()
     app[OUTBOX] = Outbox(app[SETTINGS].max_outbound_bytes)
     app.cleanup_ctx.append(_sweep)
+    if app[SETTINGS].redis_url:
+        app.cleanup_ctx.append(_cluster)
     app.on_shutdown.append(_close_all)
     app.on_cleanup.append(_close_outbox)
     app.add_routes([web.get("/echo", ws_echo), web.get("/chat", ws_chat)])
     return app
 
 
-# -------------------------------------------------------------------------------- CLI
-
-ENV_PREFIX: Final = "AIOHTTP_CHAT_"
-LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
-N = TypeVar("N", int, float)
-
-
-def _positive(kind: Callable[[str], N]) -> Callable[[str], N]:
-    def parse(text: str) -> N:
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
-        return value
-
-    parse.__name__ = kind.__name__
-    return parse
-
-
-def _heartbeat_seconds(text: str) -> float | None:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 (off) or more, got {text}")
-    return value or None
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m aiohttp_chat.server",
-        description="WebSocket chat server with rooms and nicknames (/chat) and an echo (/echo).",
-        epilog="Every option can also be set with the environment variable named in brackets; "
-        "a command-line option wins over the environment.",
-    )
-    defaults = Settings()
-
-    def option(flag: str, help: str, default: object, **kwargs: object) -> None:
-        env = ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
-        parser.add_argument(
-            flag,
-            default=os.environ.get(env, default),
-            help=f"{help} (default: %(default)s) [{env}]",
-            **kwargs,  # type: ignore[arg-type]
-        )
-
-    option("--host", "address to listen on", "0.0.0.0")
-    option("--port", "TCP port to listen on", 8080, type=int)
-    option(
-        "--heartbeat",
-        "seconds between pings; a peer that misses a pong is dropped; 0 turns it off",
-        defaults.heartbeat,
-        type=_heartbeat_seconds,
-    )
-    option(
-        "--max-frame-bytes",
-        "largest frame accepted; a larger one closes the connection with 1009",
-        defaults.max_frame_bytes,
-        type=_positive(int),
-    )
-    option(
-        "--max-message-chars",
-        "longest chat message, in characters",
-        defaults.max_message_chars,
-        type=_positive(int),
-    )
-    option(
-        "--max-outbound-bytes",
-        "unsent data a peer may have queued; past it the peer is closed with 1008 Too slow",
-        defaults.max_outbound_bytes,
-        type=_positive(int),
-    )
-    parser.add_argument(
-        "--compress",
-        action=argparse.BooleanOptionalAction,
-        default=os.environ.get(ENV_PREFIX + "COMPRESS", "").lower() in ("1", "true", "yes"),
-        help="offer permessage-deflate (costs CPU and memory per client; default: off) "
-        f"[{ENV_PREFIX}COMPRESS=1]",
-    )
-    option("--log-level", "log level", "INFO", type=str.upper, choices=LOG_LEVELS)
-    return parser
+# -------------------------------------------------------------------------------- main
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.workers > 1 and not args.redis_url:
+        parser.error("--workers above 1 needs --redis-url: processes share their state in Redis")
     logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=args.log_level,
+        format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s",
     )
-    settings = Settings(
-        heartbeat=args.heartbeat,
-        max_frame_bytes=args.max_frame_bytes,
-        max_message_chars=args.max_message_chars,
-        max_outbound_bytes=args.max_outbound_bytes,
-        compress=args.compress,
-    )
+    if args.workers > 1:
+        raise SystemExit(_supervise(sys.argv[1:] if argv is None else argv, args.workers))
     try:
         web.run_app(
-            create_app(settings),
+            create_app(settings_from(args)),
             host=args.host,
             port=args.port,
+            reuse_port=args.reuse_port or None,
             print=lambda _: logger.info("Listening on %s:%s (/chat, /echo)", args.host, args.port),
             access_log=None,
             shutdown_timeout=CLOSE_TIMEOUT,
@@ -298,6 +237,26 @@ def main(argv: list[str] | None = None) -> None:
         logger.error("Cannot serve on %s:%s: %s", args.host, args.port, exc.strerror or exc)
         raise SystemExit(1) from None
     logger.info("Server stopped")
+
+
+def _supervise(argv: list[str], workers: int) -> int:
+    """Run `workers` server processes on one port; pass SIGINT/SIGTERM on; 0 if all ended 0."""
+    command = [sys.executable, "-m", "aiohttp_chat.server", *argv, "--workers", "1"]
+    children = [
+        subprocess.Popen([*command, "--reuse-port"], start_new_session=True) for _ in range(workers)
+    ]
+    logger.info("Started %d workers: %s", workers, " ".join(str(c.pid) for c in children))
+
+    def forward(signum: int, frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    codes = [child.wait() for child in children]
+    logger.info("Workers stopped with %s", codes)
+    return 0 if all(code == 0 for code in codes) else 1
 
 
 if __name__ == "__main__":

@@ -86,12 +86,18 @@ def free_default_nick(
 def broadcast(
     members: Iterable[ChatSocket], message: protocol.Message, exclude: ChatSocket | None = None
 ) -> int:
-    """Queue `message` for every open member but `exclude`; return how many took it.
+    """Queue `message` for every open member but `exclude`; return how many took it."""
+    return send_to_all(members, protocol.encode(message), exclude)
 
-    The message is serialized and framed once. The members are snapshotted first, so the
-    registry may change freely while (or after) this runs; closed peers are skipped.
+
+def send_to_all(
+    members: Iterable[ChatSocket], payload: bytes, exclude: ChatSocket | None = None
+) -> int:
+    """Queue a serialized message for every open member but `exclude`.
+
+    It is framed once. The members are snapshotted first, so the registry may change freely
+    while (or after) this runs; closed peers are skipped.
     """
-    payload = protocol.encode(message)
     frame = text_frame(payload)
     sent = 0
     for member in tuple(members):

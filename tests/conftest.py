@@ -6,10 +6,12 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -110,17 +112,21 @@ async def connect(client: TestClient[Any, Any]) -> AsyncIterator[Connect]:
     """Open a /chat connection and read its `connecting` frame."""
     peers: list[Peer] = []
 
-    async def open_peer(**kwargs: Any) -> Peer:
-        ws = await client.ws_connect("/chat", **kwargs)
-        first = json.loads((await ws.receive(timeout=TIMEOUT)).data)
-        assert first["action"] == "connecting" and first["room"] == "Default", first
-        peer = Peer(ws, first["user"])
-        peers.append(peer)
-        return peer
+    async def open_on_client(**kwargs: Any) -> Peer:
+        peers.append(await open_peer(client, **kwargs))
+        return peers[-1]
 
-    yield open_peer
+    yield open_on_client
     for peer in peers:
         await peer.ws.close()
+
+
+async def open_peer(client: TestClient[Any, Any], **kwargs: Any) -> Peer:
+    """A /chat connection on `client`'s server, its `connecting` frame read."""
+    ws = await client.ws_connect("/chat", **kwargs)
+    first = json.loads((await ws.receive(timeout=TIMEOUT)).data)
+    assert first["action"] == "connecting" and first["room"] == "Default", first
+    return Peer(ws, first["user"])
 
 
 # ------------------------------------------------------------------------ real processes
@@ -133,7 +139,7 @@ def free_port() -> int:
         return port
 
 
-def wait_for_port(port: int, proc: subprocess.Popen[str], timeout: float = 15.0) -> None:
+def wait_for_port(port: int, proc: subprocess.Popen[Any], timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -150,14 +156,20 @@ class ServerProcess:
     def __init__(self, *args: str) -> None:
         self.port = free_port()
         command = [sys.executable, "-m", "aiohttp_chat.server", "--host", "127.0.0.1"]
+        # A file, not a pipe: a pipe could fill up and block the server. Closed by the fixture.
+        self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [*command, "--port", str(self.port), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         wait_for_port(self.port, self.proc)
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
 
     def url(self, path: str = "/chat") -> str:
         return f"ws://127.0.0.1:{self.port}{path}"
@@ -166,8 +178,8 @@ class ServerProcess:
         """Send `sig` (None: send nothing) and wait for the exit."""
         if sig is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
-        out, err = self.proc.communicate(timeout=15)
-        return self.proc.returncode, out, err
+        self.proc.wait(timeout=15)
+        return self.proc.returncode, "", self.output()
 
 
 @pytest.fixture
@@ -183,7 +195,40 @@ def server_process() -> Iterator[Callable[..., ServerProcess]]:
     for server in started:
         if server.proc.poll() is None:
             server.proc.kill()
-            server.proc.communicate()
+            server.proc.wait()
+        server.log.close()
+
+
+class RedisServer:
+    """A real redis-server on a free port, which a test may stop and start again, empty."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--save", "", "--appendonly", "no"]
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        wait_for_port(self.port, self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is required in CI (.ci/run installs it)")
+        pytest.skip("redis-server is not installed")
+    server = RedisServer()
+    yield server
+    server.stop()
 
 
 async def run_process(

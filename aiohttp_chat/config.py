@@ -1,0 +1,124 @@
+"""The server's settings, and how they are read from the command line and the environment."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, TypeVar
+
+from . import protocol
+from .wire import DEFAULT_MAX_OUTBOUND_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    heartbeat: float | None = 60.0
+    max_frame_bytes: int = 64 * 1024
+    max_message_chars: int = protocol.DEFAULT_MAX_MESSAGE_CHARS
+    max_outbound_bytes: int = DEFAULT_MAX_OUTBOUND_BYTES
+    compress: bool = False
+    redis_url: str | None = None  # None: this process is the whole server
+
+
+ENV_PREFIX: Final = "AIOHTTP_CHAT_"
+LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
+N = TypeVar("N", int, float)
+
+
+def _positive(kind: Callable[[str], N]) -> Callable[[str], N]:
+    def parse(text: str) -> N:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _heartbeat_seconds(text: str) -> float | None:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (off) or more, got {text}")
+    return value or None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m aiohttp_chat.server",
+        description="WebSocket chat server with rooms and nicknames (/chat) and an echo (/echo).",
+        epilog="Every option can also be set with the environment variable named in brackets; "
+        "a command-line option wins over the environment.",
+    )
+    defaults = Settings()
+
+    def option(flag: str, help: str, default: object, **kwargs: object) -> None:
+        env = ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
+        parser.add_argument(
+            flag,
+            default=os.environ.get(env, default),
+            help=f"{help} (default: %(default)s) [{env}]",
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    option("--host", "address to listen on", "0.0.0.0")
+    option("--port", "TCP port to listen on", 8080, type=int)
+    option(
+        "--heartbeat",
+        "seconds between pings; a peer that misses a pong is dropped; 0 turns it off",
+        defaults.heartbeat,
+        type=_heartbeat_seconds,
+    )
+    option(
+        "--max-frame-bytes",
+        "largest frame accepted; a larger one closes the connection with 1009",
+        defaults.max_frame_bytes,
+        type=_positive(int),
+    )
+    option(
+        "--max-message-chars",
+        "longest chat message, in characters",
+        defaults.max_message_chars,
+        type=_positive(int),
+    )
+    option(
+        "--max-outbound-bytes",
+        "unsent data a peer may have queued; past it the peer is closed with 1008 Too slow",
+        defaults.max_outbound_bytes,
+        type=_positive(int),
+    )
+    parser.add_argument(
+        "--compress",
+        action=argparse.BooleanOptionalAction,
+        default=os.environ.get(ENV_PREFIX + "COMPRESS", "").lower() in ("1", "true", "yes"),
+        help="offer permessage-deflate (costs CPU and memory per client; default: off) "
+        f"[{ENV_PREFIX}COMPRESS=1]",
+    )
+    option(
+        "--redis-url",
+        "Redis shared by several server processes, e.g. redis://127.0.0.1:6379/0; "
+        "without it this process is the whole server",
+        None,
+    )
+    option(
+        "--workers",
+        "server processes to run on this host and port (SO_REUSEPORT); above 1 needs --redis-url",
+        1,
+        type=_positive(int),
+    )
+    parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    option("--log-level", "log level", "INFO", type=str.upper, choices=LOG_LEVELS)
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return Settings(
+        heartbeat=args.heartbeat,
+        max_frame_bytes=args.max_frame_bytes,
+        max_message_chars=args.max_message_chars,
+        max_outbound_bytes=args.max_outbound_bytes,
+        compress=args.compress,
+        redis_url=args.redis_url,
+    )

@@ -1,0 +1,292 @@
+"""Several server nodes sharing one real redis-server act as one chat server."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import WSCloseCode, WSMsgType
+from aiohttp.test_utils import TestClient
+
+from aiohttp_chat import utils
+from aiohttp_chat.cluster import UNAVAILABLE
+from aiohttp_chat.server import CLUSTER, Settings, create_app
+
+from .conftest import (
+    TIMEOUT,
+    Peer,
+    RedisServer,
+    ServerProcess,
+    free_port,
+    open_peer,
+)
+
+StartNode = Callable[[], Awaitable[TestClient[Any, Any]]]
+
+
+@pytest.fixture
+async def node(
+    redis_server: RedisServer, aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]]
+) -> AsyncIterator[StartNode]:  # Redis first, so that it outlives the nodes
+    """Start a server node (in this process, on its own port) on the shared Redis."""
+
+    async def start() -> TestClient[Any, Any]:
+        client = await aiohttp_client(create_app(Settings(redis_url=redis_server.url)))
+        await asyncio.wait_for(client.app[CLUSTER].subscribed.wait(), TIMEOUT)
+        return client
+
+    yield start
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not await check():
+        assert time.monotonic() < deadline, "never happened"
+        await asyncio.sleep(0.1)
+
+
+async def users(peer: Peer, room: str | None = None) -> set[str]:
+    reply = await peer.ask(action="user_list", **({"room": room} if room else {}))
+    assert reply["success"] is True, reply
+    return set(reply["users"])
+
+
+async def test_cross_node_chat_in_order_and_global_user_lists(node: StartNode) -> None:
+    one, two = await node(), await node()
+    alice, bob, carol = await open_peer(one), await open_peer(two), await open_peer(two)
+    await alice.set_nick("alice")
+    await bob.set_nick("bob")
+    await carol.set_nick("carol")
+    for peer in (alice, bob, carol):
+        await peer.join("Lounge")
+        await peer.drain()
+    assert await users(alice, "Lounge") == await users(bob, "Lounge") == {"alice", "bob", "carol"}
+
+    for index in range(100):
+        await alice.send(action="chat_message", message=f"m{index}")
+    for receiver in (bob, carol):  # the other node's members, every message, in order
+        for index in range(100):
+            while (message := await receiver.recv())["action"] != "chat_message":
+                pass  # joins still arriving from the other node
+            assert message == {"action": "chat_message", "message": f"m{index}", "user": "alice"}
+    assert [(await alice.reply())["message"] for _ in range(100)] == [f"m{i}" for i in range(100)]
+
+    await bob.set_nick("robert")  # nick changes, joins and leaves cross nodes too
+    while (message := await alice.recv())["action"] == "joined":
+        pass
+    assert message == {
+        "action": "nick_changed",
+        "room": "Lounge",
+        "from_user": "bob",
+        "to_user": "robert",
+    }
+    await carol.ws.close()
+    assert await alice.recv() == {
+        "action": "left",
+        "room": "Lounge",
+        "user": "carol",
+        "shame": False,
+    }
+    assert await users(alice, "Lounge") == {"alice", "robert"}
+    assert await users(alice, "Nowhere") == set()
+
+
+async def test_nicks_are_unique_per_room_across_nodes(node: StartNode) -> None:
+    one, two = await node(), await node()
+    alice, bob = await open_peer(one), await open_peer(two)
+    await alice.set_nick("Taken")
+    assert await bob.ask(action="set_nick", nick="Taken") == {
+        "action": "set_nick",
+        "success": False,
+        "message": "Name already in use.",
+    }
+    await alice.join("Elsewhere")
+    await bob.set_nick("Taken")  # free in Default now
+    assert await bob.ask(action="join_room", room="Elsewhere") == {
+        "action": "join_room",
+        "success": False,
+        "message": "Name already in use in this room.",
+    }
+
+
+async def test_a_nick_race_across_nodes_has_exactly_one_winner(node: StartNode) -> None:
+    one, two = await node(), await node()
+    pairs = [(await open_peer(one), await open_peer(two)) for _ in range(10)]
+    for index, (left, right) in enumerate(pairs):
+        await asyncio.gather(
+            left.send(action="set_nick", nick=f"racer{index}"),
+            right.send(action="set_nick", nick=f"racer{index}"),
+        )
+        replies = [await left.reply(), await right.reply()]
+        assert sorted(reply["success"] for reply in replies) == [False, True], replies
+
+
+async def test_default_nicks_are_claimed_across_nodes(
+    node: StartNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one, two = await node(), await node()
+    draws = iter([7, 7, 8])
+    monkeypatch.setattr(utils.random, "randint", lambda low, high: next(draws))
+    first = await open_peer(one)
+    second = await open_peer(two)  # User7 is taken on the other node: draws again
+    assert (first.nick, second.nick) == ("User7", "User8")
+
+
+async def test_redis_outage_and_return_empty(node: StartNode, redis_server: RedisServer) -> None:
+    one, two = await node(), await node()
+    alice, bob = await open_peer(one), await open_peer(two)
+    await alice.set_nick("alice")
+    await bob.set_nick("bob")
+    await alice.drain()
+
+    redis_server.stop()
+    unavailable = {"action": "chat_message", "success": False, "message": UNAVAILABLE}
+    started = time.monotonic()
+    assert await alice.ask(action="chat_message", message="lost?") == unavailable
+    assert time.monotonic() - started < 2.0
+    for request in (
+        {"action": "set_nick", "nick": "newname"},
+        {"action": "join_room", "room": "Other"},
+        {"action": "user_list"},
+    ):
+        reply = await alice.ask(**request)
+        assert reply == {"action": request["action"], "success": False, "message": UNAVAILABLE}
+    carol = await open_peer(two)  # connecting still works, with a nick checked later
+
+    redis_server.start()  # back, and empty
+
+    async def healed() -> bool:
+        reply = await alice.ask(action="user_list")
+        return reply["success"] and set(reply["users"]) == {"alice", "bob", carol.nick}
+
+    await eventually(healed, 10)
+    await alice.ask(action="chat_message", message="back")
+    while (message := await bob.recv())["action"] != "chat_message":
+        pass
+    assert message == {"action": "chat_message", "message": "back", "user": "alice"}
+    assert not alice.ws.closed and not bob.ws.closed
+
+
+async def test_nick_conflicts_from_an_outage_follow_the_rule(
+    node: StartNode, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one, two = await node(), await node()
+    redis_server.stop()
+    monkeypatch.setattr(utils.random, "randint", lambda low, high: 7)
+    on_one, on_two = await open_peer(one), await open_peer(two)  # both User7: unchecked
+    assert on_one.nick == on_two.nick == "User7"
+    monkeypatch.undo()
+    redis_server.start()
+    winner_node = min(one.app[CLUSTER].node, two.app[CLUSTER].node)
+    winner, loser = (on_one, on_two) if one.app[CLUSTER].node == winner_node else (on_two, on_one)
+    renamed = await loser.recv()  # the node whose id sorts first keeps the nick
+    assert renamed["action"] == "nick_changed" and renamed["from_user"] == "User7"
+    assert renamed["to_user"] != "User7"
+    assert await winner.recv() == renamed  # the room hears it, across nodes
+
+    async def settled() -> bool:
+        return await users(winner) == {"User7", renamed["to_user"]}
+
+    await eventually(settled, 10)
+
+
+# ------------------------------------------------------------------------ real processes
+
+
+async def _connect(
+    session: aiohttp.ClientSession, url: str
+) -> tuple[aiohttp.ClientWebSocketResponse, str]:
+    ws = await session.ws_connect(url)
+    greeting = await ws.receive_json(timeout=TIMEOUT)
+    assert greeting["action"] == "connecting"
+    return ws, greeting["user"]
+
+
+async def test_a_killed_node_leaves_with_shame_within_30_seconds(
+    redis_server: RedisServer, server_process: Callable[..., ServerProcess]
+) -> None:
+    one = server_process("--redis-url", redis_server.url)
+    two = server_process("--redis-url", redis_server.url)
+    async with aiohttp.ClientSession() as session:
+        alice, alice_nick = await _connect(session, one.url())
+        await asyncio.sleep(0.5)  # both nodes subscribed
+        bob, _ = await _connect(session, two.url())
+        await bob.send_json({"action": "set_nick", "nick": "bob"})
+        assert (await bob.receive_json(timeout=TIMEOUT))["success"] is True
+        joined = await alice.receive_json(timeout=TIMEOUT)
+        assert joined["action"] == "joined"
+        assert (await alice.receive_json(timeout=TIMEOUT))["to_user"] == "bob"
+
+        two.proc.send_signal(signal.SIGKILL)
+        started = time.monotonic()
+        left = await alice.receive_json(timeout=30)
+        assert left == {"action": "left", "room": "Default", "user": "bob", "shame": True}
+        assert time.monotonic() - started < 30
+        await alice.send_json({"action": "user_list"})
+        assert (await alice.receive_json(timeout=TIMEOUT))["users"] == [alice_nick]
+
+
+async def test_workers_share_one_port(redis_server: RedisServer) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "aiohttp_chat.server", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--workers", "3", "--redis-url", redis_server.url]
+    supervisor = await asyncio.create_subprocess_exec(*command, stderr=subprocess.PIPE)
+    try:
+        await _listening(port, supervisor)
+        await asyncio.sleep(1.0)  # every worker listening and subscribed
+        url = f"ws://127.0.0.1:{port}/chat"
+        async with aiohttp.ClientSession() as session:
+            peers = [(await _connect(session, url))[0] for _ in range(12)]
+            for ws in peers:
+                await ws.send_json({"action": "join_room", "room": "Shared"})
+            await asyncio.sleep(0.5)
+            await peers[0].send_json({"action": "user_list", "room": "Shared"})
+            while "users" not in (reply := await peers[0].receive_json(timeout=TIMEOUT)):
+                pass
+            assert len(reply["users"]) == 12  # one room across the workers
+            supervisor.send_signal(signal.SIGTERM)
+            for ws in peers:
+                while (message := await ws.receive(timeout=15)).type is WSMsgType.TEXT:
+                    pass
+                assert (message.type, message.data) == (WSMsgType.CLOSE, WSCloseCode.GOING_AWAY)
+        _, raw = await asyncio.wait_for(supervisor.communicate(), 20)
+        err = raw.decode()
+        assert supervisor.returncode == 0, err
+        assert "Traceback" not in err
+        assert len({line.split()[3] for line in err.splitlines() if "Listening on" in line}) == 3
+    finally:
+        if supervisor.returncode is None:
+            supervisor.kill()
+            await supervisor.communicate()
+
+
+async def _listening(port: int, proc: asyncio.subprocess.Process) -> None:
+    for _ in range(150):
+        assert proc.returncode is None, "the server exited"
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.1)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+def test_workers_need_redis() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "aiohttp_chat.server", "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "--workers above 1 needs --redis-url" in result.stderr
