@@ -47,6 +47,7 @@ NODES: Final = "chat:nodes"
 LEASE_SECONDS: Final = 10.0
 RENEW_SECONDS: Final = 2.0  # also how often dead nodes are looked for
 REQUEST_TIMEOUT: Final = 1.5  # seconds a request may wait for Redis
+MAX_CONNECTIONS: Final = 32  # to Redis, per node; requests beyond wait their turn
 _SEP: Final = b"\x00"  # never in a room name or nick (control characters are refused)
 
 T = TypeVar("T")
@@ -144,9 +145,15 @@ class Cluster:
     def __init__(self, url: str, rooms: Registry[ChatSocket]) -> None:
         self.node = secrets.token_hex(8)
         self.rooms = rooms
-        self.redis: redis.Redis = redis.from_url(
-            url, socket_timeout=REQUEST_TIMEOUT, socket_connect_timeout=REQUEST_TIMEOUT
+        # Blocking: a burst of requests waits for a free connection instead of failing.
+        self._pool = redis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=REQUEST_TIMEOUT,
+            socket_timeout=REQUEST_TIMEOUT,
+            socket_connect_timeout=REQUEST_TIMEOUT,
         )
+        self.redis = redis.Redis(connection_pool=self._pool)
         self._lease = f"chat:node:{self.node}"
         self._index = f"chat:node:{self.node}:members"
         self._scripts = {
@@ -181,6 +188,7 @@ class Cluster:
         with contextlib.suppress(Unavailable):  # leave the cluster politely if we can
             await self._call(self._leave_cluster())
         await self.redis.aclose()
+        await self._pool.aclose()
 
     async def _leave_cluster(self) -> None:
         for member in map(_text, await self.redis.smembers(self._index)):
@@ -313,16 +321,15 @@ class Cluster:
         self._dirty = False
         await self._call(self.redis.set(self._lease, "1", px=int(LEASE_SECONDS * 1000)))
         await self._call(self.redis.sadd(NODES, self.node))
-        live = {
-            _member(room, nick): (room, nick)
-            for room, members in self.rooms.items()
-            for nick in members
-        }
+        live = [(room, nick) for room, members in self.rooms.items() for nick in members]
         for stale in map(_text, await self._call(self.redis.smembers(self._index))):
-            if stale not in live:  # left while Redis was away
-                room, _, nick = stale.partition("\x00")
+            room, _, nick = stale.partition("\x00")
+            if nick not in self.rooms.get(room, {}):  # left while Redis was away
                 await self.release(room, nick)
-        for member, (room, nick) in live.items():
+        for room, nick in live:
+            if nick not in self.rooms.get(room, {}):  # moved on meanwhile: already registered
+                continue
+            member = _member(room, nick)
             keys = [_room_key(room), self._index]
             result = await self._call(
                 self._scripts["register"](keys=keys, args=[nick, self.node, member])

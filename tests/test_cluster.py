@@ -128,6 +128,21 @@ async def test_a_nick_race_across_nodes_has_exactly_one_winner(node: StartNode) 
         assert sorted(reply["success"] for reply in replies) == [False, True], replies
 
 
+async def test_a_burst_of_clients_waits_for_redis_connections_instead_of_failing(
+    node: StartNode,
+) -> None:
+    one = await node()  # more clients at once than redis-py's default pool (100) allows
+    url = str(one.make_url("/chat"))
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        sockets = await asyncio.gather(*(session.ws_connect(url) for _ in range(250)))
+        peers = [Peer(ws, (await ws.receive_json(timeout=TIMEOUT))["user"]) for ws in sockets]
+        requests = (peer.ask(action="join_room", room="Busy") for peer in peers)
+        replies = await asyncio.gather(*requests)
+        assert all(reply["success"] for reply in replies), replies
+        assert len(await users(peers[0], "Busy")) == 250
+        await asyncio.gather(*(ws.close() for ws in sockets))
+
+
 async def test_default_nicks_are_claimed_across_nodes(
     node: StartNode, monkeypatch: pytest.MonkeyPatch
 ) -> None:

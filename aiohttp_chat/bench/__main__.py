@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--url", action="append", help="target this server (repeat to spread clients)")
     add("--server-pid", type=int, help="pid of the --url server, to read its CPU and memory")
     add("--server-arg", action="append", default=[], help="extra option for the started server")
+    add("--redis", action="store_true", help="start a Redis too and run the server on it")
+    add("--workers", type=int, default=1, help="server processes (with a Redis; default: 1)")
     add("--rooms", type=int, default=4, help="fanout: rooms (default: 4)")
     add("--members", type=int, default=50, help="fanout: members per room (default: 50)")
     add("--senders", type=int, default=5, help="fanout: senders per room (default: 5)")
@@ -62,7 +64,12 @@ def run(args: argparse.Namespace, setup: Setup) -> dict[str, Figures]:
             print(f"{name}: run {index + 1} of {args.runs}...", file=sys.stderr, flush=True)
             with ExitStack() as stack:
                 if not args.url:
-                    url, pid = stack.enter_context(runner.server_process(args.server_arg))
+                    server_args = list(args.server_arg)
+                    if args.redis or args.workers > 1:
+                        redis_url, redis_pid = stack.enter_context(runner.redis_process())
+                        server_args += ["--redis-url", redis_url, "--workers", str(args.workers)]
+                        setup = replace(setup, redis_pid=redis_pid)
+                    url, pid = stack.enter_context(runner.server_process(server_args))
                     setup = replace(setup, urls=[url], server_pid=pid)
                 runs.append(_scenario(name, args, setup, results)())
         results[name] = runner.median_of(runs)

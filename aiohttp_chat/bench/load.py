@@ -111,7 +111,10 @@ class Client:
         elif not self.greeted.done():
             self.greeted.set_result(None)
         elif b'"join_room"' in payload and not self.joined.done():
-            self.joined.set_result(None)
+            if b'"success":true' in payload:
+                self.joined.set_result(None)
+            else:  # a benchmark with members missing from their rooms would mean nothing
+                self.joined.set_exception(RuntimeError(f"join refused: {payload!r}"))
 
     def send_chat(self) -> None:
         assert self.socket is not None and self.sender is not None

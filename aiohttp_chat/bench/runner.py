@@ -25,6 +25,7 @@ PAGE = 1024
 class Setup:
     urls: list[str]
     server_pid: int | None
+    redis_pid: int | None = None
     rooms: int = 4
     members: int = 50
     senders: int = 5
@@ -45,44 +46,89 @@ class Figures:
 # ---------------------------------------------------------------------------- server process
 
 
-def server_cpu(pid: int | None) -> float | None:
-    if pid is None:
-        return None
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
+def _tree(pid: int) -> list[int]:
+    """`pid` and its descendants (a `--workers` server is a supervisor and its workers)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            kids = [int(child) for child in children.read().split()]
+    except OSError:
+        kids = []
+    return [pid, *(descendant for kid in kids for descendant in _tree(kid))]
+
+
+def _cpu_of(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0  # it just exited
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def _rss_of(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * PAGE
+    except OSError:
+        pass
+    return 0
+
+
+def server_cpu(pid: int | None) -> float | None:
+    """CPU seconds used so far by the process `pid` and its descendants."""
+    return None if pid is None else sum(map(_cpu_of, _tree(pid)))
+
+
 def server_rss(pid: int | None) -> int | None:
-    """Resident memory in bytes."""
-    if pid is None:
-        return None
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * PAGE
-    return None
+    """Resident memory in bytes of the process `pid` and its descendants."""
+    return None if pid is None else sum(map(_rss_of, _tree(pid)))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not start") from None
+            time.sleep(0.05)
+
+
+@contextmanager
+def redis_process() -> Iterator[tuple[str, int]]:
+    """A private `redis-server` on a free port; yields its URL and its pid."""
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    proc = subprocess.Popen([*command, "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    try:
+        _wait_listening(port, proc, "redis-server")
+        yield f"redis://127.0.0.1:{port}/0", proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(15)
 
 
 @contextmanager
 def server_process(args: list[str]) -> Iterator[tuple[str, int]]:
     """`python -m aiohttp_chat.server` on a free port; yields its /chat URL and its pid."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     command = [sys.executable, "-m", "aiohttp_chat.server", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--log-level", "WARNING", *args]
     proc = subprocess.Popen(command, preexec_fn=raise_fd_limit)
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the server did not start") from None
-                time.sleep(0.05)
+        _wait_listening(port, proc, "the server")
+        time.sleep(0.5 if "--redis-url" in args else 0)  # workers up and subscribed
         yield f"ws://127.0.0.1:{port}/chat", proc.pid
     finally:
         proc.terminate()
@@ -173,12 +219,14 @@ def fanout(setup: Setup, *, rate: float | None = None, stuck: bool = False) -> F
         memory: list[float] = []
         time.sleep(max(0.0, start - time.monotonic()))
         cpu_before = server_cpu(setup.server_pid)
+        redis_before = server_cpu(setup.redis_pid)
         while (now := time.monotonic()) < end:
             rss = server_rss(setup.server_pid)
             if rss is not None:
                 memory.append(rss / 2**20)
             time.sleep(min(0.5, max(0.0, end - now)))
         cpu_after = server_cpu(setup.server_pid)
+        redis_after = server_cpu(setup.redis_pid)
         stats: list[Stats] = [answer[0] for answer in generators.gather("done")]
     finally:
         generators.finish()
@@ -201,6 +249,12 @@ def fanout(setup: Setup, *, rate: float | None = None, stuck: bool = False) -> F
         "server_rss_mib": memory[-1] if memory else None,
         "generator_cpu_share": sum(s.cpu_seconds for s in stats) / setup.duration,
     }
+    if redis_before is not None and redis_after is not None:
+        redis_seconds = redis_after - redis_before
+        figures.values["redis_cpu_share"] = redis_seconds / setup.duration
+        figures.values["redis_cpu_us_per_delivery"] = (
+            redis_seconds / deliveries * 1e6 if deliveries else None
+        )
     if stuck:
         figures.values["stuck_member_dropped"] = int(any(s.stuck_dropped for s in stats))
     return figures
