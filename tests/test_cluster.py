@@ -224,6 +224,60 @@ async def _connect(
     return ws, greeting["user"]
 
 
+async def test_three_processes_behave_as_one_server(
+    redis_server: RedisServer, server_process: Callable[..., ServerProcess]
+) -> None:
+    servers = [server_process("--redis-url", redis_server.url) for _ in range(3)]
+    async with aiohttp.ClientSession() as session:
+        await asyncio.sleep(0.5)  # every node subscribed
+        peers = []
+        for index, server in enumerate(servers):
+            ws = await session.ws_connect(server.url())
+            greeting = await ws.receive_json(timeout=TIMEOUT)
+            peers.append(Peer(ws, greeting["user"]))
+            await peers[-1].set_nick(f"node{index}")
+            await peers[-1].join("Triple")
+        everyone = {"node0", "node1", "node2"}
+        for peer in peers:  # the user list is the same wherever it is asked
+            assert await users(peer, "Triple") == everyone
+
+        for index in range(50):  # each sender, in order, at every other node
+            for peer in peers:
+                await peer.send(action="chat_message", message=f"{peer.nick}:{index}")
+        for receiver in peers:
+            seen: dict[str, list[int]] = {}
+            acks = 0
+            while sum(map(len, seen.values())) < 100 or acks < 50:
+                message = await receiver.recv()
+                if message.get("success") is True and message["action"] == "chat_message":
+                    acks += 1  # the replies to its own messages
+                elif message["action"] == "chat_message":
+                    sender, number = message["message"].split(":")
+                    seen.setdefault(sender, []).append(int(number))
+            assert seen == {p.nick: list(range(50)) for p in peers if p is not receiver}
+
+        contenders = peers[:2]  # a race for one nick from two processes: one winner
+        await asyncio.gather(*(p.send(action="set_nick", nick="winner") for p in contenders))
+        outcomes = [(await p.reply())["success"] for p in contenders]
+        assert sorted(outcomes) == [False, True]
+
+        redis_server.stop()
+        redis_server.start()  # back, empty: the nodes must restore it by themselves
+
+        async def restored() -> bool:
+            reply = await peers[2].ask(action="user_list", room="Triple")
+            return bool(reply["success"]) and len(reply["users"]) == 3
+
+        await eventually(restored, 10)
+        await peers[2].send(action="chat_message", message="after the restart")
+        for receiver in peers[:2]:
+            while (message := await receiver.recv()).get("message") != "after the restart":
+                pass
+            assert message["user"] == "node2"
+        for peer in peers:
+            await peer.ws.close()
+
+
 async def test_a_killed_node_leaves_with_shame_within_30_seconds(
     redis_server: RedisServer, server_process: Callable[..., ServerProcess]
 ) -> None:
