@@ -168,7 +168,8 @@ class Cluster:
             )
         }
         self._dirty = True  # Redis may not hold what this node holds: register everything
-        self._tasks: list[asyncio.Task[None]] = []
+        self._loops: list[asyncio.Task[None]] = []  # the keeper and the subscriber
+        self._pending: set[asyncio.Task[None]] = set()  # publications, releases, renames
         self.subscribed = asyncio.Event()
         self._to_publish: list[tuple[bytes, asyncio.Future[None]]] = []
         self.sessions: dict[ChatSocket, Named] = {}  # to rename a member on a conflict
@@ -176,16 +177,20 @@ class Cluster:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        self._tasks = [
+        self._loops = [
             asyncio.create_task(self._keep(), name="cluster-keeper"),
             asyncio.create_task(self._subscribe(), name="cluster-subscriber"),
         ]
         logger.info("Cluster node %s started", self.node)
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        # What is under way (the leaves of the members just closed, above all) gets a short
+        # grace to reach the other nodes; then everything stops.
+        if self._pending:
+            await asyncio.wait(self._pending, timeout=REQUEST_TIMEOUT)
+        for task in (*self._loops, *self._pending):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._loops, *self._pending, return_exceptions=True)
         with contextlib.suppress(Unavailable):  # leave the cluster politely if we can
             await self._call(self._leave_cluster())
         await self.redis.aclose()
@@ -199,6 +204,10 @@ class Cluster:
             )
         await self.redis.delete(self._lease, self._index)
         await self.redis.srem(NODES, self.node)
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     # ------------------------------------------------------------------ requests
 
@@ -261,8 +270,7 @@ class Cluster:
     def _publish_batch(self) -> None:
         batch, self._to_publish = self._to_publish, []
         task = asyncio.create_task(self._send_batch(batch))
-        self._tasks.append(task)
-        task.add_done_callback(self._tasks.remove)
+        self._track(task)
 
     async def _send_batch(self, batch: list[tuple[bytes, asyncio.Future[None]]]) -> None:
         try:
@@ -283,8 +291,7 @@ class Cluster:
     def forget(self, room: str, nick: str, left: bytes) -> None:
         """A member left: release its nick and tell the other nodes, in the background."""
         task = asyncio.create_task(self._forget(room, nick, left))
-        self._tasks.append(task)
-        task.add_done_callback(self._tasks.remove)
+        self._track(task)
 
     async def _forget(self, room: str, nick: str, left: bytes) -> None:
         with contextlib.suppress(Unavailable):  # if Redis is away, the keeper catches up
@@ -383,8 +390,7 @@ class Cluster:
         socket = self.rooms.get(room, {}).get(nick)
         if socket is not None:
             task = asyncio.create_task(self._rename_displaced(socket, room, nick))
-            self._tasks.append(task)
-            task.add_done_callback(self._tasks.remove)
+            self._track(task)
 
     async def _rename_displaced(self, socket: ChatSocket, room: str, nick: str) -> None:
         new = await self.default_nick(room)

@@ -220,12 +220,17 @@ class RedisServer:
             self.proc.wait()
 
 
+def require_program(name: str) -> None:
+    """Skip the test without `name`, except in CI, where its absence is a failure."""
+    if shutil.which(name) is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is required in CI (.ci/run installs it)")
+        pytest.skip(f"{name} is not installed")
+
+
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is required in CI (.ci/run installs it)")
-        pytest.skip("redis-server is not installed")
+    require_program("redis-server")
     server = RedisServer()
     yield server
     server.stop()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -14,7 +12,7 @@ from collections.abc import Callable, Iterator
 import aiohttp
 import pytest
 
-from .conftest import ServerProcess
+from .conftest import ServerProcess, require_program
 
 
 class Tmux:
@@ -43,10 +41,7 @@ class Tmux:
 
 @pytest.fixture
 def tmux() -> Iterator[Tmux]:
-    if shutil.which("tmux") is None:
-        if os.environ.get("CI"):
-            pytest.fail("tmux is required in CI (.ci/run installs it)")
-        pytest.skip("tmux is not installed")
+    require_program("tmux")
     session = Tmux()
     yield session
     subprocess.run(["tmux", "-L", session.socket, "kill-server"], capture_output=True)

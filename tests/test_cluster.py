@@ -302,6 +302,24 @@ async def test_a_killed_node_leaves_with_shame_within_30_seconds(
         assert (await alice.receive_json(timeout=TIMEOUT))["users"] == [alice_nick]
 
 
+async def test_a_stopped_node_tells_the_other_nodes_at_once(
+    redis_server: RedisServer, server_process: Callable[..., ServerProcess]
+) -> None:
+    one = server_process("--redis-url", redis_server.url)
+    two = server_process("--redis-url", redis_server.url)
+    async with aiohttp.ClientSession() as session:
+        alice, _ = await _connect(session, one.url())
+        await asyncio.sleep(0.5)  # both nodes subscribed
+        _, bob_nick = await _connect(session, two.url())
+        assert (await alice.receive_json(timeout=TIMEOUT))["user"] == bob_nick  # joined
+        code, _, log = await asyncio.to_thread(two.stop, signal.SIGTERM)
+        assert code == 0, log
+        left = await alice.receive_json(timeout=3)  # not the lease's 10 s and more
+        assert left == {"action": "left", "room": "Default", "user": bob_nick, "shame": True}
+        await alice.send_json({"action": "user_list"})
+        assert bob_nick not in (await alice.receive_json(timeout=TIMEOUT))["users"]
+
+
 async def test_workers_share_one_port(redis_server: RedisServer) -> None:
     port = free_port()
     command = [sys.executable, "-m", "aiohttp_chat.server", "--host", "127.0.0.1"]
