@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import resource
 import time
 from array import array
@@ -63,6 +64,10 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+class NickTaken(Exception):
+    """The room already has a member with this client's random nick."""
+
+
 class Client:
     """One chat member. Every member counts what it receives (the socket counts frames);
     probes also check order and measure latency; senders send and count their acks."""
@@ -113,6 +118,8 @@ class Client:
         elif b'"join_room"' in payload and not self.joined.done():
             if b'"success":true' in payload:
                 self.joined.set_result(None)
+            elif b"Name already in use" in payload:
+                self.joined.set_exception(NickTaken())
             else:  # a benchmark with members missing from their rooms would mean nothing
                 self.joined.set_exception(RuntimeError(f"join refused: {payload!r}"))
 
@@ -151,9 +158,16 @@ class Run:
                 small = STUCK_RECEIVE_BUFFER if self._is_stuck(client) else None
                 client.socket = await connect(url, client.on_text, receive_buffer=small)
                 await client.greeted
-                request = json.dumps({"action": "join_room", "room": plan.rooms[client.room]})
-                client.socket.send_text(request.encode())
-                await client.joined
+                join = json.dumps({"action": "join_room", "room": plan.rooms[client.room]})
+                client.socket.send_text(join.encode())
+                try:
+                    await client.joined
+                except NickTaken:  # random nicks collide in a room now and then: as a person
+                    client.joined = asyncio.get_running_loop().create_future()  # would, rename
+                    rename = {"action": "set_nick", "nick": f"b{os.getpid()}x{index}"}
+                    client.socket.send_text(json.dumps(rename).encode())
+                    client.socket.send_text(join.encode())
+                    await client.joined
 
         started = time.monotonic()
         await asyncio.gather(*(open_one(i, c) for i, c in enumerate(self.clients)))
