@@ -140,7 +140,7 @@ class ChatSession:
         if self.cluster is not None:
             try:
                 await self.cluster.publish(room, payload)
-            except ProtocolError:
+            except protocol.Unavailable:
                 if required:
                     raise
         self._deliver(room, payload)
@@ -149,7 +149,7 @@ class ChatSession:
         """Tell this node's members of `room`, the sender excepted."""
         members = self.rooms.get(room)
         if members:
-            utils.send_to_all(members.values(), payload, exclude=self.socket)
+            utils.broadcast(members.values(), payload, exclude=self.socket)
 
 
 _HANDLERS: dict[str, Callable[[ChatSession, Message], Awaitable[Message]]] = {

@@ -14,8 +14,8 @@ what must be global:
   each sender's messages in order for every receiver. Delivery across nodes is at most once,
   as Redis pub/sub is.
 
-When Redis is away, requests that need it fail fast with `UNAVAILABLE` and nothing is
-half-done: a chat message is published before it is delivered or acknowledged. When Redis is
+When Redis is away, requests that need it fail fast with `protocol.Unavailable` and nothing
+is half-done: a chat message is published before it is delivered or acknowledged. When Redis is
 back (even empty), the keeper re-registers every live member within `RENEW_SECONDS` and the
 subscriber resubscribes. Nick conflicts that arose meanwhile are settled by one rule: the node
 whose id sorts first keeps the nick; the other node renames its member to a fresh `User<n>`
@@ -35,13 +35,12 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from . import protocol, utils
-from .protocol import ProtocolError
+from .protocol import ProtocolError, Unavailable
 from .utils import Registry
 from .wire import ChatSocket
 
 logger = logging.getLogger(__name__)
 
-UNAVAILABLE: Final = "Service temporarily unavailable, try again."
 CHANNEL: Final = "chat:events"
 NODES: Final = "chat:nodes"
 LEASE_SECONDS: Final = 10.0
@@ -57,17 +56,17 @@ class Named(Protocol):
     nick: str
 
 
-class Unavailable(ProtocolError):
-    def __init__(self) -> None:
-        super().__init__(UNAVAILABLE)
-
-
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
 def _room_key(room: str) -> str:
     return f"chat:room:{room}"
+
+
+def _event(kind: bytes, node: bytes, room: str, body: bytes) -> bytes:
+    """A pub/sub event: E (a broadcast) or D (a displaced nick), for one node and room."""
+    return kind + node + _SEP + room.encode() + _SEP + body
 
 
 def _member(room: str, nick: str) -> str:
@@ -82,22 +81,15 @@ if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
 end
 return 0
 """
-# KEYS[1] room hash, KEYS[2] index; ARGV old, new, node, old member, new member
-_RENAME: Final = """
-if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 1 then return 0 end
+# A member goes from (room, nick) to (room', nick'): a rename, or a move to another room.
+# KEYS[1] from room hash, KEYS[2] to room hash, KEYS[3] index;
+# ARGV from nick, to nick, node, from member, to member. 0 if the target is taken.
+_RELOCATE: Final = """
+if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return 0 end
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[3] then redis.call('HDEL', KEYS[1], ARGV[1]) end
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
-redis.call('SREM', KEYS[2], ARGV[4])
-redis.call('SADD', KEYS[2], ARGV[5])
-return 1
-"""
-# KEYS[1] old room hash, KEYS[2] new room hash, KEYS[3] index; ARGV nick, node, old, new member
-_MOVE: Final = """
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('SREM', KEYS[3], ARGV[3])
-redis.call('SADD', KEYS[3], ARGV[4])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('SREM', KEYS[3], ARGV[4])
+redis.call('SADD', KEYS[3], ARGV[5])
 return 1
 """
 # KEYS[1] room hash, KEYS[2] index; ARGV nick, node, member
@@ -144,6 +136,7 @@ class Cluster:
 
     def __init__(self, url: str, rooms: Registry[ChatSocket]) -> None:
         self.node = secrets.token_hex(8)
+        self._node_id = self.node.encode()  # as events carry it
         self.rooms = rooms
         # Blocking: a burst of requests waits for a free connection instead of failing.
         self._pool = redis.BlockingConnectionPool.from_url(
@@ -160,8 +153,7 @@ class Cluster:
             name: self.redis.register_script(source)
             for name, source in (
                 ("claim", _CLAIM),
-                ("rename", _RENAME),
-                ("move", _MOVE),
+                ("relocate", _RELOCATE),
                 ("release", _RELEASE),
                 ("register", _REGISTER),
                 ("reap", _REAP),
@@ -228,16 +220,17 @@ class Cluster:
         return bool(await self._call(claimed))
 
     async def rename(self, room: str, old: str, new: str) -> None:
-        keys = [_room_key(room), self._index]
-        args = [old, new, self.node, _member(room, old), _member(room, new)]
-        if not await self._call(self._scripts["rename"](keys=keys, args=args)):
+        if not await self._relocate(room, old, room, new):
             raise ProtocolError(protocol.NICK_TAKEN)
 
     async def move(self, nick: str, old: str, new: str) -> None:
-        keys = [_room_key(old), _room_key(new), self._index]
-        args = [nick, self.node, _member(old, nick), _member(new, nick)]
-        if not await self._call(self._scripts["move"](keys=keys, args=args)):
+        if not await self._relocate(old, nick, new, nick):
             raise ProtocolError(protocol.NICK_TAKEN_IN_ROOM)
+
+    async def _relocate(self, room: str, nick: str, to_room: str, to_nick: str) -> bool:
+        keys = [_room_key(room), _room_key(to_room), self._index]
+        args = [nick, to_nick, self.node, _member(room, nick), _member(to_room, to_nick)]
+        return bool(await self._call(self._scripts["relocate"](keys=keys, args=args)))
 
     async def release(self, room: str, nick: str) -> None:
         keys = [_room_key(room), self._index]
@@ -256,7 +249,7 @@ class Cluster:
         trip for all of them, as the Outbox does for sockets. Each sender awaits its own
         before it sends again, so its messages stay in order.
         """
-        event = b"E" + self.node.encode() + _SEP + room.encode() + _SEP + payload
+        event = _event(b"E", self._node_id, room, payload)
         future = asyncio.get_running_loop().create_future()
         if not self._to_publish:
             asyncio.get_running_loop().call_soon(self._publish_batch)
@@ -316,11 +309,11 @@ class Cluster:
     def _deliver(self, event: bytes) -> None:
         kind, rest = event[:1], event[1:]
         node, room, body = rest.split(_SEP, 2)
-        if kind == b"E" and node.decode() != self.node:
+        if kind == b"E" and node != self._node_id:
             members = self.rooms.get(room.decode())
             if members:
-                utils.send_to_all(members.values(), body)
-        elif kind == b"D" and node.decode() == self.node:
+                utils.broadcast(members.values(), body)
+        elif kind == b"D" and node == self._node_id:
             self._displaced(room.decode(), body.decode())
 
     async def _subscribe(self) -> None:
@@ -381,7 +374,7 @@ class Cluster:
             if outcome == "-":
                 self._displaced(room, nick)
             elif outcome:  # we took it from `outcome`: tell that node
-                notice = b"D" + outcome.encode() + _SEP + room.encode() + _SEP + nick.encode()
+                notice = _event(b"D", outcome.encode(), room, nick.encode())
                 await self._call(self.redis.publish(CHANNEL, notice))
         logger.info("Registered %d member(s) in Redis", len(live))
 
@@ -401,11 +394,8 @@ class Cluster:
         session = self.sessions.get(socket)
         if session is not None:
             session.nick = new
-        message = protocol.nick_changed(room, nick, new)
-        utils.broadcast(members.values(), message)  # the renamed member is told too
         logger.info("Nick %s in %s kept by another node; renamed ours %s", nick, room, new)
-        with contextlib.suppress(Unavailable):
-            await self.publish(room, protocol.encode(message))
+        await self._announce(room, protocol.nick_changed(room, nick, new))  # to it too
 
     # ------------------------------------------------------------------ reaping
 
@@ -417,10 +407,14 @@ class Cluster:
             if not gone:
                 continue
             logger.info("Node %s is gone: removing its %d member(s)", node, len(gone) // 2)
-            for room, nick in zip(gone[::2], gone[1::2], strict=True):
-                room_name = room.decode()
-                message = protocol.left(room_name, nick.decode(), shame=True)
-                members = self.rooms.get(room_name)
-                if members:
-                    utils.broadcast(members.values(), message)
-                await self.publish(room_name, protocol.encode(message))
+            for room, nick in zip(map(_text, gone[::2]), map(_text, gone[1::2]), strict=True):
+                await self._announce(room, protocol.left(room, nick, shame=True))
+
+    async def _announce(self, room: str, message: protocol.Message) -> None:
+        """Tell every member of `room`, on this node and the others (when Redis lets us)."""
+        payload = protocol.encode(message)
+        members = self.rooms.get(room)
+        if members:
+            utils.broadcast(members.values(), payload)
+        with contextlib.suppress(Unavailable):
+            await self.publish(room, payload)

@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     option("--port", "TCP port to listen on", 8080, type=int)
     option(
         "--heartbeat",
-        "seconds between pings; a peer that misses a pong is dropped; 0 turns it off",
+        "seconds between pings; a peer silent for a whole interval is dropped; 0 turns it off",
         defaults.heartbeat,
         type=_heartbeat_seconds,
     )

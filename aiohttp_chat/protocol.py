@@ -38,6 +38,7 @@ NOT_A_JSON_OBJECT: Final = "Message must be a JSON object."
 NOT_JSON: Final = "Message must be valid JSON."
 BINARY_NOT_SUPPORTED: Final = "Binary frames are not supported."
 NICK_UNAVAILABLE_REASON: Final = "Username already in use"
+UNAVAILABLE: Final = "Service temporarily unavailable, try again."  # shared state unreachable
 
 
 def message_invalid_text(limit: int) -> str:
@@ -50,6 +51,13 @@ class ProtocolError(ValueError):
     def __init__(self, text: str) -> None:
         super().__init__(text)
         self.text = text
+
+
+class Unavailable(ProtocolError):
+    """What the request needs (the servers' shared state, Redis) cannot be reached now."""
+
+    def __init__(self) -> None:
+        super().__init__(UNAVAILABLE)
 
 
 # ---------------------------------------------------------------------------- validation

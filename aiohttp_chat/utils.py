@@ -2,7 +2,8 @@
 
 The registry moves are plain functions on plain data (generic over the value, so they can be
 tested with any object in place of a socket); each raises `ProtocolError` when a rule forbids
-the move and then leaves the registry untouched. `broadcast` serializes once and never awaits.
+the move and then leaves the registry untouched. `broadcast` takes a message serialized once
+by its caller, frames it once and never awaits.
 """
 
 from __future__ import annotations
@@ -84,16 +85,9 @@ def free_default_nick(
 
 
 def broadcast(
-    members: Iterable[ChatSocket], message: protocol.Message, exclude: ChatSocket | None = None
-) -> int:
-    """Queue `message` for every open member but `exclude`; return how many took it."""
-    return send_to_all(members, protocol.encode(message), exclude)
-
-
-def send_to_all(
     members: Iterable[ChatSocket], payload: bytes, exclude: ChatSocket | None = None
 ) -> int:
-    """Queue a serialized message for every open member but `exclude`.
+    """Queue a serialized message for every open member but `exclude`; how many took it.
 
     It is framed once. The members are snapshotted first, so the registry may change freely
     while (or after) this runs; closed peers are skipped.

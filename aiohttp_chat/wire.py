@@ -35,23 +35,28 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_OUTBOUND_BYTES: Final = 1 << 20
 SLOW_CLOSE_GRACE: Final = 2.0  # seconds a too-slow peer gets to complete the close
 
-_FIN_TEXT: Final = 0x81  # FIN bit + opcode 1 (text)
+_TEXT_OPCODE: Final = 0x1
 _PING_OPCODE: Final = 0x9
 _PONG_OPCODE: Final = 0xA
 _LEN16: Final = struct.Struct("!BBH")
 _LEN64: Final = struct.Struct("!BBQ")
 
 
-def text_frame(payload: bytes) -> bytes:
-    """One final, unmasked text frame carrying `payload` (RFC 6455, section 5.2)."""
-    length = len(payload)
+def _frame(opcode: int, payload: bytes) -> bytes:
+    """One final, unmasked frame (RFC 6455, section 5.2)."""
+    first, length = 0x80 | opcode, len(payload)  # FIN bit + opcode
     if length < 126:
-        header = bytes((_FIN_TEXT, length))
+        header = bytes((first, length))
     elif length < 1 << 16:
-        header = _LEN16.pack(_FIN_TEXT, 126, length)
+        header = _LEN16.pack(first, 126, length)
     else:
-        header = _LEN64.pack(_FIN_TEXT, 127, length)
+        header = _LEN64.pack(first, 127, length)
     return header + payload
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One final, unmasked text frame carrying `payload`."""
+    return _frame(_TEXT_OPCODE, payload)
 
 
 async def sweep_forever(sockets: Callable[[], Iterable[ChatSocket]], interval: float) -> None:
@@ -164,7 +169,7 @@ class ChatSocket(web.WebSocketResponse):
         """A control frame (never compressed), straight to the transport."""
         transport = self._transport
         if not self.closed and transport is not None and not transport.is_closing():
-            transport.write(bytes((0x80 | opcode, len(payload))) + payload)
+            transport.write(_frame(opcode, payload))
 
     def send_payload_nowait(self, payload: bytes) -> bool:
         """Queue one text message: `payload` is its UTF-8 text."""

@@ -16,7 +16,7 @@ from aiohttp import WSCloseCode, WSMsgType
 from aiohttp.test_utils import TestClient
 
 from aiohttp_chat import utils
-from aiohttp_chat.cluster import UNAVAILABLE
+from aiohttp_chat.protocol import UNAVAILABLE
 from aiohttp_chat.server import CLUSTER, Settings, create_app
 
 from .conftest import (
@@ -278,15 +278,31 @@ async def test_three_processes_behave_as_one_server(
             await peer.ws.close()
 
 
+def _two_nodes(
+    redis_server: RedisServer, server_process: Callable[..., ServerProcess]
+) -> tuple[ServerProcess, ServerProcess]:
+    return (
+        server_process("--redis-url", redis_server.url),
+        server_process("--redis-url", redis_server.url),
+    )
+
+
+async def _one_client_each(
+    session: aiohttp.ClientSession, one: ServerProcess, two: ServerProcess
+) -> tuple[
+    tuple[aiohttp.ClientWebSocketResponse, str], tuple[aiohttp.ClientWebSocketResponse, str]
+]:
+    first = await _connect(session, one.url())
+    await asyncio.sleep(0.5)  # both nodes subscribed
+    return first, await _connect(session, two.url())
+
+
 async def test_a_killed_node_leaves_with_shame_within_30_seconds(
     redis_server: RedisServer, server_process: Callable[..., ServerProcess]
 ) -> None:
-    one = server_process("--redis-url", redis_server.url)
-    two = server_process("--redis-url", redis_server.url)
+    one, two = _two_nodes(redis_server, server_process)
     async with aiohttp.ClientSession() as session:
-        alice, alice_nick = await _connect(session, one.url())
-        await asyncio.sleep(0.5)  # both nodes subscribed
-        bob, _ = await _connect(session, two.url())
+        (alice, alice_nick), (bob, _) = await _one_client_each(session, one, two)
         await bob.send_json({"action": "set_nick", "nick": "bob"})
         assert (await bob.receive_json(timeout=TIMEOUT))["success"] is True
         joined = await alice.receive_json(timeout=TIMEOUT)
@@ -305,12 +321,9 @@ async def test_a_killed_node_leaves_with_shame_within_30_seconds(
 async def test_a_stopped_node_tells_the_other_nodes_at_once(
     redis_server: RedisServer, server_process: Callable[..., ServerProcess]
 ) -> None:
-    one = server_process("--redis-url", redis_server.url)
-    two = server_process("--redis-url", redis_server.url)
+    one, two = _two_nodes(redis_server, server_process)
     async with aiohttp.ClientSession() as session:
-        alice, _ = await _connect(session, one.url())
-        await asyncio.sleep(0.5)  # both nodes subscribed
-        _, bob_nick = await _connect(session, two.url())
+        (alice, _), (_, bob_nick) = await _one_client_each(session, one, two)
         assert (await alice.receive_json(timeout=TIMEOUT))["user"] == bob_nick  # joined
         code, _, log = await asyncio.to_thread(two.stop, signal.SIGTERM)
         assert code == 0, log

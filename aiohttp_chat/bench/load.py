@@ -55,7 +55,6 @@ class Stats:
     cpu_seconds: float = 0.0
     latencies: array[float] = field(default_factory=lambda: array("d"))
     stuck_dropped: bool = False
-    stuck_close_code: int | None = None  # None when aborted: the close frame never got through
     broadcast_reached: int = 0
 
 
@@ -192,8 +191,7 @@ class Run:
         loop.call_at(start, mark)
         loop.call_at(end, mark)
         senders = [c for c in self.clients if c.sender is not None]
-        if self.plan.stuck:
-            stuck = self.clients[self.plan.members - 1]
+        if (stuck := self._stuck) is not None:
             assert stuck.socket is not None
             stuck.socket.pause_reading()
         if self.rate is None:
@@ -212,16 +210,16 @@ class Run:
 
     async def _was_stuck_dropped(self) -> None:
         """Read again: a dropped connection then shows its close (or its reset)."""
-        stuck = self.clients[self.plan.members - 1].socket
+        assert self._stuck is not None
+        stuck = self._stuck.socket
         assert stuck is not None and stuck.transport is not None
         stuck.transport.resume_reading()
         stuck.on_text = None
         try:
-            code = await asyncio.wait_for(asyncio.shield(stuck.closed), DRAIN_SECONDS)
+            await asyncio.wait_for(asyncio.shield(stuck.closed), DRAIN_SECONDS)
         except TimeoutError:
             return
         self.stats.stuck_dropped = True
-        self.stats.stuck_close_code = code
 
     async def _paced(self, senders: list[Client], stop: float) -> None:
         """Open loop: send at the planned rate, whatever the acks do."""
@@ -248,8 +246,13 @@ class Run:
                 return
             await asyncio.sleep(0.05)
 
+    @property
+    def _stuck(self) -> Client | None:
+        """The member that stops reading: the last of the first room."""
+        return self.clients[self.plan.members - 1] if self.plan.stuck else None
+
     def _is_stuck(self, client: Client) -> bool:
-        return self.plan.stuck and client is self.clients[self.plan.members - 1]
+        return client is self._stuck
 
     async def broadcast_once(self) -> None:
         """Idle: one message in the first room must reach every other member of it."""
