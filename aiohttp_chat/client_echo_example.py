@@ -62,7 +62,11 @@ async def main_async(url: str, interval: float, count: int | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Talk to the aiohttp-chat /echo endpoint.")
+    parser = argparse.ArgumentParser(
+        # Name the command as run (`python -m ...`), not this file, in the usage line.
+        prog=f"python -m {__spec__.name}" if __spec__ else None,
+        description="Talk to the aiohttp-chat /echo endpoint.",
+    )
     parser.add_argument("--url", default="ws://0.0.0.0:8080/echo", help="(default: %(default)s)")
     parser.add_argument(
         "--interval", type=float, default=15.0, help="seconds between messages (default: 15)"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from . import protocol
+from .cli import command_name
 from .wire import DEFAULT_MAX_OUTBOUND_BYTES
 
 
@@ -47,20 +48,19 @@ def _heartbeat_seconds(text: str) -> float | None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m aiohttp_chat.server",
+        prog=command_name("aiohttp_chat.server"),
         description="WebSocket chat server with rooms and nicknames (/chat) and an echo (/echo).",
         epilog="Every option can also be set with the environment variable named in brackets; "
         "a command-line option wins over the environment.",
     )
     defaults = Settings()
 
-    def option(flag: str, help: str, default: object, **kwargs: object) -> None:
+    def option(flag: str, help: str, default: object, **kwargs: Any) -> None:
         env = ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
+        if (raw := os.environ.get(env)) is not None:
+            default = _from_environment(env, raw, kwargs.get("type"), kwargs.get("choices"))
         parser.add_argument(
-            flag,
-            default=os.environ.get(env, default),
-            help=f"{help} (default: %(default)s) [{env}]",
-            **kwargs,  # type: ignore[arg-type]
+            flag, default=default, help=f"{help} (default: %(default)s) [{env}]", **kwargs
         )
 
     option("--host", "address to listen on", "0.0.0.0")
@@ -89,12 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
         defaults.max_outbound_bytes,
         type=_positive(int),
     )
+    compress = ENV_PREFIX + "COMPRESS"
     parser.add_argument(
         "--compress",
         action=argparse.BooleanOptionalAction,
-        default=os.environ.get(ENV_PREFIX + "COMPRESS", "").lower() in ("1", "true", "yes"),
-        help="offer permessage-deflate (costs CPU and memory per client; default: off) "
-        f"[{ENV_PREFIX}COMPRESS=1]",
+        default=_from_environment(compress, os.environ.get(compress, "0"), _switch, None),
+        help=f"offer permessage-deflate (costs CPU and memory per client; default: off) "
+        f"[{compress}=1]",
     )
     option(
         "--redis-url",
@@ -111,6 +112,54 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     option("--log-level", "log level", "INFO", type=str.upper, choices=LOG_LEVELS)
     return parser
+
+
+class InvalidEnvironment:
+    """An environment variable's value that its option refuses; reported once parsed."""
+
+    def __init__(self, env: str, raw: str, reason: str) -> None:
+        self.env, self.raw, self.reason = env, raw, reason
+
+    def __str__(self) -> str:
+        return f"{self.env}={self.raw}"
+
+    def error(self) -> str:
+        return f"environment variable {self.env}={self.raw!r}: {self.reason}"
+
+
+def _from_environment(
+    env: str, raw: str, kind: Callable[[str], object] | None, choices: Iterable[object] | None
+) -> object:
+    """`raw` converted as its option's own value would be, or why it cannot be."""
+    try:
+        value = raw if kind is None else kind(raw)
+    except argparse.ArgumentTypeError as exc:
+        return InvalidEnvironment(env, raw, str(exc))
+    except ValueError:
+        name = getattr(kind, "__name__", "")
+        return InvalidEnvironment(env, raw, f"invalid {name} value".replace("  ", " "))
+    if choices is not None and value not in choices:
+        listed = ", ".join(map(str, choices))
+        return InvalidEnvironment(env, raw, f"invalid choice (choose from {listed})")
+    return value
+
+
+def _switch(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError("must be 1 or 0 (true/false, yes/no, on/off)")
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse `argv`; an environment variable with a bad value, not overridden, is an error."""
+    args = parser.parse_args(argv)
+    for value in vars(args).values():
+        if isinstance(value, InvalidEnvironment):
+            parser.error(value.error())
+    return args
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
