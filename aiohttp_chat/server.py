@@ -19,7 +19,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from . import protocol, utils, wire
 from .chat import ChatSession
-from .config import Settings, build_parser, settings_from
+from .config import Settings, build_parser, parse_args, settings_from
 from .utils import Registry
 from .wire import ChatSocket, Outbox
 
@@ -135,7 +135,7 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
             request.remote,
             session.nick,
             _ENDINGS.get(ending, "vanished without a close frame"),
-            socket.close_code,
+            socket.sent_close_code if ending is WSMsgType.CLOSING else socket.close_code,
         )
     return socket
 
@@ -214,7 +214,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
 
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     if args.workers > 1 and not args.redis_url:
         parser.error("--workers above 1 needs --redis-url: processes share their state in Redis")
     logging.basicConfig(

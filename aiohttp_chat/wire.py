@@ -114,7 +114,15 @@ class ChatSocket(web.WebSocketResponse):
     """A `WebSocketResponse` whose chat frames go through an `Outbox`, never awaited."""
 
     # Slots keep the many idle connections small: no growth of the instance dict.
-    __slots__ = ("_deflating", "_outbox", "_pending", "_too_slow", "_transport", "alive")
+    __slots__ = (
+        "_deflating",
+        "_outbox",
+        "_pending",
+        "_too_slow",
+        "_transport",
+        "alive",
+        "sent_close_code",
+    )
 
     def __init__(self, outbox: Outbox, **kwargs: Any) -> None:
         # Liveness is the app-wide `sweep`'s job (one flag here), not one timer per socket.
@@ -125,6 +133,7 @@ class ChatSocket(web.WebSocketResponse):
         self._pending: list[bytes] | None = None
         self._deflating: _Deflating | None = None  # only with permessage-deflate
         self._too_slow = False
+        self.sent_close_code: int | None = None  # `close_code` is the peer's answer to it
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter:
         writer = await super().prepare(request)
@@ -196,6 +205,8 @@ class ChatSocket(web.WebSocketResponse):
         self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True
     ) -> bool:
         self.flush()  # what was queued goes out before the close frame
+        if not self.closed:
+            self.sent_close_code = code
         try:
             return await super().close(code=code, message=message, drain=drain)
         finally:
@@ -211,6 +222,8 @@ class ChatSocket(web.WebSocketResponse):
         self._outbox.spawn(self._close_too_slow())
 
     async def _close_too_slow(self) -> None:
+        if not self.closed:
+            self.sent_close_code = WSCloseCode.POLICY_VIOLATION
         try:
             async with asyncio.timeout(SLOW_CLOSE_GRACE):
                 await super().close(code=WSCloseCode.POLICY_VIOLATION, message=b"Too slow")

@@ -49,6 +49,8 @@ async def test_signal_closes_every_socket_with_going_away_and_exits_0(
     assert "Traceback" not in err
     assert "Listening on 127.0.0.1:" in err
     assert "connected as User" in err
+    # what the server sent, not the client's answer to it
+    assert "was disconnected by the server, code 1001" in err
 
 
 async def test_chat_between_two_clients_and_quiet_logs(server_process: StartServer) -> None:
@@ -93,6 +95,37 @@ def test_bad_option_value_is_a_usage_error() -> None:
     )
     assert result.returncode == 2
     assert "--port" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "reason"),
+    [
+        ("AIOHTTP_CHAT_PORT", "abc", "invalid int value"),
+        ("AIOHTTP_CHAT_HEARTBEAT", "-1", "must be 0 (off) or more, got -1"),
+        ("AIOHTTP_CHAT_LOG_LEVEL", "loud", "invalid choice (choose from DEBUG, INFO, WARNING"),
+        ("AIOHTTP_CHAT_COMPRESS", "maybe", "must be 1 or 0"),
+    ],
+)
+def test_a_bad_environment_variable_is_named(variable: str, value: str, reason: str) -> None:
+    result = subprocess.run(
+        SERVER, capture_output=True, text=True, timeout=30, env={**os.environ, variable: value}
+    )
+    assert result.returncode == 2
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("python -m aiohttp_chat.server: error: environment variable ")
+    assert f"{variable}={value!r}: {reason}" in last
+
+
+def test_the_command_line_wins_over_a_bad_environment_variable() -> None:
+    result = subprocess.run(
+        [*SERVER, "--port", "1", "--host", "256.0.0.1"],  # fails to listen, after parsing
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "AIOHTTP_CHAT_PORT": "abc"},
+    )
+    assert result.returncode == 1, result.stderr
+    assert "Cannot serve on 256.0.0.1:1" in result.stderr
 
 
 def test_port_in_use_exits_1_with_a_clear_message(server_process: StartServer) -> None:
