@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Final
@@ -23,13 +24,16 @@ import aioconsole
 from aiohttp import ClientError, ClientSession, ClientWebSocketResponse, InvalidURL, WSMsgType
 
 from . import protocol
-from .console import ChatView, Quit, Show, escape, parse_line, print_above_input
+from .cli import command_name
+from .console import ChatView, Quit, Show, escape, parse_line, unreachable
+from .terminal import open_terminal
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_URL: Final = "ws://0.0.0.0:8080/chat"
 REFRESH_INTERVAL: Final = 20.0  # seconds between pings
 PONG_TIMEOUT: Final = 10.0  # seconds the server has to answer one
+LOG_FORMAT: Final = "%(asctime)s %(name)s: %(message)s"
 
 LineReader = Callable[[], Awaitable[str]]  # raises EOFError at end of input
 Output = Callable[[str], None]
@@ -45,7 +49,7 @@ async def read_messages(
     """Print every message; answer pings; end when the server closes the connection."""
     async for message in ws:
         if message.type is WSMsgType.TEXT:
-            logger.debug("> %s", message.data)
+            logger.debug("< %s", message.data)  # received, as curl shows it
             try:
                 line = view.show(json.loads(message.data))
             except ValueError:
@@ -64,10 +68,16 @@ async def read_messages(
     raise ChatEnded(f"The server closed the connection ({reason}).")
 
 
-async def send(ws: ClientWebSocketResponse, view: ChatView, request: protocol.Message) -> None:
+async def send(
+    ws: ClientWebSocketResponse,
+    view: ChatView,
+    request: protocol.Message,
+    *,
+    startup: bool = False,
+) -> None:
     payload = protocol.encode(request)
-    view.sent(request)
-    logger.debug("< %s", payload.decode())
+    view.sent(request, startup=startup)
+    logger.debug("> %s", payload.decode())  # sent
     await ws.send_frame(payload, WSMsgType.TEXT)
 
 
@@ -127,9 +137,9 @@ async def chat(
     """Run the three tasks on `ws` until one ends; raise `ChatEnded` if it was not the user."""
     view, pong = ChatView(), asyncio.Event()
     if nick:
-        await send(ws, view, {"action": protocol.SET_NICK, "nick": nick})
+        await send(ws, view, {"action": protocol.SET_NICK, "nick": nick}, startup=True)
     if room:
-        await send(ws, view, {"action": protocol.JOIN_ROOM, "room": room})
+        await send(ws, view, {"action": protocol.JOIN_ROOM, "room": room}, startup=True)
     tasks = [
         asyncio.create_task(read_messages(ws, view, output, pong), name="reader"),
         asyncio.create_task(send_lines(ws, view, read_line, output), name="sender"),
@@ -167,22 +177,45 @@ async def _ask(prompt: str) -> str | None:
         return None
 
 
+class _OutputHandler(logging.Handler):
+    """Log records printed through the client's output (above the line being typed)."""
+
+    def __init__(self, output: Output) -> None:
+        super().__init__()
+        self.output = output
+        self.setFormatter(logging.Formatter(LOG_FORMAT))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.output(self.format(record))
+
+
 async def run(args: argparse.Namespace) -> int:
+    # SIGTERM leaves as politely as Ctrl-C does, and gives the terminal back as it was.
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
     interactive = sys.stdin.isatty()
     nick, room = args.nick, args.room
     if interactive and nick is None:
         nick = await _ask("Nick (random if not provided): ")
     if interactive and room is None:
         room = await _ask("Room (`Default` if not provided): ")
-    output: Output = print_above_input if interactive and sys.stdout.isatty() else print
+    terminal = await open_terminal() if interactive else None
+    read_line, output = (_terminal_line, print) if terminal is None else terminal.io()
+    if terminal is not None and sys.stderr.isatty():  # --verbose lines, above the input row
+        logging.getLogger().handlers[:] = [_OutputHandler(output)]
     try:
-        async with ClientSession() as session, session.ws_connect(args.url, autoping=False) as ws:
-            await chat(ws, _terminal_line, output, nick=nick, room=room)
+        async with (
+            terminal or contextlib.nullcontext(),
+            ClientSession() as session,
+            session.ws_connect(args.url, autoping=False) as ws,
+        ):
+            await chat(ws, read_line, output, nick=nick, room=room)
     except InvalidURL:
         print(f"aiohttp-chat: not a WebSocket URL: {args.url}", file=sys.stderr)
         return 1
-    except ClientError as exc:
-        print(f"aiohttp-chat: cannot connect to {args.url}: {exc}", file=sys.stderr)
+    except (ClientError, OSError) as exc:
+        print(f"aiohttp-chat: {unreachable(args.url, exc)}", file=sys.stderr)
         return 1
     except ChatEnded as exc:
         print(f"aiohttp-chat: {exc}", file=sys.stderr)
@@ -192,7 +225,7 @@ async def run(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m aiohttp_chat.client",
+        prog=command_name("aiohttp_chat.client"),
         description="Terminal chat client for the aiohttp-chat server. "
         "Type /help once connected for the commands.",
     )
@@ -210,13 +243,13 @@ def main(argv: list[str] | None = None) -> None:
     # Quiet by default: the chat is the output. --verbose shows our traffic, not aiohttp's.
     logging.basicConfig(
         level=logging.WARNING if args.verbose else logging.CRITICAL,
-        format="%(asctime)s %(name)s: %(message)s",
+        format=LOG_FORMAT,
         stream=sys.stderr,
     )
     if args.verbose:
         logger.setLevel(logging.DEBUG)
     code = 0
-    with contextlib.suppress(KeyboardInterrupt):
+    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C, SIGTERM
         code = asyncio.run(run(args))
     raise SystemExit(code)
 

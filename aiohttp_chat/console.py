@@ -1,18 +1,22 @@
 """What the terminal client shows and what its commands mean: pure functions, no I/O.
 
-`ChatView` turns each server message into one readable line (or none), with every piece of
-text from peers escaped so that nobody can drive your terminal with escape sequences.
+`ChatView` turns each server message into readable text (or none), with every piece of text
+from peers escaped so that nobody can drive your terminal with escape sequences.
 `parse_line` turns what the user typed into a request, a local action or a chat message.
+`unreachable` says in plain words why a connection could not be made.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
+import http
+import socket
 import unicodedata
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Final, TextIO
+from typing import Any, Final
+
+from aiohttp import ServerDisconnectedError, WSServerHandshakeError
 
 from . import protocol
 from .protocol import Message
@@ -24,9 +28,11 @@ Commands:
   /users [ROOM]  list who is in ROOM (default: your room)
   /help          show this help
   /quit          leave (so do Ctrl-D, Ctrl-C and the original's `command close`)
-Anything else is sent as a chat message; start it with // to send a message that begins with /."""
+Anything else is sent as a chat message; // sends one that starts with /."""
 
 QUIT_WORDS: Final = frozenset({"/quit", "/exit", "command close"})
+TAB_SIZE: Final = 4  # a tab in a peer's message, in spaces
+QUOTED_CHARS: Final = 20  # of a refused chat message, shown to say which one it was
 
 
 def escape(text: object) -> str:
@@ -38,6 +44,26 @@ def escape(text: object) -> str:
         char if char == " " or unicodedata.category(char)[0] not in "CZ" else _visible(char)
         for char in text
     )
+
+
+def cell_width(text: str) -> int:
+    """Terminal columns `text` takes: 2 for wide (East Asian) characters, 0 for combining."""
+    if text.isascii():
+        return len(text)
+    width = 0
+    for char in text:
+        if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+            continue
+        width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return width
+
+
+def chat_line(user: object, message: object) -> str:
+    """`>>>user: message`; its line breaks (and tabs) kept, indented under the first line."""
+    prefix = f">>>{escape(user)}: "
+    lines = str(message).replace("\r\n", "\n").split("\n")
+    indent = "\n" + " " * cell_width(prefix)
+    return prefix + indent.join(escape(line.expandtabs(TAB_SIZE)) for line in lines)
 
 
 def _visible(char: str) -> str:
@@ -101,34 +127,52 @@ def parse_line(line: str) -> Action:
 
 
 class ChatView:
-    """Formats server messages; remembers the requests in flight to word their replies."""
+    """Formats server messages; remembers the requests in flight to word their replies.
+
+    The greeting (`Connected to ROOM as NICK`) waits for the replies to the requests sent at
+    start (`--nick`, `--room`), so that it names where the user ended up.
+    """
 
     def __init__(self) -> None:
         self.nick: str | None = None
         self.room: str | None = None
-        self._requests: deque[Message] = deque()
+        self._requests: deque[tuple[Message, bool]] = deque()  # (request, sent at start)
+        self._greeting_due = False
         self.answered = asyncio.Event()  # set while no request waits for its reply
         self.answered.set()
 
-    def sent(self, request: Message) -> None:
-        self._requests.append(request)
+    def sent(self, request: Message, *, startup: bool = False) -> None:
+        self._requests.append((request, startup))
         self.answered.clear()
 
     def show(self, message: Any) -> str | None:
-        """The line to print for `message`, or None for messages not worth a line."""
+        """The text to print for `message` (lines joined by newlines), or None."""
         if not isinstance(message, dict):
             return f"??? {escape(message)}"
-        if "success" in message:
-            request = self._requests.popleft() if self._requests else {}
-            if not self._requests:
-                self.answered.set()
-            return self._reply(message, request)
-        return self._event(message)
+        if "success" not in message:
+            return self._event(message)
+        request, startup = self._requests.popleft() if self._requests else ({}, False)
+        if not self._requests:
+            self.answered.set()
+        text = self._reply(message, request)
+        if startup and message.get("success"):
+            text = None  # the greeting says it
+        if self._greeting_due and not self._startup_pending():
+            self._greeting_due = False
+            return _joined_lines(text, self._greeting())
+        return text
+
+    def _startup_pending(self) -> bool:
+        return any(startup for _, startup in self._requests)
+
+    def _greeting(self) -> str:
+        room, nick = escape(self.room), escape(self.nick)
+        return f"*** Connected to {room} as {nick}. Type /help for commands."
 
     def _reply(self, reply: Message, request: Message) -> str | None:
         action = reply.get("action")
         if not reply.get("success"):
-            return f"!!! {escape(action)}: {escape(reply.get('message'))}"
+            return f"!!! {typed(request, action)}: {escape(reply.get('message'))}"
         if action == protocol.SET_NICK:
             self.nick = str(request.get("nick", self.nick))
             return f"*** You are now known as {escape(self.nick)}"
@@ -141,14 +185,19 @@ class ChatView:
             if not users:
                 return f"*** Nobody is in {room}"
             return f"*** In {room}: {', '.join(escape(user) for user in users)}"
-        return None  # a chat message of ours: the terminal already shows what we typed
+        if action == protocol.CHAT_MESSAGE:
+            return chat_line(self.nick, reply.get("message"))  # as the others see it
+        return None
 
     def _event(self, event: Message) -> str | None:
         action = event.get("action")
         room, user = escape(event.get("room")), escape(event.get("user"))
         if action == "connecting":
             self.nick, self.room = str(event.get("user")), str(event.get("room"))
-            return f"*** Connected to {room} as {user}. Type /help for commands."
+            if self._startup_pending():
+                self._greeting_due = True
+                return None
+            return self._greeting()
         if action == "joined":
             return f"*** {user} joined {room}"
         if action == "left":
@@ -158,15 +207,54 @@ class ChatView:
             old, new = escape(event.get("from_user")), escape(event.get("to_user"))
             return f"*** {old} is now known as {new}"
         if action == protocol.CHAT_MESSAGE:
-            return f">>>{user}: {escape(event.get('message'))}"
+            return chat_line(event.get("user"), event.get("message"))
         return f"??? {escape(event)}"
 
 
-def print_above_input(line: str, stream: TextIO = sys.stdout) -> None:
-    """Print `line` above the line being typed on a VT100 terminal, leaving that line intact.
+def _joined_lines(*texts: str | None) -> str | None:
+    return "\n".join(text for text in texts if text is not None) or None
 
-    Save the cursor, open a line by scrolling, move up into it, insert an empty line there,
-    write the text, then restore the cursor one line lower, where the input line now is.
-    """
-    stream.write(f"\x1b7\n\x1b[A\x1b[L{line}\n\x1b8\x1b[B")
-    stream.flush()
+
+def typed(request: Message, action: object) -> str:
+    """What the user typed to make `request`, to name it in a refusal."""
+    if action == protocol.SET_NICK:
+        return f"/nick {escape(request.get('nick'))}"
+    if action == protocol.JOIN_ROOM:
+        return f"/join {escape(request.get('room'))}"
+    if action == protocol.USER_LIST:
+        return " ".join(["/users", *(escape(request[key]) for key in ("room",) if key in request)])
+    if action == protocol.CHAT_MESSAGE:
+        text = escape(request.get("message", ""))
+        return f'"{text[:QUOTED_CHARS]}…"' if len(text) > QUOTED_CHARS else f'"{text}"'
+    return escape(action)
+
+
+# ------------------------------------------------------------------------ connecting
+
+
+def unreachable(url: str, error: BaseException) -> str:
+    """Why connecting to `url` failed, in plain words, on one line."""
+    if isinstance(error, WSServerHandshakeError):
+        phrase = _status_phrase(error.status)
+        return f"cannot connect to {url}: the server answered HTTP {error.status}{phrase}"
+    cause = getattr(error, "os_error", error)  # aiohttp wraps the socket's error
+    if isinstance(cause, socket.gaierror):
+        reason = "unknown host"
+    elif isinstance(cause, ConnectionRefusedError):
+        reason = "connection refused"
+    elif isinstance(cause, TimeoutError):
+        reason = "no answer (timed out)"
+    elif isinstance(error, ServerDisconnectedError):
+        reason = "the server closed the connection"
+    elif isinstance(cause, OSError) and cause.strerror:
+        reason = cause.strerror[:1].lower() + cause.strerror[1:]
+    else:
+        reason = str(error) or type(error).__name__
+    return f"cannot reach {url}: {reason}"
+
+
+def _status_phrase(status: int) -> str:
+    try:
+        return f" {http.HTTPStatus(status).phrase}"
+    except ValueError:
+        return ""

@@ -49,13 +49,13 @@ async def test_piped_lines_are_sent_then_it_quits_once_answered(
     lines = ("hello", "/users", "/join Lounge", "/users", "/nick x", None)
     await chat(ws, Keyboard(*lines), shown.append, nick="Alice")
     assert ws.closed and leftover_tasks() == set()
-    assert shown[0].startswith("*** Connected to Default as User")
-    assert shown[1:] == [
-        "*** You are now known as Alice",
+    assert shown == [
+        "*** Connected to Default as Alice. Type /help for commands.",
+        ">>>Alice: hello",
         f"*** In Default: {watcher.nick}, Alice",
         "*** You are now in Lounge",
         "*** In Lounge: Alice",
-        "!!! set_nick: Name must be a string and between 3-20 chars.",
+        "!!! /nick x: Name must be a string and between 3-20 chars.",
     ]
     assert (await watcher.recv())["action"] == "joined"
     assert (await watcher.recv())["to_user"] == "Alice"
@@ -156,7 +156,8 @@ async def test_client_process_with_piped_input(
             input=b"hello from a pipe\n\xff\xfe not UTF-8\n/users\n",
         )
         assert (code, err) == (0, "")
-        assert "*** You are now known as Piper" in out
+        assert out.startswith("*** Connected to Default as Piper. Type /help for commands.\n")
+        assert ">>>Piper: hello from a pipe\n" in out
         assert "!!! That line is not valid UTF-8; it was not sent." in out
         assert "*** In Default: " in out and "Piper" in out
         received = [await watcher.receive_json(timeout=5) for _ in range(4)]
@@ -176,8 +177,9 @@ async def test_client_process_verbose_shows_traffic_on_stderr(
         "aiohttp_chat.client", "--url", server.url(), "--verbose", input="hi\n"
     )
     assert code == 0
-    assert '< {"action":"chat_message","message":"hi"}' in err
-    assert '> {"action":"chat_message","success":true,"message":"hi"}' in err
+    # > sent, < received, as curl shows them
+    assert '> {"action":"chat_message","message":"hi"}' in err
+    assert '< {"action":"chat_message","success":true,"message":"hi"}' in err
 
 
 async def test_client_process_refuses_a_malformed_url() -> None:
@@ -189,9 +191,21 @@ async def test_client_process_cannot_connect() -> None:
     code, _, err = await run_process(
         "aiohttp_chat.client", "--url", "ws://127.0.0.1:9/chat", input=""
     )
-    assert code == 1
-    assert err.startswith("aiohttp-chat: cannot connect to ws://127.0.0.1:9/chat")
-    assert err.count("\n") == 1 and "Traceback" not in err
+    assert (code, err) == (
+        1,
+        "aiohttp-chat: cannot reach ws://127.0.0.1:9/chat: connection refused\n",
+    )
+
+
+async def test_client_process_names_a_refused_handshake(
+    server_process: Callable[..., ServerProcess],
+) -> None:
+    url = server_process().url("/nowhere")
+    code, _, err = await run_process("aiohttp_chat.client", "--url", url, input="")
+    assert (code, err) == (
+        1,
+        f"aiohttp-chat: cannot connect to {url}: the server answered HTTP 404 Not Found\n",
+    )
 
 
 async def _start_client(server: ServerProcess) -> asyncio.subprocess.Process:
@@ -230,3 +244,18 @@ async def test_client_process_ctrl_c_exits_0_quietly(
     proc.send_signal(signal.SIGINT)
     _, err = await asyncio.wait_for(proc.communicate(), 10)
     assert (proc.returncode, err.decode()) == (0, "")
+
+
+async def test_client_process_sigterm_leaves_politely(
+    server_process: Callable[..., ServerProcess],
+) -> None:
+    server = server_process()
+    async with aiohttp.ClientSession() as session, session.ws_connect(server.url()) as watcher:
+        await watcher.receive_json(timeout=5)
+        proc = await _start_client(server)
+        assert (await watcher.receive_json(timeout=5))["action"] == "joined"
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 10)
+        assert (proc.returncode, err.decode()) == (0, "")
+        left = await watcher.receive_json(timeout=5)
+    assert left["action"] == "left" and left["shame"] is False

@@ -57,17 +57,17 @@ async def test_typing_survives_incoming_lines(
     tmux("send-keys", "-t", "chat", "Typist", "Enter")
     await tmux.wait_for("Room (`Default` if not provided): ")
     tmux("send-keys", "-t", "chat", "Enter")
-    await tmux.wait_for("*** You are now known as Typist")
+    await tmux.wait_for("*** Connected to Default as Typist. Type /help for commands.")
 
     async with aiohttp.ClientSession() as session, session.ws_connect(server.url()) as peer:
         await peer.receive_json(timeout=5)
         tmux("send-keys", "-t", "chat", "-l", "half a thou")
-        await tmux.wait_for("half a thou")
+        await tmux.wait_for("> half a thou")
         for text in ("first \x1b[31mred", "second"):
             await peer.send_json({"action": "chat_message", "message": text})
         screen = await tmux.wait_for(": second")
         lines = [line for line in screen if line]
-        assert lines[-1] == "half a thou"  # the line being typed, intact, still last
+        assert lines[-1] == "> half a thou"  # the line being typed, intact, still last
         assert lines[-3].endswith(": first \\x1b[31mred")  # escaped, not coloured
         assert lines[-2].endswith(": second")
 
@@ -81,3 +81,97 @@ async def test_typing_survives_incoming_lines(
         while (message := await peer.receive_json(timeout=5))["action"] != "left":
             pass
         assert message == {"action": "left", "room": "Default", "user": "Typist", "shame": False}
+
+
+async def _next_chat(peer: aiohttp.ClientWebSocketResponse) -> str:
+    while (message := await peer.receive_json(timeout=5)).get("action") != "chat_message" or (
+        "user" not in message
+    ):
+        pass
+    text: str = message["message"]
+    return text
+
+
+async def test_the_first_minutes_in_a_shell(
+    server_process: Callable[..., ServerProcess], tmux: Tmux
+) -> None:
+    """What a person sees: every line where it belongs, from the start to Ctrl-C."""
+    server = server_process()
+    tmux("new-session", "-d", "-s", "chat", "-x", "80", "-y", "30", "env PS1='shell$ ' sh")
+    await tmux.wait_for("shell$")
+    command = f"{sys.executable} -m aiohttp_chat.client --url {server.url()}"
+    tmux("send-keys", "-t", "chat", f"{command} --nick Typist --room Lounge", "Enter")
+    greeting = "*** Connected to Lounge as Typist. Type /help for commands."
+    screen = await tmux.wait_for(greeting)
+    assert not any("Default" in line for line in screen)  # never seemed to ignore the flags
+    assert screen[screen.index(greeting) + 1] == ">"  # the prompt (its space stripped)
+
+    async with aiohttp.ClientSession() as session, session.ws_connect(server.url()) as peer:
+        await peer.send_json({"action": "set_nick", "nick": "Peer"})
+        await peer.send_json({"action": "join_room", "room": "Lounge"})
+        await tmux.wait_for("*** Peer joined Lounge")
+
+        # Multi-line output, then more output: the first is not overwritten.
+        tmux("send-keys", "-t", "chat", "/help", "Enter")
+        await tmux.wait_for("// sends one that starts with /.")
+        tmux("send-keys", "-t", "chat", "/users", "Enter")
+        screen = await tmux.wait_for("*** In Lounge:")
+        lines = [line for line in screen if line]
+        help_lines = parse_help()
+        at = lines.index(help_lines[0])
+        assert lines[at : at + len(help_lines)] == help_lines
+        assert lines[at + len(help_lines)] == "*** In Lounge: Typist, Peer"
+        assert lines[-1] == ">"
+
+        # Your own message, shown as the others see it; the typed line is gone from the input.
+        tmux("send-keys", "-t", "chat", "hello all", "Enter")
+        assert await _next_chat(peer) == "hello all"
+        lines = [line for line in await tmux.wait_for(">>>Typist: hello all") if line]
+        assert lines[-2:] == [">>>Typist: hello all", ">"]
+
+        # A refusal names what was typed.
+        tmux("send-keys", "-t", "chat", "/nick x", "Enter")
+        await tmux.wait_for("!!! /nick x: Name must be a string and between 3-20 chars.")
+
+        # A multi-line message from a peer: its lines under the sender, controls escaped.
+        await peer.send_json(
+            {"action": "chat_message", "message": "roses\nviolets\tblue\n\x1b[2Jsugar"}
+        )
+        lines = [line for line in await tmux.wait_for("sugar") if line]
+        assert lines[-4:] == [
+            ">>>Peer: roses",
+            "         violets blue",
+            "         \\x1b[2Jsugar",
+            ">",
+        ]
+
+        # Ctrl-L clears the screen and keeps the half-typed line, which is sent without ^L.
+        tmux("send-keys", "-t", "chat", "-l", "half")
+        tmux("send-keys", "-t", "chat", "C-l")
+        deadline = time.monotonic() + 10
+        while [line for line in tmux.screen() if line] != ["> half"]:
+            assert time.monotonic() < deadline, tmux.screen()
+            await asyncio.sleep(0.05)
+        tmux("send-keys", "-t", "chat", "-l", " done")
+        tmux("send-keys", "-t", "chat", "Enter")
+        assert await _next_chat(peer) == "half done"
+
+        # Ctrl-C: what was typed stays, the shell's prompt comes on a line of its own, and the
+        # terminal is back as it was (typed commands echo again).
+        tmux("send-keys", "-t", "chat", "-l", "unsent")
+        await tmux.wait_for("> unsent")
+        tmux("send-keys", "-t", "chat", "C-c")
+        lines = [line for line in await tmux.wait_for("shell$") if line]
+        assert lines[-2:] == ["> unsent", "shell$"]
+        tmux("send-keys", "-t", "chat", "echo back-$((40 + 2))", "Enter")
+        lines = [line for line in await tmux.wait_for("back-42") if line]
+        assert lines[-3:] == ["shell$ echo back-$((40 + 2))", "back-42", "shell$"]
+        while (message := await peer.receive_json(timeout=5))["action"] != "left":
+            pass
+        assert message["shame"] is False
+
+
+def parse_help() -> list[str]:
+    from aiohttp_chat.console import HELP
+
+    return [line.rstrip() for line in HELP.splitlines()]

@@ -1,8 +1,21 @@
-import io
+import socket
 
 import pytest
+from aiohttp import ClientConnectorError, ServerDisconnectedError, WSServerHandshakeError
+from aiohttp.client_reqrep import ConnectionKey, RequestInfo
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
-from aiohttp_chat.console import ChatView, Quit, Show, escape, parse_line, print_above_input
+from aiohttp_chat.console import (
+    ChatView,
+    Quit,
+    Show,
+    cell_width,
+    chat_line,
+    escape,
+    parse_line,
+    unreachable,
+)
 
 
 @pytest.mark.parametrize(
@@ -68,6 +81,8 @@ def test_view_words_replies_by_their_requests() -> None:
     view.sent({"action": "join_room", "room": "Lounge"})
     view.sent({"action": "chat_message", "message": "hi"})
     view.sent({"action": "set_nick", "nick": "Bob"})
+    view.sent({"action": "chat_message", "message": "x" * 30})
+    view.sent({"action": "user_list", "room": "Kitchen"})
     assert not view.answered.is_set()
     assert view.show({"action": "set_nick", "success": True, "message": ""}) == (
         "*** You are now known as Alice"
@@ -76,11 +91,87 @@ def test_view_words_replies_by_their_requests() -> None:
     assert view.show({"action": "join_room", "success": True, "message": ""}) == (
         "*** You are now in Lounge"
     )
-    assert view.show({"action": "chat_message", "success": True, "message": "hi"}) is None
+    ack = {"action": "chat_message", "success": True, "message": "hi"}
+    assert view.show(ack) == ">>>Alice: hi"  # your own message, as the others see it
     failure = {"action": "set_nick", "success": False, "message": "Name already in use."}
-    assert view.show(failure) == "!!! set_nick: Name already in use."
+    assert view.show(failure) == "!!! /nick Bob: Name already in use."
+    too_long = {"action": "chat_message", "success": False, "message": "Too long."}
+    assert view.show(too_long) == f'!!! "{"x" * 20}…": Too long.'
+    slow = {"action": "user_list", "success": False, "message": "Slow down."}
+    assert view.show(slow) == "!!! /users Kitchen: Slow down."
     assert (view.nick, view.room) == ("Alice", "Lounge")
     assert view.answered.is_set()
+
+
+def test_greeting_names_where_the_startup_requests_ended() -> None:
+    view = ChatView()
+    view.sent({"action": "set_nick", "nick": "Alice"}, startup=True)
+    view.sent({"action": "join_room", "room": "Lounge"}, startup=True)
+    assert view.show({"action": "connecting", "room": "Default", "user": "User7"}) is None
+    assert view.show({"action": "set_nick", "success": True, "message": ""}) is None
+    assert view.show({"action": "join_room", "success": True, "message": ""}) == (
+        "*** Connected to Lounge as Alice. Type /help for commands."
+    )
+
+
+def test_greeting_after_a_refused_startup_nick_names_the_default_nick() -> None:
+    view = ChatView()
+    view.sent({"action": "set_nick", "nick": "Alice"}, startup=True)
+    assert view.show({"action": "connecting", "room": "Default", "user": "User7"}) is None
+    refused = {"action": "set_nick", "success": False, "message": "Name already in use."}
+    assert view.show(refused) == (
+        "!!! /nick Alice: Name already in use.\n"
+        "*** Connected to Default as User7. Type /help for commands."
+    )
+
+
+def test_chat_lines_keep_line_breaks_under_the_sender() -> None:
+    indent = " " * len(">>>bob: ")
+    assert chat_line("bob", "one\ntwo\r\n\tthree\x1b[2J\rfour") == (
+        f">>>bob: one\n{indent}two\n{indent}    three\\x1b[2J\\x0dfour"
+    )
+    assert chat_line("漢字", "a\nb") == ">>>漢字: a\n" + " " * 9 + "b"  # 2 columns each
+
+
+@pytest.mark.parametrize(
+    ("text", "width"), [("abc", 3), ("漢字", 4), ("e\u0301", 1), ("😀", 2), ("", 0)]
+)
+def test_cell_width(text: str, width: int) -> None:
+    assert cell_width(text) == width
+
+
+def _handshake_error(status: int) -> WSServerHandshakeError:
+    url = URL("ws://127.0.0.1:1/chat")
+    info = RequestInfo(url, "GET", CIMultiDictProxy(CIMultiDict()), url)
+    return WSServerHandshakeError(info, (), status=status, message="Invalid response status")
+
+
+def _connector_error(error: OSError) -> ClientConnectorError:
+    key = ConnectionKey("127.0.0.1", 1, False, True, None, None, None)
+    return ClientConnectorError(key, error)
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (
+            _connector_error(ConnectionRefusedError(111, "Connect call failed")),
+            "connection refused",
+        ),
+        (_connector_error(socket.gaierror(-2, "Name or service not known")), "unknown host"),
+        (_connector_error(TimeoutError()), "no answer (timed out)"),
+        (_connector_error(OSError(113, "No route to host")), "no route to host"),
+        (ServerDisconnectedError(), "the server closed the connection"),
+    ],
+)
+def test_unreachable_in_plain_words(error: BaseException, said: str) -> None:
+    assert unreachable("ws://h:1/chat", error) == f"cannot reach ws://h:1/chat: {said}"
+
+
+def test_a_refused_handshake_names_the_status() -> None:
+    assert unreachable("ws://h:1/x", _handshake_error(404)) == (
+        "cannot connect to ws://h:1/x: the server answered HTTP 404 Not Found"
+    )
 
 
 @pytest.mark.parametrize(
@@ -113,10 +204,3 @@ def test_view_user_lists() -> None:
     view.sent({"action": "user_list", "room": "Empty"})
     empty = {"action": "user_list", "success": True, "room": "Empty", "users": []}
     assert view.show(empty) == "*** Nobody is in Empty"
-
-
-def test_print_above_input_keeps_the_input_line() -> None:
-    stream = io.StringIO()
-    print_above_input(">>>bob: hi", stream)
-    # save cursor, new line, up, insert line, text, restore cursor, down
-    assert stream.getvalue() == "\x1b7\n\x1b[A\x1b[L>>>bob: hi\n\x1b8\x1b[B"

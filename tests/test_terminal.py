@@ -1,0 +1,88 @@
+"""The line editor: keys in, lines and the input row out."""
+
+import pytest
+
+from aiohttp_chat.terminal import Key, LineEditor
+
+LEFT, RIGHT, UP, DOWN, HOME, END, DELETE = (
+    "\x1b[D",
+    "\x1b[C",
+    "\x1b[A",
+    "\x1b[B",
+    "\x1b[H",
+    "\x1b[F",
+    "\x1b[3~",
+)
+
+
+def test_typing_and_enter_submit_the_line() -> None:
+    editor = LineEditor()
+    assert editor.feed("hello") == []
+    assert editor.row(80) == ("> hello", 7)
+    assert editor.feed("\r") == ["hello"]
+    assert (editor.text, editor.row(80)) == ("", ("> ", 2))
+    assert editor.feed("one\ntwo\n") == ["one", "two"]  # a pasted block: one line each
+
+
+@pytest.mark.parametrize(
+    ("keys", "text", "cursor"),
+    [
+        ("abc\x7f", "ab", 2),
+        ("abc" + LEFT + LEFT + "X", "aXbc", 2),
+        ("abc" + HOME + "X" + END + "Y", "XabcY", 5),
+        ("abc\x01\x06Z", "aZbc", 2),  # Ctrl-A, Ctrl-F
+        ("abc" + HOME + DELETE, "bc", 0),
+        ("abc" + LEFT + "\x04", "ab", 2),  # Ctrl-D in a line deletes
+        ("one two  three\x17", "one two  ", 9),  # Ctrl-W
+        ("one two" + LEFT * 3 + "\x15", "two", 0),  # Ctrl-U
+        ("one two" + LEFT * 3 + "\x0b", "one ", 4),  # Ctrl-K
+        ("a\tb", "a b", 3),
+        ("a\x07\x00b", "ab", 2),  # other control characters never get in
+        ("a\x1bxb", "axb", 3),  # a lone ESC (Alt-x) is dropped
+        ("é漢😀", "é漢😀", 3),
+    ],
+)
+def test_editing_keys(keys: str, text: str, cursor: int) -> None:
+    editor = LineEditor()
+    assert editor.feed(keys) == []
+    assert (editor.text, editor.cursor) == (text, cursor)
+
+
+def test_an_escape_sequence_cut_between_reads_is_completed() -> None:
+    editor = LineEditor()
+    editor.feed("ab\x1b")
+    editor.feed("[")
+    editor.feed("D")
+    editor.feed("X")
+    assert editor.text == "aXb"
+
+
+def test_ctrl_d_on_an_empty_line_is_the_end_and_ctrl_l_clears() -> None:
+    editor = LineEditor()
+    assert editor.feed("\x0c") == [Key.CLEAR]
+    assert editor.feed("half\x0c") == [Key.CLEAR]
+    assert editor.text == "half"  # Ctrl-L keeps what is being typed
+    assert editor.feed("\x15\x04") == [Key.EOF]
+
+
+def test_history_with_the_arrows() -> None:
+    editor = LineEditor()
+    editor.feed("first\rsecond\rdraft")
+    editor.feed(UP)
+    assert editor.text == "second"
+    editor.feed(UP + UP + UP)
+    assert editor.text == "first"
+    editor.feed(DOWN + DOWN)
+    assert editor.text == "draft"  # back to what was being typed
+    assert editor.feed(UP + "!\r") == ["second!"]
+
+
+def test_a_long_line_scrolls_sideways_in_one_row() -> None:
+    editor = LineEditor()
+    editor.feed("0123456789abcdefghij")
+    row, column = editor.row(12)  # room for 12 - 1 - len("> ") = 9 characters
+    assert (row, column) == ("> bcdefghij", 11)
+    editor.feed(HOME)
+    assert editor.row(12) == ("> 012345678", 2)
+    editor.feed("漢" * 3)  # wide characters take two columns each
+    assert editor.row(12) == ("> 漢漢漢012", 8)
