@@ -136,8 +136,8 @@ def _from_environment(
     except argparse.ArgumentTypeError as exc:
         return InvalidEnvironment(env, raw, str(exc))
     except ValueError:
-        name = getattr(kind, "__name__", "")
-        return InvalidEnvironment(env, raw, f"invalid {name} value".replace("  ", " "))
+        name = getattr(kind, "__name__", "a")
+        return InvalidEnvironment(env, raw, f"invalid {name} value")
     if choices is not None and value not in choices:
         listed = ", ".join(map(str, choices))
         return InvalidEnvironment(env, raw, f"invalid choice (choose from {listed})")

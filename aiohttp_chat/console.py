@@ -52,7 +52,7 @@ def cell_width(text: str) -> int:
         return len(text)
     width = 0
     for char in text:
-        if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+        if unicodedata.category(char) in ("Mn", "Me", "Cf"):  # combining, invisible
             continue
         width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
     return width

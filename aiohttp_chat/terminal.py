@@ -88,14 +88,14 @@ class LineEditor:
             char = keys[i]
             i += 1
             if char == "\x1b":
-                if i == len(keys) or (keys[i] == "[" and not _sequence_end(keys, i)):
+                if _cut(keys, i):
                     self._pending = keys[i - 1 :]  # the rest comes with the next read
                     break
                 if keys[i] == "[":
                     end = _sequence_end(keys, i)
                     self._edit(_SEQUENCES.get(keys[i:end], ""))
                     i = end
-                elif keys[i] == "O" and i + 1 < len(keys):
+                elif keys[i] == "O":
                     self._edit(_SEQUENCES.get(keys[i : i + 2], ""))
                     i += 2
                 continue  # a lone ESC (or Alt): dropped, the key after it stands alone
@@ -171,6 +171,15 @@ class LineEditor:
             shown = shown[:-1]
         column = cell_width(self.prompt) + cell_width(self.text[self._scroll : self.cursor])
         return self.prompt + shown, column
+
+
+def _cut(keys: str, start: int) -> bool:
+    """Whether the escape sequence whose ESC is just before `keys[start]` ends past `keys`."""
+    if start == len(keys):
+        return True
+    if keys[start] == "[":
+        return not _sequence_end(keys, start)
+    return keys[start] == "O" and start + 1 == len(keys)
 
 
 def _sequence_end(keys: str, start: int) -> int:

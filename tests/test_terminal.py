@@ -55,6 +55,10 @@ def test_an_escape_sequence_cut_between_reads_is_completed() -> None:
     editor.feed("D")
     editor.feed("X")
     assert editor.text == "aXb"
+    editor.feed("\x1bO")  # the application-mode arrow, cut after its O
+    editor.feed("D")
+    editor.feed("Y")
+    assert editor.text == "aYXb"
 
 
 def test_ctrl_d_on_an_empty_line_is_the_end_and_ctrl_l_clears() -> None:
