@@ -10,10 +10,12 @@ view (in `server.py`) only feeds frames in and writes the replies out.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from . import protocol, utils
+from .history import MemoryHistory
 from .protocol import Message, ProtocolError
 from .utils import Registry
 from .wire import ChatSocket
@@ -27,7 +29,7 @@ logger = logging.getLogger(__name__)
 class ChatSession:
     """The state of one connection registered as `nick` in `room`."""
 
-    __slots__ = ("cluster", "max_message_chars", "nick", "room", "rooms", "socket")
+    __slots__ = ("cluster", "history", "max_message_chars", "nick", "room", "rooms", "socket")
 
     def __init__(
         self,
@@ -37,6 +39,7 @@ class ChatSession:
         *,
         room: str = protocol.DEFAULT_ROOM,
         max_message_chars: int = protocol.DEFAULT_MAX_MESSAGE_CHARS,
+        history: MemoryHistory | None = None,
         cluster: Cluster | None = None,
     ) -> None:
         self.rooms = rooms
@@ -44,6 +47,7 @@ class ChatSession:
         self.nick = nick
         self.room = room
         self.max_message_chars = max_message_chars
+        self.history = MemoryHistory() if history is None else history  # unused with a cluster
         self.cluster = cluster
 
     # ------------------------------------------------------------------ lifecycle
@@ -113,8 +117,14 @@ class ChatSession:
 
     async def chat_message(self, request: Message) -> Message:
         text = protocol.validate_chat_message(request.get("message"), self.max_message_chars)
-        await self._broadcast(protocol.chat_broadcast(text, self.nick))
-        return protocol.ok(protocol.CHAT_MESSAGE, text)
+        stamp = protocol.format_time(time.time())
+        if self.cluster is not None:  # Redis gives the id, and tells the other nodes
+            payload, id = await self.cluster.publish_chat(self.room, self.nick, text, stamp)
+        else:
+            id = self.history.append(self.room, self.nick, text, stamp)
+            payload = protocol.encode(protocol.chat_broadcast(text, self.nick, id, stamp))
+        self._deliver(self.room, payload)
+        return protocol.chat_reply(text, id, stamp)
 
     async def user_list(self, request: Message) -> Message:
         room = request.get("room")
@@ -127,6 +137,14 @@ class ChatSession:
         else:
             users = utils.list_users(self.rooms, room)
         return protocol.user_list_reply(room, users)
+
+    async def history_request(self, request: Message) -> Message:
+        room, after, limit = protocol.validate_history(request, self.room)
+        if self.cluster is not None:
+            messages, complete = await self.cluster.read_history(room, after, limit)
+        else:
+            messages, complete = self.history.read(room, after, limit)
+        return protocol.history_reply(room, messages, complete)
 
     # ------------------------------------------------------------------ helpers
 
@@ -157,6 +175,7 @@ _HANDLERS: dict[str, Callable[[ChatSession, Message], Awaitable[Message]]] = {
     protocol.JOIN_ROOM: ChatSession.join_room,
     protocol.CHAT_MESSAGE: ChatSession.chat_message,
     protocol.USER_LIST: ChatSession.user_list,
+    protocol.HISTORY: ChatSession.history_request,
 }
 
 

@@ -8,6 +8,8 @@ what must be global:
 - `chat:node:{node}`: the node's lease, renewed every `RENEW_SECONDS`; `chat:nodes` and
   `chat:node:{node}:members` let any node reap a dead node's members once its lease expired,
   and tell their rooms they left (`shame: true`);
+- `chat:history:{room}`: the room's history, a capped stream (see `history.py`); a chat
+  message is added and published in one script, so every node has the same id for it;
 - `chat:events`: one pub/sub channel carrying every broadcast, already serialized, with its
   origin node and room. Each node hands it to its local members of that room; the origin node
   delivers to its own members directly. One channel and one publishing node per sender keep
@@ -28,14 +30,16 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final, Protocol, TypeVar
 
 import redis.asyncio as redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
-from . import protocol, utils
-from .protocol import ProtocolError, Unavailable
+from . import history, protocol, utils
+from .config import Settings
+from .protocol import Message, ProtocolError, Unavailable
 from .utils import Registry
 from .wire import ChatSocket
 
@@ -134,8 +138,14 @@ return gone
 class Cluster:
     """This node's view of the cluster: its Redis state, its subscription, its keeper."""
 
-    def __init__(self, url: str, rooms: Registry[ChatSocket]) -> None:
+    def __init__(
+        self, url: str, rooms: Registry[ChatSocket], settings: Settings | None = None
+    ) -> None:
+        settings = settings or Settings()
         self.node = secrets.token_hex(8)
+        self._history_length = settings.history
+        self._history_ttl_ms = int(settings.history_ttl * 1000)
+        self._epochs = 0  # how many new history epochs this node proposed
         self._node_id = self.node.encode()  # as events carry it
         self.rooms = rooms
         # Blocking: a burst of requests waits for a free connection instead of failing.
@@ -157,13 +167,15 @@ class Cluster:
                 ("release", _RELEASE),
                 ("register", _REGISTER),
                 ("reap", _REAP),
+                ("append", history.APPEND_SCRIPT),
+                ("read", history.READ_SCRIPT),
             )
         }
         self._dirty = True  # Redis may not hold what this node holds: register everything
         self._loops: list[asyncio.Task[None]] = []  # the keeper and the subscriber
         self._pending: set[asyncio.Task[None]] = set()  # publications, releases, renames
         self.subscribed = asyncio.Event()
-        self._to_publish: list[tuple[bytes, asyncio.Future[None]]] = []
+        self._batch: list[tuple[Callable[[Pipeline], object], asyncio.Future[Any]]] = []
         self.sessions: dict[ChatSocket, Named] = {}  # to rename a member on a conflict
 
     # ------------------------------------------------------------------ lifecycle
@@ -243,43 +255,89 @@ class Cluster:
         return [_text(nick) for nick in nicks]
 
     async def publish(self, room: str, payload: bytes) -> None:
-        """Send a serialized broadcast to the other nodes' members of `room`.
-
-        Publications made during one event-loop step go to Redis in one pipeline: one round
-        trip for all of them, as the Outbox does for sockets. Each sender awaits its own
-        before it sends again, so its messages stay in order.
-        """
+        """Send a serialized broadcast to the other nodes' members of `room`."""
         event = _event(b"E", self._node_id, room, payload)
+        await self._in_batch(lambda pipe: pipe.publish(CHANNEL, event))
+
+    async def publish_chat(
+        self, room: str, user: str, message: str, stamp: str
+    ) -> tuple[bytes, str]:
+        """Add a chat message to the room's history and publish it; its broadcast and id.
+
+        The broadcast is serialized once, around the id Redis gives it (see `history.py`).
+        """
+        prefix, suffix = protocol.chat_broadcast_parts(message, user, stamp)
+        self._epochs += 1
+        keys = [history.stream_key(room), history.epoch_key(room)]
+        args: list[str | int | bytes] = [
+            self._history_length,
+            self._history_ttl_ms,
+            f"{self.node[:8]}{self._epochs:x}",
+            CHANNEL,
+            _event(b"E", self._node_id, room, prefix),
+            suffix,
+            user,
+            message,
+            stamp,
+        ]
+        script = self._scripts["append"]
+
+        def append(pipe: Pipeline) -> None:
+            # Loaded before the pipeline runs, if Redis lacks it (redis-py types the set as
+            # holding the synchronous Script, but its async pipeline loads these the same way).
+            pipe.scripts.add(script)  # type: ignore[arg-type]
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+
+        id = _text(await self._in_batch(append))
+        return prefix + id.encode() + suffix, id
+
+    async def read_history(
+        self, room: str, after: str | None, limit: int
+    ) -> tuple[list[Message], bool]:
+        epoch, entry = history.split_stream_id(after)
+        keys = [history.stream_key(room), history.epoch_key(room)]
+        read = self._scripts["read"](keys=keys, args=[limit + 1, epoch, entry])
+        return history.from_stream(await self._call(read), after, limit)
+
+    async def _in_batch(self, add: Callable[[Pipeline], object]) -> Any:
+        """Run `add`'s command in this loop step's pipeline; its result.
+
+        Commands made during one event-loop step go to Redis in one pipeline: one round trip
+        for all of them, as the Outbox does for sockets. Each sender awaits its own before
+        it sends again, so its messages stay in order.
+        """
         future = asyncio.get_running_loop().create_future()
-        if not self._to_publish:
-            asyncio.get_running_loop().call_soon(self._publish_batch)
-        self._to_publish.append((event, future))
+        if not self._batch:
+            asyncio.get_running_loop().call_soon(self._send_batch_soon)
+        self._batch.append((add, future))
         try:
-            await future  # no timeout of its own: the batch's bounds it (a timer each costs)
+            return await future  # no timeout of its own: the batch's bounds it (a timer each costs)
         except RedisError:
             self._dirty = True
             raise Unavailable from None
 
-    def _publish_batch(self) -> None:
-        batch, self._to_publish = self._to_publish, []
+    def _send_batch_soon(self) -> None:
+        batch, self._batch = self._batch, []
         task = asyncio.create_task(self._send_batch(batch))
         self._track(task)
 
-    async def _send_batch(self, batch: list[tuple[bytes, asyncio.Future[None]]]) -> None:
+    async def _send_batch(
+        self, batch: list[tuple[Callable[[Pipeline], object], asyncio.Future[Any]]]
+    ) -> None:
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
                 async with self.redis.pipeline(transaction=False) as pipe:
-                    for event, _ in batch:
-                        pipe.publish(CHANNEL, event)
-                    await pipe.execute()
+                    for add, _ in batch:
+                        add(pipe)
+                    results = await pipe.execute()
         except (RedisError, OSError, TimeoutError) as exc:
             for _, future in batch:
                 if not future.done():
                     future.set_exception(RedisError(repr(exc)))
         else:
-            for _, future in batch:
+            for (_, future), result in zip(batch, results, strict=True):
                 if not future.done():
-                    future.set_result(None)
+                    future.set_result(result)
 
     def forget(self, room: str, nick: str, left: bytes) -> None:
         """A member left: release its nick and tell the other nodes, in the background."""

@@ -10,6 +10,7 @@ from typing import Any, Final, TypeVar
 
 from . import protocol
 from .cli import command_name
+from .history import DEFAULT_MAX_BYTES, DEFAULT_PER_ROOM, DEFAULT_TTL
 from .wire import DEFAULT_MAX_OUTBOUND_BYTES
 
 
@@ -21,6 +22,9 @@ class Settings:
     max_outbound_bytes: int = DEFAULT_MAX_OUTBOUND_BYTES
     compress: bool = False
     redis_url: str | None = None  # None: this process is the whole server
+    history: int = DEFAULT_PER_ROOM  # messages kept per room; 0 keeps none
+    history_ttl: float = DEFAULT_TTL  # seconds after a room's last message
+    history_max_bytes: int = DEFAULT_MAX_BYTES  # across rooms, without Redis
 
 
 ENV_PREFIX: Final = "AIOHTTP_CHAT_"
@@ -37,6 +41,16 @@ def _positive(kind: Callable[[str], N]) -> Callable[[str], N]:
 
     parse.__name__ = kind.__name__
     return parse
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (none) or more, got {text}")
+    return value
+
+
+_count.__name__ = "int"
 
 
 def _heartbeat_seconds(text: str) -> float | None:
@@ -96,6 +110,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=_from_environment(compress, os.environ.get(compress, "0"), _switch, None),
         help=f"offer permessage-deflate (costs CPU and memory per client; default: off) "
         f"[{compress}=1]",
+    )
+    option(
+        "--history",
+        "chat messages kept per room for the history request; 0 keeps none",
+        defaults.history,
+        type=_count,
+    )
+    option(
+        "--history-ttl",
+        "seconds a room's history is kept after its last message",
+        defaults.history_ttl,
+        type=_positive(float),
+    )
+    option(
+        "--history-max-bytes",
+        "message data kept across all rooms; past it the rooms idle longest are forgotten "
+        "(without --redis-url; Redis is bounded by its own maxmemory)",
+        defaults.history_max_bytes,
+        type=_positive(int),
     )
     option(
         "--redis-url",
@@ -170,4 +203,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_outbound_bytes=args.max_outbound_bytes,
         compress=args.compress,
         redis_url=args.redis_url,
+        history=args.history,
+        history_ttl=args.history_ttl,
+        history_max_bytes=args.history_max_bytes,
     )

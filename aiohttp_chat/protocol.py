@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import unicodedata
 from typing import Any, Final
 
@@ -25,6 +26,10 @@ SET_NICK: Final = "set_nick"
 JOIN_ROOM: Final = "join_room"
 CHAT_MESSAGE: Final = "chat_message"
 USER_LIST: Final = "user_list"
+HISTORY: Final = "history"
+
+HISTORY_LIMIT_MAX: Final = 100
+HISTORY_LIMIT_DEFAULT: Final = 50
 
 # User-visible texts (part of the API: clients match on them).
 NICK_INVALID: Final = "Name must be a string and between 3-20 chars."
@@ -39,6 +44,8 @@ NOT_JSON: Final = "Message must be valid JSON."
 BINARY_NOT_SUPPORTED: Final = "Binary frames are not supported."
 NICK_UNAVAILABLE_REASON: Final = "Username already in use"
 UNAVAILABLE: Final = "Service temporarily unavailable, try again."  # shared state unreachable
+LIMIT_INVALID: Final = f"Limit must be an integer between 1 and {HISTORY_LIMIT_MAX}."
+AFTER_INVALID: Final = "After must be a message id."
 
 
 def message_invalid_text(limit: int) -> str:
@@ -93,6 +100,35 @@ def validate_chat_message(value: object, limit: int) -> str:
     if not isinstance(value, str) or not 0 < len(value) <= limit:
         raise ProtocolError(message_invalid_text(limit))
     return value
+
+
+def validate_history(request: Message, current_room: str) -> tuple[str, str | None, int]:
+    """The room, `after` id (or None) and limit of a `history` request, or `ProtocolError`."""
+    room = request.get("room")
+    room = current_room if room is None else validate_room(room)
+    limit = request.get("limit", HISTORY_LIMIT_DEFAULT)
+    if type(limit) is not int or not 1 <= limit <= HISTORY_LIMIT_MAX:  # bool is no limit
+        raise ProtocolError(LIMIT_INVALID)
+    after = request.get("after")
+    if after is not None and (not isinstance(after, str) or not after):
+        raise ProtocolError(AFTER_INVALID)
+    return room, after, limit
+
+
+# ---------------------------------------------------------------------------- time
+
+_last_second: int = -1
+_last_stamp: str = ""
+
+
+def format_time(seconds: float) -> str:
+    """`seconds` since the epoch in UTC with milliseconds: `2026-11-24T07:33:40.992Z`."""
+    global _last_second, _last_stamp
+    whole = int(seconds)
+    if whole != _last_second:  # one strftime per second, not per message
+        _last_second = whole
+        _last_stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    return f"{_last_stamp}.{int(seconds * 1000) % 1000:03d}Z"
 
 
 # ---------------------------------------------------------------------------- encoding
@@ -162,6 +198,24 @@ def fail(action: object, text: str) -> Message:
     return {"action": action, "success": False, "message": text}
 
 
+def chat_reply(message: str, id: str, time: str) -> Message:
+    return {"action": CHAT_MESSAGE, "success": True, "message": message, "id": id, "time": time}
+
+
+def history_entry(id: str, time: str, user: str, message: str) -> Message:
+    return {"id": id, "time": time, "user": user, "message": message}
+
+
+def history_reply(room: str, messages: list[Message], complete: bool) -> Message:
+    return {
+        "action": HISTORY,
+        "success": True,
+        "room": room,
+        "messages": messages,
+        "complete": complete,
+    }
+
+
 def user_list_reply(room: str, users: list[str]) -> Message:
     return {"action": USER_LIST, "success": True, "room": room, "users": users}
 
@@ -193,5 +247,12 @@ def nick_changed(room: str, from_user: str, to_user: str) -> Message:
     return {"action": "nick_changed", "room": room, "from_user": from_user, "to_user": to_user}
 
 
-def chat_broadcast(message: str, user: str) -> Message:
-    return {"action": CHAT_MESSAGE, "message": message, "user": user}
+def chat_broadcast(message: str, user: str, id: str, time: str) -> Message:
+    return {"action": CHAT_MESSAGE, "message": message, "user": user, "id": id, "time": time}
+
+
+def chat_broadcast_parts(message: str, user: str, time: str) -> tuple[bytes, bytes]:
+    """The serialized broadcast around its id: `prefix + id + suffix` is
+    `encode(chat_broadcast(message, user, id, time))`, for an id that Redis gives later."""
+    body = encode({"action": CHAT_MESSAGE, "message": message, "user": user})
+    return body[:-1] + b',"id":"', b'","time":"' + time.encode() + b'"}'  # ids need no escape

@@ -20,6 +20,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from . import protocol, utils, wire
 from .chat import ChatSession
 from .config import Settings, build_parser, parse_args, settings_from
+from .history import MemoryHistory
 from .utils import Registry
 from .wire import ChatSocket, Outbox
 
@@ -34,6 +35,7 @@ SETTINGS: Final = web.AppKey("settings", Settings)
 ROOMS: Final = web.AppKey[Registry[ChatSocket]]("rooms")
 ECHO_SOCKETS: Final = web.AppKey[set[ChatSocket]]("echo_sockets")
 OUTBOX: Final = web.AppKey("outbox", Outbox)
+HISTORY: Final = web.AppKey("history", MemoryHistory)  # without --redis-url
 CLUSTER: Final = web.AppKey["Cluster"]("cluster")  # only with --redis-url
 
 
@@ -106,7 +108,12 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
         return socket
     settings = app[SETTINGS]
     session = ChatSession(
-        rooms, socket, nick, max_message_chars=settings.max_message_chars, cluster=cluster
+        rooms,
+        socket,
+        nick,
+        max_message_chars=settings.max_message_chars,
+        history=app[HISTORY],
+        cluster=cluster,
     )
     ending = WSMsgType.ERROR
     try:
@@ -183,7 +190,7 @@ async def _cluster(app: web.Application) -> AsyncIterator[None]:
 
     url = app[SETTINGS].redis_url
     assert url is not None
-    cluster = app[CLUSTER] = Cluster(url, app[ROOMS])
+    cluster = app[CLUSTER] = Cluster(url, app[ROOMS], app[SETTINGS])
     await cluster.start()
     yield
     await cluster.stop()
@@ -196,12 +203,13 @@ async def _close_outbox(app: web.Application) -> None:
 def create_app(settings: Settings | None = None) -> web.Application:
     """The application, with no side effects: nothing runs until it is started."""
     app = web.Application()
-    app[SETTINGS] = settings or Settings()
+    settings = app[SETTINGS] = settings or Settings()
     app[ROOMS] = utils.new_registry()
     app[ECHO_SOCKETS] = set()
-    app[OUTBOX] = Outbox(app[SETTINGS].max_outbound_bytes)
+    app[OUTBOX] = Outbox(settings.max_outbound_bytes)
+    app[HISTORY] = MemoryHistory(settings.history, settings.history_ttl, settings.history_max_bytes)
     app.cleanup_ctx.append(_sweep)
-    if app[SETTINGS].redis_url:
+    if settings.redis_url:
         app.cleanup_ctx.append(_cluster)
     app.on_shutdown.append(_close_all)
     app.on_cleanup.append(_close_outbox)

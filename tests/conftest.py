@@ -24,6 +24,19 @@ from aiohttp.test_utils import TestClient
 from aiohttp_chat.server import Settings, create_app
 
 TIMEOUT = 5.0
+TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+def stamped(message: Any) -> Any:
+    """A chat message or reply without its `id` and `time`, once they are checked to be there
+    and well formed; any other message as it is."""
+    if not isinstance(message, dict) or message.get("action") != "chat_message":
+        return message
+    if message.get("success") is False:
+        return message
+    assert isinstance(message.get("id"), str) and message["id"], message
+    assert TIME.fullmatch(message.get("time", "")), message
+    return {key: value for key, value in message.items() if key not in ("id", "time")}
 
 
 def exactly(text: str) -> str:

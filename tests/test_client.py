@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiohttp_chat.client import ChatEnded, chat
 from aiohttp_chat.server import ROOMS
 
-from .conftest import Connect, ServerProcess, run_process
+from .conftest import Connect, ServerProcess, run_process, stamped
 
 TASK_NAMES = {"reader", "sender", "refresh"}
 
@@ -59,7 +59,11 @@ async def test_piped_lines_are_sent_then_it_quits_once_answered(
     ]
     assert (await watcher.recv())["action"] == "joined"
     assert (await watcher.recv())["to_user"] == "Alice"
-    assert await watcher.recv() == {"action": "chat_message", "message": "hello", "user": "Alice"}
+    assert stamped(await watcher.recv()) == {
+        "action": "chat_message",
+        "message": "hello",
+        "user": "Alice",
+    }
     assert await watcher.recv() == {
         "action": "left",
         "room": "Default",
@@ -161,7 +165,7 @@ async def test_client_process_with_piped_input(
         assert "!!! That line is not valid UTF-8; it was not sent." in out
         assert "*** In Default: " in out and "Piper" in out
         received = [await watcher.receive_json(timeout=5) for _ in range(4)]
-    assert received[2] == {
+    assert stamped(received[2]) == {
         "action": "chat_message",
         "message": "hello from a pipe",
         "user": "Piper",
@@ -179,7 +183,7 @@ async def test_client_process_verbose_shows_traffic_on_stderr(
     assert code == 0
     # > sent, < received, as curl shows them
     assert '> {"action":"chat_message","message":"hi"}' in err
-    assert '< {"action":"chat_message","success":true,"message":"hi"}' in err
+    assert '< {"action":"chat_message","success":true,"message":"hi","id":"' in err
 
 
 async def test_client_process_refuses_a_malformed_url() -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import aiohttp
 import pytest
 
-from .conftest import ServerProcess, require_program
+from .conftest import ServerProcess, require_program, stamped
 
 
 class Tmux:
@@ -75,7 +75,11 @@ async def test_typing_survives_incoming_lines(
         tmux("send-keys", "-t", "chat", "Enter")
         while "user" not in (message := await peer.receive_json(timeout=5)):
             pass  # the replies to the peer's own messages
-        assert message == {"action": "chat_message", "message": "half a thought", "user": "Typist"}
+        assert stamped(message) == {
+            "action": "chat_message",
+            "message": "half a thought",
+            "user": "Typist",
+        }
 
         tmux("send-keys", "-t", "chat", "/quit", "Enter")
         while (message := await peer.receive_json(timeout=5))["action"] != "left":

@@ -26,6 +26,7 @@ from .conftest import (
     ServerProcess,
     free_port,
     open_peer,
+    stamped,
 )
 
 StartNode = Callable[[], Awaitable[TestClient[Any, Any]]]
@@ -75,7 +76,11 @@ async def test_cross_node_chat_in_order_and_global_user_lists(node: StartNode) -
         for index in range(100):
             while (message := await receiver.recv())["action"] != "chat_message":
                 pass  # joins still arriving from the other node
-            assert message == {"action": "chat_message", "message": f"m{index}", "user": "alice"}
+            assert stamped(message) == {
+                "action": "chat_message",
+                "message": f"m{index}",
+                "user": "alice",
+            }
     assert [(await alice.reply())["message"] for _ in range(100)] == [f"m{i}" for i in range(100)]
 
     await bob.set_nick("robert")  # nick changes, joins and leaves cross nodes too
@@ -185,7 +190,7 @@ async def test_redis_outage_and_return_empty(node: StartNode, redis_server: Redi
     await alice.ask(action="chat_message", message="back")
     while (message := await bob.recv())["action"] != "chat_message":
         pass
-    assert message == {"action": "chat_message", "message": "back", "user": "alice"}
+    assert stamped(message) == {"action": "chat_message", "message": "back", "user": "alice"}
     assert not alice.ws.closed and not bob.ws.closed
 
 

@@ -112,10 +112,12 @@ def test_message_shapes() -> None:
         "from_user": "a",
         "to_user": "b",
     }
-    assert protocol.chat_broadcast("hi", "u") == {
+    assert protocol.chat_broadcast("hi", "u", "e-1", "2026-11-24T07:33:40.992Z") == {
         "action": "chat_message",
         "message": "hi",
         "user": "u",
+        "id": "e-1",
+        "time": "2026-11-24T07:33:40.992Z",
     }
     assert protocol.fail(None, "Not allowed.") == {
         "action": None,

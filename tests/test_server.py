@@ -15,7 +15,7 @@ from aiohttp_chat import utils
 from aiohttp_chat.chat import ChatSession
 from aiohttp_chat.server import ROOMS, Settings
 
-from .conftest import Connect
+from .conftest import Connect, stamped
 
 OK = {"success": True, "message": ""}
 
@@ -213,8 +213,8 @@ async def test_chat_message_reaches_the_room_only(connect: Connect) -> None:
     await alice.recv()  # carol left
     await bob.recv()
     reply = await alice.ask(action="chat_message", message="Hello world!")
-    assert reply == {"action": "chat_message", "success": True, "message": "Hello world!"}
-    assert await bob.recv() == {
+    assert stamped(reply) == {"action": "chat_message", "success": True, "message": "Hello world!"}
+    assert stamped(await bob.recv()) == {
         "action": "chat_message",
         "message": "Hello world!",
         "user": alice.nick,
@@ -240,8 +240,10 @@ async def test_chat_message_at_the_limit_and_unicode(connect: Connect) -> None:
     await alice.recv()
     for text in ("x" * 4096, "😀" * 4096, "lone \ud800 surrogate", "é\n\ttabs"):
         reply = await bob.ask(action="chat_message", message=text)
-        assert reply == {"action": "chat_message", "success": True, "message": text}
-        assert await alice.recv() == {"action": "chat_message", "message": text, "user": bob.nick}
+        assert stamped(reply) == {"action": "chat_message", "success": True, "message": text}
+        broadcast = await alice.recv()
+        assert stamped(broadcast) == {"action": "chat_message", "message": text, "user": bob.nick}
+        assert (broadcast["id"], broadcast["time"]) == (reply["id"], reply["time"])
 
 
 @pytest.mark.parametrize("settings", [Settings(max_message_chars=10)])
@@ -297,7 +299,11 @@ async def test_many_clients_all_receive_a_broadcast(connect: Connect) -> None:
     for peer in peers[1:]:
         while (message := await peer.recv())["action"] != "chat_message":
             pass
-        assert message == {"action": "chat_message", "message": "all of you", "user": speaker.nick}
+        assert stamped(message) == {
+            "action": "chat_message",
+            "message": "all of you",
+            "user": speaker.nick,
+        }
 
 
 # ------------------------------------------------------------------------ user_list
@@ -461,7 +467,9 @@ async def test_a_closed_peer_does_not_disturb_a_broadcast(connect: Connect) -> N
     connection.transport.abort()
     await alice.ask(action="chat_message", message="still here")  # may race carol's leave
     messages = [await bob.recv(), await bob.recv()]
-    assert {"action": "chat_message", "message": "still here", "user": alice.nick} in messages
+    assert {"action": "chat_message", "message": "still here", "user": alice.nick} in map(
+        stamped, messages
+    )
 
 
 async def test_an_internal_error_ends_only_that_connection(

@@ -16,7 +16,7 @@ from aiohttp_chat.bench.wsclient import connect as raw_connect
 from aiohttp_chat.server import ROOMS, Settings
 from aiohttp_chat.wire import text_frame
 
-from .conftest import Connect
+from .conftest import Connect, stamped
 
 RawConnect = Callable[..., Awaitable[BenchSocket]]
 
@@ -80,7 +80,7 @@ async def test_a_peer_that_stops_reading_is_dropped_and_the_others_go_on(
         sent += 1
         while (message := await alice.recv())["action"] != "chat_message":
             left = message  # the stuck peer's leave arrives among bob's messages
-        assert message == {"action": "chat_message", "message": text, "user": bob.nick}
+        assert stamped(message) == {"action": "chat_message", "message": text, "user": bob.nick}
         await asyncio.sleep(0.001 if sent > 500 else 0)  # past its buffers: await the grace
     assert left == {"action": "left", "room": "Default", "user": stuck_nick, "shame": True}
     assert stuck_nick not in client.app[ROOMS]["Default"]
