@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
-from aiohttp_chat.server import Settings, create_app
+from aiohttp_chat.server import CLUSTER, Settings, create_app
 
 TIMEOUT = 5.0
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -265,3 +265,29 @@ async def run_process(
     out, err = await asyncio.wait_for(proc.communicate(data), limit)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
+
+
+# ------------------------------------------------------------------------ cluster nodes
+
+StartNode = Callable[[], Awaitable[TestClient[Any, Any]]]
+
+
+@pytest.fixture
+async def node(
+    redis_server: RedisServer, aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]]
+) -> AsyncIterator[StartNode]:  # Redis first, so that it outlives the nodes
+    """Start a server node (in this process, on its own port) on the shared Redis."""
+
+    async def start() -> TestClient[Any, Any]:
+        client = await aiohttp_client(create_app(Settings(redis_url=redis_server.url)))
+        await asyncio.wait_for(client.app[CLUSTER].subscribed.wait(), TIMEOUT)
+        return client
+
+    yield start
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not await check():
+        assert time.monotonic() < deadline, "never happened"
+        await asyncio.sleep(0.1)

@@ -7,50 +7,27 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
 import aiohttp
 import pytest
 from aiohttp import WSCloseCode, WSMsgType
-from aiohttp.test_utils import TestClient
 
 from aiohttp_chat import utils
 from aiohttp_chat.protocol import UNAVAILABLE
-from aiohttp_chat.server import CLUSTER, Settings, create_app
+from aiohttp_chat.server import CLUSTER
 
 from .conftest import (
     TIMEOUT,
     Peer,
     RedisServer,
     ServerProcess,
+    StartNode,
+    eventually,
     free_port,
     open_peer,
     stamped,
 )
-
-StartNode = Callable[[], Awaitable[TestClient[Any, Any]]]
-
-
-@pytest.fixture
-async def node(
-    redis_server: RedisServer, aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]]
-) -> AsyncIterator[StartNode]:  # Redis first, so that it outlives the nodes
-    """Start a server node (in this process, on its own port) on the shared Redis."""
-
-    async def start() -> TestClient[Any, Any]:
-        client = await aiohttp_client(create_app(Settings(redis_url=redis_server.url)))
-        await asyncio.wait_for(client.app[CLUSTER].subscribed.wait(), TIMEOUT)
-        return client
-
-    yield start
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not await check():
-        assert time.monotonic() < deadline, "never happened"
-        await asyncio.sleep(0.1)
 
 
 async def users(peer: Peer, room: str | None = None) -> set[str]:
