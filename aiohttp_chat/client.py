@@ -1,10 +1,14 @@
-"""The terminal chat client: three tasks under one orchestrator.
+"""The terminal chat client: three tasks under one orchestrator, and a reconnect loop around it.
 
 - `read_messages` prints everything the server sends;
 - `send_lines` reads what you type (through an injected line reader) and sends it;
 - `refresh` pings the server and notices when it stops answering.
 
 When any of them ends or fails, `chat` cancels and awaits the others and closes the socket.
+`converse` runs `chat` once per connection: when a connection is lost (not when the user
+leaves, nor when retrying cannot help), it waits, with backoff and jitter, connects again and
+lets `chat` restore the nick and room and catch up on what was missed; `chat` never knows it
+is being retried. What the user types is read by a `Keyboard` that outlives the connections.
 Run it with `python -m aiohttp_chat.client --help`.
 """
 
@@ -15,17 +19,28 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import signal
 import sys
+from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Final
+from types import TracebackType
+from typing import Any, Final
 
 import aioconsole
-from aiohttp import ClientError, ClientSession, ClientWebSocketResponse, InvalidURL, WSMsgType
+from aiohttp import (
+    ClientError,
+    ClientSession,
+    ClientWebSocketResponse,
+    InvalidURL,
+    WSCloseCode,
+    WSMsgType,
+    WSServerHandshakeError,
+)
 
 from . import protocol
 from .cli import command_name
-from .console import ChatView, Quit, Show, escape, parse_line, unreachable
+from .console import STARTUP, USER, ChatView, Quit, Requests, Show, escape, parse_line, unreachable
 from .terminal import open_terminal
 
 logger = logging.getLogger(__name__)
@@ -33,6 +48,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_URL: Final = "ws://0.0.0.0:8080/chat"
 REFRESH_INTERVAL: Final = 20.0  # seconds between pings
 PONG_TIMEOUT: Final = 10.0  # seconds the server has to answer one
+SETTLE: Final = 2.0  # at the end of input, seconds of silence after which no reply will come
+BACKOFF_FIRST: Final = 0.5  # seconds before reconnecting, at most, the first time
+BACKOFF_MAX: Final = 30.0  # ... doubling up to this
 LOG_FORMAT: Final = "%(asctime)s %(name)s: %(message)s"
 
 LineReader = Callable[[], Awaitable[str]]  # raises EOFError at end of input
@@ -40,14 +58,22 @@ Output = Callable[[str], None]
 
 
 class ChatEnded(Exception):
-    """The chat cannot go on; the text says why, in one line."""
+    """The chat cannot go on; the text says why, in one line.
+
+    `final`: trying again cannot help (a policy close, a refused handshake, a local failure).
+    """
+
+    def __init__(self, text: str, *, final: bool = False) -> None:
+        super().__init__(text)
+        self.final = final
 
 
 async def read_messages(
     ws: ClientWebSocketResponse, view: ChatView, output: Output, pong: asyncio.Event
 ) -> None:
     """Print every message; answer pings; end when the server closes the connection."""
-    async for message in ws:
+    while True:
+        message = await ws.receive()
         if message.type is WSMsgType.TEXT:
             logger.debug("< %s", message.data)  # received, as curl shows it
             try:
@@ -56,29 +82,50 @@ async def read_messages(
                 line = f"??? {escape(message.data)}"
             if line is not None:
                 output(line)
+            requests, view.to_send = view.to_send, []  # history the view asked for
+            for request, purpose in requests:
+                await send(ws, view, request, purpose)
         elif message.type is WSMsgType.PING:
             await ws.pong(message.data)
         elif message.type is WSMsgType.PONG:
             pong.set()
+        elif message.type is WSMsgType.CLOSE:
+            raise _closed(message.data, message.extra)
         elif message.type is WSMsgType.ERROR:
             raise ChatEnded(f"Connection failed: {ws.exception()}")
-    reason = f"code {ws.close_code}"
-    if ws.close_code is None:
-        reason = "without a close frame"
-    raise ChatEnded(f"The server closed the connection ({reason}).")
+        elif message.type in (WSMsgType.CLOSING, WSMsgType.CLOSED):
+            raise _closed(ws.close_code, None)
+
+
+def _closed(code: int | None, reason: str | None) -> ChatEnded:
+    if code is None or code == WSCloseCode.ABNORMAL_CLOSURE:
+        return ChatEnded("The server closed the connection (without a close frame).")
+    detail = f"code {code}: {escape(reason)}" if reason else f"code {code}"
+    # A policy close means "stop doing that" (Flooding): coming back would do it again.
+    # Too slow is the exception: the link was slow for a while, not the client at fault.
+    final = code == WSCloseCode.POLICY_VIOLATION and reason != "Too slow"
+    return ChatEnded(f"The server closed the connection ({detail}).", final=final)
 
 
 async def send(
-    ws: ClientWebSocketResponse,
-    view: ChatView,
-    request: protocol.Message,
-    *,
-    startup: bool = False,
+    ws: ClientWebSocketResponse, view: ChatView, request: protocol.Message, purpose: str = USER
 ) -> None:
     payload = protocol.encode(request)
-    view.sent(request, startup=startup)
+    view.sent(request, purpose)
     logger.debug("> %s", payload.decode())  # sent
     await ws.send_frame(payload, WSMsgType.TEXT)
+
+
+async def settle(requests: Requests, quiet: float = SETTLE) -> None:
+    """Wait until every request is answered, or until the server stopped answering for
+    `quiet` seconds (the original server never answers a successful `join_room`)."""
+    while not requests.answered.is_set():
+        replies = requests.replies
+        try:
+            await asyncio.wait_for(requests.answered.wait(), quiet)
+        except TimeoutError:
+            if requests.replies == replies:
+                return
 
 
 async def send_lines(
@@ -92,7 +139,7 @@ async def send_lines(
         try:
             line = await read_line()
         except EOFError:
-            await view.answered.wait()  # let the server confirm what we sent
+            await settle(view.requests)  # let the server confirm what we sent
             return
         except UnicodeError:  # aioconsole raises Decode- or EncodeError, depending on stdin
             output("!!! That line is not valid UTF-8; it was not sent.")
@@ -131,15 +178,22 @@ async def chat(
     *,
     nick: str | None = None,
     room: str | None = None,
+    view: ChatView | None = None,
+    resumed: bool = False,
     refresh_interval: float = REFRESH_INTERVAL,
     pong_timeout: float = PONG_TIMEOUT,
 ) -> None:
-    """Run the three tasks on `ws` until one ends; raise `ChatEnded` if it was not the user."""
-    view, pong = ChatView(), asyncio.Event()
+    """Run the three tasks on `ws` until one ends; raise `ChatEnded` if it was not the user.
+
+    `nick` and `room` are asked for first; `view` (with `resumed`) carries on what an
+    earlier connection showed.
+    """
+    view, pong = view or ChatView(), asyncio.Event()
+    view.connected(resumed=resumed)
     if nick:
-        await send(ws, view, {"action": protocol.SET_NICK, "nick": nick}, startup=True)
-    if room:
-        await send(ws, view, {"action": protocol.JOIN_ROOM, "room": room}, startup=True)
+        await send(ws, view, {"action": protocol.SET_NICK, "nick": nick}, STARTUP)
+    if room and room != protocol.DEFAULT_ROOM:
+        await send(ws, view, {"action": protocol.JOIN_ROOM, "room": room}, STARTUP)
     tasks = [
         asyncio.create_task(read_messages(ws, view, output, pong), name="reader"),
         asyncio.create_task(send_lines(ws, view, read_line, output), name="sender"),
@@ -159,7 +213,126 @@ async def chat(
         if (error := task.exception()) is not None:
             if isinstance(error, ChatEnded):
                 raise error
-            raise ChatEnded(f"{task.get_name()} failed: {error!r}") from error
+            raise ChatEnded(f"{task.get_name()} failed: {error!r}", final=True) from error
+
+
+# ------------------------------------------------------------------------ reconnecting
+
+
+class Keyboard:
+    """The user's lines, read for the whole program, so typing goes on across reconnects.
+
+    One task reads lines ahead (from the terminal or the pipe) as they come; each
+    connection's sender takes them with `read_line`. A line typed while disconnected is sent
+    once the client is back; `/quit` (or the end of input with nothing left to send) ends
+    the wait for a reconnect at once.
+    """
+
+    def __init__(self, read_line: LineReader) -> None:
+        self._read_line = read_line
+        self._lines: deque[str | Exception] = deque()  # lines, or what reading them raised
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Keyboard:
+        self._task = asyncio.create_task(self._pump(), name="keyboard")
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _pump(self) -> None:
+        while True:
+            try:
+                self._put(await self._read_line())
+            except UnicodeError as exc:  # that line only
+                self._put(exc)
+            except Exception as exc:  # the end of input, or a reader that broke: the last
+                self._put(exc)
+                return
+
+    def _put(self, item: str | Exception) -> None:
+        self._lines.append(item)
+        self._changed.set()
+
+    async def read_line(self) -> str:
+        while not self._lines:
+            self._changed.clear()
+            await self._changed.wait()
+        item = self._lines[0]
+        if isinstance(item, EOFError):
+            raise EOFError  # and stays: the end is the end for every later connection too
+        self._lines.popleft()
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    def wants_to_leave(self) -> bool:
+        """Whether `/quit`, or the end of input with no line before it, is waiting."""
+        if self._lines and isinstance(self._lines[0], EOFError):
+            return True
+        return any(isinstance(i, str) and isinstance(parse_line(i), Quit) for i in self._lines)
+
+    async def wait_to_leave(self, seconds: float) -> bool:
+        """Wait `seconds`, or less if the user leaves meanwhile; whether they did."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while not self.wants_to_leave():
+            self._changed.clear()
+            left = deadline - asyncio.get_running_loop().time()
+            try:
+                await asyncio.wait_for(self._changed.wait(), max(left, 0))
+            except TimeoutError:
+                return self.wants_to_leave()
+        return True
+
+
+def backoff(failures: int) -> float:
+    """Seconds to wait before the next attempt: doubling, capped, with jitter (half random)."""
+    ceiling: float = min(BACKOFF_MAX, BACKOFF_FIRST * 2.0 ** (failures - 1))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+async def converse(
+    url: str,
+    read_line: LineReader,
+    output: Output,
+    *,
+    nick: str | None = None,
+    room: str | None = None,
+    reconnect: bool = True,
+    delay: Callable[[int], float] = backoff,
+    **options: Any,
+) -> None:
+    """Chat on `url` until the user leaves; reconnect whenever a connection is lost (if
+    `reconnect`), restoring nick and room. Raises `ChatEnded` when it cannot go on."""
+    view, failures, connected = ChatView(), 0, False
+    async with Keyboard(read_line) as keyboard, ClientSession() as session:
+        while True:
+            try:
+                async with session.ws_connect(url, autoping=False) as ws:
+                    failures, resumed, connected = 0, connected, True
+                    await chat(ws, keyboard.read_line, output, **options, view=view,
+                               nick=nick, room=room, resumed=resumed)  # fmt: skip
+                    return
+            except InvalidURL:
+                raise ChatEnded(f"not a WebSocket URL: {url}", final=True) from None
+            except ChatEnded as exc:
+                ended = exc
+            except (ClientError, OSError) as exc:
+                refused = isinstance(exc, WSServerHandshakeError) and 400 <= exc.status < 500
+                ended = ChatEnded(unreachable(url, exc), final=refused)
+            if ended.final or not reconnect or not connected:
+                raise ended
+            if not failures:
+                output(f"*** {ended} Reconnecting…")  # one line per outage
+            failures += 1
+            nick, room = view.nick, view.room  # restored on the next connection
+            if await keyboard.wait_to_leave(delay(failures)):
+                return
 
 
 # ------------------------------------------------------------------------ entry point
@@ -204,19 +377,10 @@ async def run(args: argparse.Namespace) -> int:
     read_line, output = (_terminal_line, print) if terminal is None else terminal.io()
     if terminal is not None and sys.stderr.isatty():  # --verbose lines, above the input row
         logging.getLogger().handlers[:] = [_OutputHandler(output)]
+    reconnect = interactive if args.reconnect is None else args.reconnect
     try:
-        async with (
-            terminal or contextlib.nullcontext(),
-            ClientSession() as session,
-            session.ws_connect(args.url, autoping=False) as ws,
-        ):
-            await chat(ws, read_line, output, nick=nick, room=room)
-    except InvalidURL:
-        print(f"aiohttp-chat: not a WebSocket URL: {args.url}", file=sys.stderr)
-        return 1
-    except (ClientError, OSError) as exc:
-        print(f"aiohttp-chat: {unreachable(args.url, exc)}", file=sys.stderr)
-        return 1
+        async with terminal or contextlib.nullcontext():
+            await converse(args.url, read_line, output, nick=nick, room=room, reconnect=reconnect)
     except ChatEnded as exc:
         print(f"aiohttp-chat: {exc}", file=sys.stderr)
         return 1
@@ -232,6 +396,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--url", default=DEFAULT_URL, help="chat URL (default: %(default)s)")
     parser.add_argument("--nick", help="nick to take (default: ask; empty keeps a random one)")
     parser.add_argument("--room", help="room to join (default: ask; empty stays in Default)")
+    parser.add_argument(
+        "--reconnect",
+        action=argparse.BooleanOptionalAction,
+        help="when the connection is lost, reconnect and catch up (default: on at a "
+        "terminal, off with piped input)",
+    )
     parser.add_argument(
         "--verbose", action="store_true", help="show the protocol traffic on stderr"
     )

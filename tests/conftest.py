@@ -166,8 +166,8 @@ def wait_for_port(port: int, proc: subprocess.Popen[Any], timeout: float = 15.0)
 
 
 class ServerProcess:
-    def __init__(self, *args: str) -> None:
-        self.port = free_port()
+    def __init__(self, *args: str, port: int | None = None) -> None:
+        self.port = port or free_port()
         command = [sys.executable, "-m", "aiohttp_chat.server", "--host", "127.0.0.1"]
         # A file, not a pipe: a pipe could fill up and block the server. Closed by the fixture.
         self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115
@@ -199,8 +199,8 @@ class ServerProcess:
 def server_process() -> Iterator[Callable[..., ServerProcess]]:
     started: list[ServerProcess] = []
 
-    def start(*args: str) -> ServerProcess:
-        server = ServerProcess(*args)
+    def start(*args: str, port: int | None = None) -> ServerProcess:
+        server = ServerProcess(*args, port=port)
         started.append(server)
         return server
 
@@ -291,3 +291,63 @@ async def eventually(check: Callable[[], Awaitable[bool]], seconds: float) -> No
     while not await check():
         assert time.monotonic() < deadline, "never happened"
         await asyncio.sleep(0.1)
+
+
+# ------------------------------------------------------------------------ a network to cut
+
+
+class TcpProxy:
+    """Forwards a free port on 127.0.0.1 to `target_port`; `cut` drops every connection
+    (without a close frame: the network went away) and refuses new ones until `restore`."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self.server: asyncio.Server | None = None
+        self.links: set[asyncio.StreamWriter] = set()
+
+    async def restore(self) -> None:
+        self.server = await asyncio.start_server(self._link, "127.0.0.1", self.port)
+
+    async def cut(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+            self.server = None
+        for writer in list(self.links):
+            writer.transport.abort()
+        self.links.clear()
+
+    async def _link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        self.links |= {writer, up_writer}
+        await asyncio.gather(
+            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
+        )
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.transport.abort()
+            self.links.discard(writer)
+
+
+@pytest.fixture
+async def tcp_proxy() -> AsyncIterator[Callable[[int], Awaitable[TcpProxy]]]:
+    proxies: list[TcpProxy] = []
+
+    async def start(target_port: int) -> TcpProxy:
+        proxies.append(TcpProxy(target_port))
+        await proxies[-1].restore()
+        return proxies[-1]
+
+    yield start
+    for proxy in proxies:
+        await proxy.cut()

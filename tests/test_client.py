@@ -91,7 +91,7 @@ async def test_server_closing_ends_all_tasks_with_a_reason(client: TestClient[An
     for members in list(client.app[ROOMS].values()):
         for socket in list(members.values()):
             await socket.close(code=WSCloseCode.GOING_AWAY, message=b"bye")
-    with pytest.raises(ChatEnded, match=r"closed the connection \(code 1001\)"):
+    with pytest.raises(ChatEnded, match=r"closed the connection \(code 1001: bye\)"):
         await asyncio.wait_for(running, 5)
     assert ws.closed and leftover_tasks() == set()
 
@@ -160,7 +160,8 @@ async def test_client_process_with_piped_input(
             input=b"hello from a pipe\n\xff\xfe not UTF-8\n/users\n",
         )
         assert (code, err) == (0, "")
-        assert out.startswith("*** Connected to Default as Piper. Type /help for commands.\n")
+        assert "*** Connected to Default as Piper. Type /help for commands.\n" in out
+        assert "as User" not in out
         assert ">>>Piper: hello from a pipe\n" in out
         assert "!!! That line is not valid UTF-8; it was not sent." in out
         assert "*** In Default: " in out and "Piper" in out
@@ -237,7 +238,9 @@ async def test_client_process_exits_1_when_the_server_goes_away(
     server.stop(signal.SIGTERM)
     _, err = await asyncio.wait_for(proc.communicate(), 10)
     assert proc.returncode == 1
-    assert err.decode() == "aiohttp-chat: The server closed the connection (code 1001).\n"
+    assert err.decode() == (
+        "aiohttp-chat: The server closed the connection (code 1001: Server shutdown).\n"
+    )
 
 
 async def test_client_process_ctrl_c_exits_0_quietly(

@@ -7,6 +7,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from aiohttp_chat.console import (
+    STARTUP,
     ChatView,
     Quit,
     Show,
@@ -105,8 +106,8 @@ def test_view_words_replies_by_their_requests() -> None:
 
 def test_greeting_names_where_the_startup_requests_ended() -> None:
     view = ChatView()
-    view.sent({"action": "set_nick", "nick": "Alice"}, startup=True)
-    view.sent({"action": "join_room", "room": "Lounge"}, startup=True)
+    view.sent({"action": "set_nick", "nick": "Alice"}, STARTUP)
+    view.sent({"action": "join_room", "room": "Lounge"}, STARTUP)
     assert view.show({"action": "connecting", "room": "Default", "user": "User7"}) is None
     assert view.show({"action": "set_nick", "success": True, "message": ""}) is None
     assert view.show({"action": "join_room", "success": True, "message": ""}) == (
@@ -116,7 +117,7 @@ def test_greeting_names_where_the_startup_requests_ended() -> None:
 
 def test_greeting_after_a_refused_startup_nick_names_the_default_nick() -> None:
     view = ChatView()
-    view.sent({"action": "set_nick", "nick": "Alice"}, startup=True)
+    view.sent({"action": "set_nick", "nick": "Alice"}, STARTUP)
     assert view.show({"action": "connecting", "room": "Default", "user": "User7"}) is None
     refused = {"action": "set_nick", "success": False, "message": "Name already in use."}
     assert view.show(refused) == (

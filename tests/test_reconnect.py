@@ -1,0 +1,357 @@
+"""The terminal client that reconnects and catches up, as a real process against real servers."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import WSCloseCode, web
+from aiohttp.test_utils import TestClient, TestServer
+
+from aiohttp_chat.client import backoff
+
+from .conftest import RedisServer, ServerProcess, TcpProxy
+
+TIMEOUT = 15.0
+
+
+class ClientProcess:
+    """`python -m aiohttp_chat.client` with piped input kept open; its output line by line."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.lines: list[str] = []
+
+    async def expect(self, text: str) -> list[str]:
+        """Read until a line containing `text`; the lines read meanwhile, that one last."""
+        assert self.proc.stdout is not None
+        read: list[str] = []
+        while True:
+            raw = await asyncio.wait_for(self.proc.stdout.readline(), TIMEOUT)
+            assert raw, f"the client ended before {text!r}; it said: {read}"
+            read.append(raw.decode().rstrip("\n"))
+            self.lines.append(read[-1])
+            if text in read[-1]:
+                return read
+
+    async def type(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"{line}\n".encode())
+        await self.proc.stdin.drain()
+
+    async def exit(self) -> tuple[int, str]:
+        """Wait for the client to end by itself; the exit code and what it said on stderr."""
+        assert self.proc.stderr is not None
+        await asyncio.wait_for(self.proc.wait(), TIMEOUT)
+        assert self.proc.returncode is not None
+        return self.proc.returncode, (await self.proc.stderr.read()).decode()
+
+    async def finish(self) -> tuple[int, str]:
+        """End the input; the exit code and what was said on stderr."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        out, err = await asyncio.wait_for(self.proc.communicate(), TIMEOUT)
+        self.lines += out.decode().splitlines()
+        assert self.proc.returncode is not None
+        return self.proc.returncode, err.decode()
+
+
+@pytest.fixture
+async def start_client() -> AsyncIterator[Callable[..., Awaitable[ClientProcess]]]:
+    started: list[ClientProcess] = []
+
+    async def start(url: str, *args: str) -> ClientProcess:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "aiohttp_chat.client",
+            "--url",
+            url,
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        started.append(ClientProcess(proc))
+        return started[-1]
+
+    yield start
+    for client in started:
+        if client.proc.returncode is None:
+            client.proc.kill()
+            await client.proc.wait()
+
+
+async def joined_peer(session: aiohttp.ClientSession, url: str, nick: str, room: str) -> Any:
+    """A raw WebSocket peer named `nick` in `room`, its replies read."""
+    ws = await session.ws_connect(url)
+    await ws.receive_json(timeout=5)
+    for request in ({"action": "set_nick", "nick": nick}, {"action": "join_room", "room": room}):
+        await ws.send_json(request)
+        while "success" not in (reply := await ws.receive_json(timeout=5)):
+            pass
+        assert reply["success"] is True, reply
+    return ws
+
+
+async def say(ws: Any, text: str) -> str:
+    """Send a chat message; its id."""
+    await ws.send_json({"action": "chat_message", "message": text})
+    while "success" not in (reply := await ws.receive_json(timeout=5)):
+        pass
+    assert reply["success"] is True, reply
+    message_id: str = reply["id"]
+    return message_id
+
+
+async def next_event(ws: Any, action: str) -> Any:
+    while (message := await ws.receive_json(timeout=TIMEOUT))["action"] != action:
+        pass
+    return message
+
+
+def test_backoff_grows_with_jitter_up_to_30_seconds() -> None:
+    for failures, ceiling in [(1, 0.5), (2, 1.0), (3, 2.0), (7, 30.0), (50, 30.0)]:
+        delays = {backoff(failures) for _ in range(50)}
+        assert all(ceiling / 2 <= delay <= ceiling for delay in delays)
+        assert len(delays) > 1  # jitter: clients that lost one server do not return at once
+
+
+async def test_a_cut_network_reconnects_and_shows_exactly_what_was_missed(
+    server_process: Callable[..., ServerProcess],
+    tcp_proxy: Callable[[int], Awaitable[TcpProxy]],
+    start_client: Callable[..., Awaitable[ClientProcess]],
+) -> None:
+    server = server_process()
+    proxy = await tcp_proxy(server.port)
+    url = f"ws://127.0.0.1:{proxy.port}/chat"
+    client = await start_client(url, "--nick", "Alice", "--room", "Lounge", "--reconnect")
+    await client.expect("*** Connected to Lounge as Alice.")
+    async with aiohttp.ClientSession() as session:
+        bob = await joined_peer(session, server.url(), "Bob", "Lounge")
+        await say(bob, "before")
+        await client.expect(">>>Bob: before")
+
+        await proxy.cut()
+        left = await next_event(bob, "left")
+        assert (left["user"], left["shame"]) == ("Alice", True)
+        assert (await client.expect("Reconnecting…"))[-1] == (
+            "*** The server closed the connection (without a close frame). Reconnecting…"
+        )
+        for i in range(3):
+            await say(bob, f"during {i}")
+        await asyncio.sleep(1.0)  # a few attempts fail against the cut network
+        await proxy.restore()
+
+        back = await next_event(bob, "joined")
+        assert back == {"action": "joined", "room": "Lounge", "user": "Alice"}  # the same nick
+        shown = await client.expect("during 2")
+        assert shown[0] == "*** Reconnected: in Lounge as Alice."
+        assert shown[1] == "*** Missed in Lounge while away:"
+        assert [line.split("] ", 1)[1] for line in shown[2:]] == [
+            f"Bob: during {i}" for i in range(3)
+        ]
+        await say(bob, "after")
+        await client.expect(">>>Bob: after")
+    code, err = await client.finish()
+    assert (code, err) == (0, "")
+    assert sum("during" in line for line in client.lines) == 3  # each once
+    assert not any("may be missing" in line for line in client.lines)
+
+
+async def test_a_restarted_node_on_redis_loses_nothing(
+    redis_server: RedisServer,
+    server_process: Callable[..., ServerProcess],
+    start_client: Callable[..., Awaitable[ClientProcess]],
+) -> None:
+    node = server_process("--redis-url", redis_server.url)
+    other = server_process("--redis-url", redis_server.url)
+    client = await start_client(node.url(), "--nick", "Alice", "--room", "Lounge", "--reconnect")
+    await client.expect("*** Connected to Lounge as Alice.")
+    async with aiohttp.ClientSession() as session:
+        bob = await joined_peer(session, other.url(), "Bob", "Lounge")
+        await say(bob, "before")
+        await client.expect(">>>Bob: before")
+
+        node.stop(signal.SIGTERM)
+        assert (await client.expect("Reconnecting…"))[-1] == (
+            "*** The server closed the connection (code 1001: Server shutdown). Reconnecting…"
+        )
+        await next_event(bob, "left")
+        await say(bob, "while the node restarts")
+        server_process("--redis-url", redis_server.url, port=node.port)
+
+        shown = await client.expect("while the node restarts")
+        assert shown[-3:] == [
+            "*** Reconnected: in Lounge as Alice.",
+            "*** Missed in Lounge while away:",
+            shown[-1],
+        ]
+        assert shown[-1].endswith("] Bob: while the node restarts")
+    assert (await client.finish()) == (0, "")
+
+
+async def _fake_server(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+    handler: Callable[[web.Request, int], Awaitable[web.StreamResponse]],
+) -> tuple[str, list[int]]:
+    """A /chat of our own making; `handler` gets the request and its number (from 1)."""
+    attempts: list[int] = []
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        attempts.append(len(attempts) + 1)
+        return await handler(request, attempts[-1])
+
+    app = web.Application()
+    app.router.add_get("/chat", chat)
+    client = await aiohttp_client(TestServer(app))
+    return str(client.make_url("/chat")).replace("http", "ws", 1), attempts
+
+
+async def _greet(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    await ws.send_json({"action": "connecting", "room": "Default", "user": "User1"})
+    return ws
+
+
+async def _serve_until_closed(ws: web.WebSocketResponse) -> web.WebSocketResponse:
+    async for message in ws:
+        request = message.json()
+        await ws.send_json({"action": request["action"], "success": True, "message": ""})
+    return ws
+
+
+async def test_flooding_is_final(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+    start_client: Callable[..., Awaitable[ClientProcess]],
+) -> None:
+    async def flooding(request: web.Request, attempt: int) -> web.StreamResponse:
+        ws = await _greet(request)
+        await ws.receive()
+        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"Flooding")
+        return ws
+
+    url, attempts = await _fake_server(aiohttp_client, flooding)
+    client = await start_client(url, "--reconnect")
+    await client.expect("*** Connected to Default as User1.")
+    await client.type("hello")
+    code, err = await client.finish()
+    assert (code, err) == (
+        1,
+        "aiohttp-chat: The server closed the connection (code 1008: Flooding).\n",
+    )
+    assert attempts == [1]
+
+
+async def test_too_slow_is_not_final(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+    start_client: Callable[..., Awaitable[ClientProcess]],
+) -> None:
+    async def slow_once(request: web.Request, attempt: int) -> web.StreamResponse:
+        ws = await _greet(request)
+        if attempt == 1:
+            await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"Too slow")
+            return ws
+        return await _serve_until_closed(ws)
+
+    url, attempts = await _fake_server(aiohttp_client, slow_once)
+    client = await start_client(url, "--reconnect")
+    await client.expect("(code 1008: Too slow). Reconnecting…")
+    await client.expect("*** Reconnected: in Default as User1.")
+    assert (await client.finish()) == (0, "")
+    assert attempts == [1, 2]
+
+
+async def test_a_refused_handshake_on_reconnect_is_final(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+    start_client: Callable[..., Awaitable[ClientProcess]],
+) -> None:
+    async def then_forbidden(request: web.Request, attempt: int) -> web.StreamResponse:
+        if attempt > 1:
+            raise web.HTTPForbidden(text="Origin not allowed.")
+        ws = await _greet(request)
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"Server shutdown")
+        return ws
+
+    url, attempts = await _fake_server(aiohttp_client, then_forbidden)
+    client = await start_client(url, "--reconnect")
+    await client.expect("Reconnecting…")
+    code, err = await client.exit()  # input still open: it gives up of its own accord
+    assert (code, err) == (
+        1,
+        f"aiohttp-chat: cannot connect to {url}: the server answered HTTP 403 Forbidden\n",
+    )
+    assert attempts == [1, 2]
+
+
+@pytest.mark.parametrize("flag", [None, "--no-reconnect"])
+async def test_without_reconnecting_a_lost_connection_ends_the_client(
+    server_process: Callable[..., ServerProcess],
+    start_client: Callable[..., Awaitable[ClientProcess]],
+    flag: str | None,
+) -> None:
+    server = server_process()
+    client = await start_client(server.url(), *([flag] if flag else []))  # piped: off by default
+    await client.expect("*** Connected to Default as")
+    server.stop(signal.SIGTERM)
+    code, err = await client.finish()
+    assert (code, err) == (
+        1,
+        "aiohttp-chat: The server closed the connection (code 1001: Server shutdown).\n",
+    )
+    assert not any("Reconnecting" in line for line in client.lines)
+
+
+async def test_against_the_original_server_a_piped_client_ends_in_seconds(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+) -> None:
+    """The original greets the whole room with `join`, never answers a successful
+    join_room, and knows no history."""
+
+    async def original(request: web.Request, attempt: int) -> web.StreamResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json({"action": "join", "room": "Default", "user": "User42"})
+        async for message in ws:
+            request_body = message.json()
+            action = request_body["action"]
+            if action == "join_room":
+                continue  # no reply on success
+            if action not in ("set_nick", "chat_message", "user_list"):
+                await ws.send_json({"action": action, "success": False, "message": "Not allowed."})
+                continue
+            reply = {"action": action, "success": True, "message": request_body.get("message", "")}
+            await ws.send_json(reply)
+        return ws
+
+    url, _ = await _fake_server(aiohttp_client, original)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "aiohttp_chat.client",
+        "--url",
+        url,
+        "--nick",
+        "Old",
+        "--room",
+        "Lounge",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(b"hello\n/history\n"), TIMEOUT)
+    assert (proc.returncode, err.decode()) == (0, "")
+    assert loop.time() - started < 8
+    lines = out.decode().splitlines()
+    assert "*** User42 joined Default" in lines  # the original's greeting, as a join
+    assert ">>>Old: hello" in lines
+    assert "!!! /history: Not allowed." in lines  # asked for by the user: said
+    assert not any(line.startswith("???") for line in lines)
