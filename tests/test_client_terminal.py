@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -179,3 +181,50 @@ def parse_help() -> list[str]:
     from aiohttp_chat.console import HELP
 
     return [line.rstrip() for line in HELP.splitlines()]
+
+
+async def test_history_on_entering_and_a_reconnect_keep_the_typed_line(
+    server_process: Callable[..., ServerProcess], tmux: Tmux
+) -> None:
+    server = server_process()
+    async with aiohttp.ClientSession() as session, session.ws_connect(server.url()) as peer:
+        await peer.receive_json(timeout=5)
+        await peer.send_json({"action": "set_nick", "nick": "Peer"})
+        await peer.send_json({"action": "join_room", "room": "Lounge"})
+        for text in ("said before", "and again"):
+            await peer.send_json({"action": "chat_message", "message": text})
+        while (await peer.receive_json(timeout=5)).get("message") != "and again":
+            pass
+
+    command = f"{sys.executable} -m aiohttp_chat.client --url {server.url()}"
+    tmux("new-session", "-d", "-s", "chat", "-x", "100", "-y", "20", command)
+    await tmux.wait_for("Nick (random if not provided): ")
+    tmux("send-keys", "-t", "chat", "Typist", "Enter")
+    await tmux.wait_for("Room (`Default` if not provided): ")
+    tmux("send-keys", "-t", "chat", "Lounge", "Enter")
+    lines = [line for line in await tmux.wait_for("] Peer: and again") if line]
+    at = lines.index("*** Connected to Lounge as Typist. Type /help for commands.")
+    assert lines[at + 1] == "*** Recent messages in Lounge:"
+    shown = lines[at + 2 : at + 4]  # each with the minute it was sent, in local time
+    assert [re.sub(r"^  \[\d\d:\d\d\] ", "", line) for line in shown] == [
+        "Peer: said before",
+        "Peer: and again",
+    ]
+
+    tmux("send-keys", "-t", "chat", "-l", "half typed")
+    await tmux.wait_for("> half typed")
+    server.stop(signal.SIGTERM)
+    await tmux.wait_for("Reconnecting…")
+    server_process(port=server.port)
+    lines = [line for line in await tmux.wait_for("*** Reconnected: in Lounge as Typist.") if line]
+    assert lines[-1] == "> half typed"  # survived, still where it was typed
+
+    async with aiohttp.ClientSession() as session, session.ws_connect(server.url()) as peer:
+        await peer.receive_json(timeout=5)
+        await peer.send_json({"action": "join_room", "room": "Lounge"})
+        tmux("send-keys", "-t", "chat", "-l", " line")
+        tmux("send-keys", "-t", "chat", "Enter")
+        while (message := await peer.receive_json(timeout=5)).get("user") != "Typist":
+            pass
+        assert message["message"] == "half typed line"
+    tmux("send-keys", "-t", "chat", "/quit", "Enter")

@@ -7,6 +7,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from aiohttp_chat.console import (
+    CATCH_UP,
+    RECENT_ON_ENTRY,
     STARTUP,
     ChatView,
     Quit,
@@ -14,6 +16,7 @@ from aiohttp_chat.console import (
     cell_width,
     chat_line,
     escape,
+    local_time,
     parse_line,
     unreachable,
 )
@@ -205,3 +208,81 @@ def test_view_user_lists() -> None:
     view.sent({"action": "user_list", "room": "Empty"})
     empty = {"action": "user_list", "success": True, "room": "Empty", "users": []}
     assert view.show(empty) == "*** Nobody is in Empty"
+
+
+def _entry(id: str, user: str, message: str) -> dict[str, str]:
+    return {"id": id, "time": "2020-01-02T03:04:05.678Z", "user": user, "message": message}
+
+
+def test_parse_history_command() -> None:
+    assert parse_line("/history") == {"action": "history", "limit": 20}
+    assert parse_line("/history 5") == {"action": "history", "limit": 5}
+    for bad in ("/history 0", "/history 101", "/history x"):
+        assert parse_line(bad) == Show("Usage: /history [N], N from 1 to 100")
+
+
+def test_recent_history_on_entering_then_live_messages_once() -> None:
+    view = ChatView()
+    greeting = view.show({"action": "connecting", "room": "Default", "user": "User1"})
+    assert greeting is not None and greeting.startswith("*** Connected to Default")
+    assert view.to_send == [
+        ({"action": "history", "room": "Default", "limit": 20}, RECENT_ON_ENTRY)
+    ]
+    for request, purpose in view.to_send:
+        view.sent(request, purpose)
+    live = {"action": "chat_message", "message": "b", "user": "bob", "id": "e-2", "time": ""}
+    assert view.show(live) == ">>>bob: b"  # came before the history reply
+    reply = {
+        "action": "history",
+        "success": True,
+        "room": "Default",
+        "messages": [_entry("e-1", "ann", "a"), _entry("e-2", "bob", "b")],
+        "complete": True,
+    }
+    shown = view.show(reply)
+    assert shown is not None
+    header, *lines = shown.split("\n")
+    assert header == "*** Recent messages in Default:"
+    assert len(lines) == 1 and lines[0].startswith("  [") and lines[0].endswith("] ann: a")
+    assert view.show(live) is None  # shown already
+    assert view.seen.last["Default"] == "e-2"
+
+
+def test_catch_up_after_a_reconnect_warns_when_incomplete() -> None:
+    view = ChatView()
+    view.show({"action": "connecting", "room": "Default", "user": "User1"})
+    view.to_send.clear()
+    view.show({"action": "chat_message", "message": "a", "user": "bob", "id": "e-1"})
+    view.connected(resumed=True)
+    view.sent({"action": "set_nick", "nick": "User1"}, STARTUP)
+    assert view.show({"action": "connecting", "room": "Default", "user": "User9"}) is None
+    ok = {"action": "set_nick", "success": True, "message": ""}
+    assert view.show(ok) == "*** Reconnected: in Default as User1."
+    ((request, purpose),) = view.to_send
+    assert (request, purpose) == (
+        {"action": "history", "room": "Default", "after": "e-1"},
+        CATCH_UP,
+    )
+    view.sent(request, purpose)
+    reply = {
+        "action": "history",
+        "success": True,
+        "room": "Default",
+        "messages": [_entry("e-5", "bob", "one\nmore")],
+        "complete": False,
+    }
+    assert view.show(reply) == (
+        "*** Missed in Default while away:\n"
+        "  [Jan 02 03:04] bob: one\n"
+        "                      more\n"
+        "*** Earlier messages may be missing."
+    ).replace("Jan 02 03:04", local_time(reply["messages"][0]))
+
+
+def test_a_refused_automatic_history_is_quiet_and_a_typed_one_is_not() -> None:
+    view = ChatView()
+    view.sent({"action": "history", "limit": 20}, RECENT_ON_ENTRY)
+    refused = {"action": "history", "success": False, "message": "Not allowed."}
+    assert view.show(refused) is None
+    view.sent({"action": "history", "limit": 5})
+    assert view.show(refused) == "!!! /history 5: Not allowed."
