@@ -310,6 +310,7 @@ async def test_without_reconnecting_a_lost_connection_ends_the_client(
 
 async def test_against_the_original_server_a_piped_client_ends_in_seconds(
     aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+    start_client: Callable[..., Awaitable[ClientProcess]],
 ) -> None:
     """The original greets the whole room with `join`, never answers a successful
     join_room, and knows no history."""
@@ -333,24 +334,12 @@ async def test_against_the_original_server_a_piped_client_ends_in_seconds(
     url, _ = await _fake_server(aiohttp_client, original)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "aiohttp_chat.client",
-        "--url",
-        url,
-        "--nick",
-        "Old",
-        "--room",
-        "Lounge",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(b"hello\n/history\n"), TIMEOUT)
-    assert (proc.returncode, err.decode()) == (0, "")
+    client = await start_client(url, "--nick", "Old", "--room", "Lounge")
+    for line in ("hello", "/history"):
+        await client.type(line)
+    assert (await client.finish()) == (0, "")
     assert loop.time() - started < 8
-    lines = out.decode().splitlines()
+    lines = client.lines
     assert "*** User42 joined Default" in lines  # the original's greeting, as a join
     assert ">>>Old: hello" in lines
     assert "!!! /history: Not allowed." in lines  # asked for by the user: said
