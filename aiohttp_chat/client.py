@@ -190,10 +190,12 @@ async def chat(
     """
     view, pong = view or ChatView(), asyncio.Event()
     view.connected(resumed=resumed)
-    if nick:
-        await send(ws, view, {"action": protocol.SET_NICK, "nick": nick}, STARTUP)
+    # The room first: nicks are unique per room, so the nick is asked for where it will be
+    # used; if it is taken there, the user is still in the room, under the default nick.
     if room and room != protocol.DEFAULT_ROOM:
         await send(ws, view, {"action": protocol.JOIN_ROOM, "room": room}, STARTUP)
+    if nick:
+        await send(ws, view, {"action": protocol.SET_NICK, "nick": nick}, STARTUP)
     tasks = [
         asyncio.create_task(read_messages(ws, view, output, pong), name="reader"),
         asyncio.create_task(send_lines(ws, view, read_line, output), name="sender"),

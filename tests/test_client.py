@@ -266,3 +266,38 @@ async def test_client_process_sigterm_leaves_politely(
         assert (proc.returncode, err.decode()) == (0, "")
         left = await watcher.receive_json(timeout=5)
     assert left["action"] == "left" and left["shame"] is False
+
+
+async def test_join_shows_the_rooms_recent_messages_and_history_shows_them_again(
+    client: TestClient[Any, Any], connect: Connect
+) -> None:
+    talker = await connect()
+    await talker.join("Lounge")
+    for i in range(25):
+        await talker.ask(action="chat_message", message=f"m{i}")
+    shown: list[str] = []
+    entered = asyncio.Event()
+
+    def output(text: str) -> None:
+        shown.append(text)
+        if "Recent messages in Lounge" in text:
+            entered.set()
+
+    ws = await client.ws_connect("/chat", autoping=False)
+    keyboard = Keyboard("/join Lounge")
+    running = asyncio.create_task(chat(ws, keyboard, output))
+    await asyncio.wait_for(entered.wait(), 5)
+    await talker.ask(action="chat_message", message="live")
+    keyboard.lines.put_nowait("/history 3")
+    keyboard.lines.put_nowait(None)
+    await asyncio.wait_for(running, 5)
+    recent = next(text for text in shown if "Recent messages" in text).split("\n")
+    assert [line.split("] ", 1)[1] for line in recent[1:]] == [
+        f"{talker.nick}: m{i}" for i in range(5, 25)
+    ]  # the last 20
+    assert f">>>{talker.nick}: live" in shown
+    again = shown[-1].split("\n")
+    assert again[0] == "*** Last messages in Lounge:"
+    assert [line.split("] ", 1)[1] for line in again[1:]] == [
+        f"{talker.nick}: {text}" for text in ("m23", "m24", "live")
+    ]

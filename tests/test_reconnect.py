@@ -148,8 +148,14 @@ async def test_a_cut_network_reconnects_and_shows_exactly_what_was_missed(
         await asyncio.sleep(1.0)  # a few attempts fail against the cut network
         await proxy.restore()
 
-        back = await next_event(bob, "joined")
-        assert back == {"action": "joined", "room": "Lounge", "user": "Alice"}  # the same nick
+        back = await next_event(bob, "joined")  # in the room first, then the same nick
+        renamed = await next_event(bob, "nick_changed")
+        assert renamed == {
+            "action": "nick_changed",
+            "room": "Lounge",
+            "from_user": back["user"],
+            "to_user": "Alice",
+        }
         shown = await client.expect("during 2")
         assert shown[0] == "*** Reconnected: in Lounge as Alice."
         assert shown[1] == "*** Missed in Lounge while away:"
@@ -344,3 +350,30 @@ async def test_against_the_original_server_a_piped_client_ends_in_seconds(
     assert ">>>Old: hello" in lines
     assert "!!! /history: Not allowed." in lines  # asked for by the user: said
     assert not any(line.startswith("???") for line in lines)
+
+
+async def test_a_nick_taken_meanwhile_is_said_and_the_room_is_kept(
+    server_process: Callable[..., ServerProcess],
+    tcp_proxy: Callable[[int], Awaitable[TcpProxy]],
+    start_client: Callable[..., Awaitable[ClientProcess]],
+) -> None:
+    server = server_process()
+    proxy = await tcp_proxy(server.port)
+    url = f"ws://127.0.0.1:{proxy.port}/chat"
+    client = await start_client(url, "--nick", "Alice", "--room", "Lounge", "--reconnect")
+    await client.expect("*** Connected to Lounge as Alice.")
+    await proxy.cut()
+    await client.expect("Reconnecting…")
+    async with aiohttp.ClientSession() as session:
+        await asyncio.sleep(0.2)  # the server has seen Alice vanish
+        usurper = await joined_peer(session, server.url(), "Alice", "Lounge")
+        await proxy.restore()
+        shown = await client.expect("*** Reconnected")
+        assert shown[-2:] == [
+            "!!! /nick Alice: Name already in use.",
+            shown[-1],
+        ]
+        assert shown[-1].startswith("*** Reconnected: in Lounge as User")
+        joined = await next_event(usurper, "joined")
+        assert joined["room"] == "Lounge" and joined["user"].startswith("User")
+    assert (await client.finish()) == (0, "")
