@@ -243,6 +243,7 @@ class ChatView:
     def connected(self, *, resumed: bool) -> None:
         """A new connection starts (`resumed`: after a lost one)."""
         self.requests.clear()
+        self.to_send.clear()
         self._resumed = resumed
         self._greeting_due = False
 
