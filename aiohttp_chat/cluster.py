@@ -54,6 +54,7 @@ MAX_CONNECTIONS: Final = 32  # to Redis, per node; requests beyond wait their tu
 _SEP: Final = b"\x00"  # never in a room name or nick (control characters are refused)
 
 T = TypeVar("T")
+Batched = tuple[Callable[[Pipeline], object], "asyncio.Future[Any]"]  # a command, its result
 
 
 class Named(Protocol):
@@ -175,7 +176,7 @@ class Cluster:
         self._loops: list[asyncio.Task[None]] = []  # the keeper and the subscriber
         self._pending: set[asyncio.Task[None]] = set()  # publications, releases, renames
         self.subscribed = asyncio.Event()
-        self._batch: list[tuple[Callable[[Pipeline], object], asyncio.Future[Any]]] = []
+        self._batch: list[Batched] = []
         self.sessions: dict[ChatSocket, Named] = {}  # to rename a member on a conflict
 
     # ------------------------------------------------------------------ lifecycle
@@ -321,9 +322,7 @@ class Cluster:
         task = asyncio.create_task(self._send_batch(batch))
         self._track(task)
 
-    async def _send_batch(
-        self, batch: list[tuple[Callable[[Pipeline], object], asyncio.Future[Any]]]
-    ) -> None:
+    async def _send_batch(self, batch: list[Batched]) -> None:
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
                 async with self.redis.pipeline(transaction=False) as pipe:
