@@ -82,7 +82,7 @@ class ChatSession:
         handler = _HANDLERS.get(action) if isinstance(action, str) else None
         if handler is None:
             logger.debug("%s: action not allowed", self.nick)
-            return _encode_failure(action, protocol.NOT_ALLOWED)
+            return encode_failure(action, protocol.NOT_ALLOWED)
         try:
             reply = await handler(self, request)
         except ProtocolError as exc:
@@ -179,7 +179,7 @@ _HANDLERS: dict[str, Callable[[ChatSession, Message], Awaitable[Message]]] = {
 }
 
 
-def _encode_failure(action: object, text: str) -> bytes:
+def encode_failure(action: object, text: str) -> bytes:
     """A failure naming the action as sent; `null` if that cannot be serialized (too deep)."""
     try:
         return protocol.encode(protocol.fail(action, text))

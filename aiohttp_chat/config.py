@@ -11,6 +11,7 @@ from typing import Any, Final, TypeVar
 from . import protocol
 from .cli import command_name
 from .history import DEFAULT_MAX_BYTES, DEFAULT_PER_ROOM, DEFAULT_TTL
+from .limits import Network, normalize_origin, parse_network
 from .wire import DEFAULT_MAX_OUTBOUND_BYTES
 
 
@@ -25,6 +26,14 @@ class Settings:
     history: int = DEFAULT_PER_ROOM  # messages kept per room; 0 keeps none
     history_ttl: float = DEFAULT_TTL  # seconds after a room's last message
     history_max_bytes: int = DEFAULT_MAX_BYTES  # across rooms, without Redis
+    rate_limit: float = 10.0  # requests per second per connection; 0 turns it off
+    rate_burst: int = 20
+    max_connections: int = 10_000  # per process; 0 turns it off
+    max_connections_per_ip: int = 256  # per client address; 0 turns it off
+    trusted_proxies: tuple[Network, ...] = ()
+    allowed_origins: tuple[str, ...] = ()  # besides the server's own; "*" allows all
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
 
 ENV_PREFIX: Final = "AIOHTTP_CHAT_"
@@ -53,6 +62,55 @@ def _count(text: str) -> int:
 _count.__name__ = "int"
 
 
+def _rate(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (off) or more, got {text}")
+    return value
+
+
+_rate.__name__ = "float"
+
+
+def _network(text: str) -> Network:
+    try:
+        return parse_network(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _origin(text: str) -> str:
+    origin = normalize_origin(text)
+    if origin != "*" and "://" not in origin:
+        raise argparse.ArgumentTypeError(f"an origin is scheme://host[:port] or *, got {text}")
+    return origin
+
+
+class _Repeated(argparse.Action):
+    """Repeatable: each use adds a value; the first use replaces the environment's list."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        given = getattr(namespace, self.dest)
+        items = [] if given is self.default else list(given)
+        setattr(namespace, self.dest, (*items, values))
+
+
+def _each(kind: Callable[[str], Any]) -> Callable[[str], tuple[Any, ...]]:
+    """A comma-separated list of `kind`, for an environment variable's value."""
+
+    def parse(text: str) -> tuple[Any, ...]:
+        return tuple(kind(item) for item in text.split(",") if item.strip())
+
+    parse.__name__ = getattr(kind, "__name__", "value")
+    return parse
+
+
 def _heartbeat_seconds(text: str) -> float | None:
     value = float(text)
     if value < 0:
@@ -72,7 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     def option(flag: str, help: str, default: object, **kwargs: Any) -> None:
         env = ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
         if (raw := os.environ.get(env)) is not None:
-            default = _from_environment(env, raw, kwargs.get("type"), kwargs.get("choices"))
+            kind = kwargs.get("type")
+            if kwargs.get("action") is _Repeated:
+                kind = _each(kind or str)
+            default = _from_environment(env, raw, kind, kwargs.get("choices"))
         parser.add_argument(
             flag, default=default, help=f"{help} (default: %(default)s) [{env}]", **kwargs
         )
@@ -130,6 +191,50 @@ def build_parser() -> argparse.ArgumentParser:
         defaults.history_max_bytes,
         type=_positive(int),
     )
+    option(
+        "--rate-limit",
+        "chat requests per second a connection may make, sustained; 0 turns the limit off",
+        defaults.rate_limit,
+        type=_rate,
+    )
+    option(
+        "--rate-burst",
+        "requests a connection may make at once before the rate applies",
+        defaults.rate_burst,
+        type=_positive(int),
+    )
+    option(
+        "--max-connections",
+        "open WebSockets this process accepts; more are answered 503; 0 turns the cap off",
+        defaults.max_connections,
+        type=_count,
+    )
+    option(
+        "--max-connections-per-ip",
+        "open WebSockets from one client address; more are answered 429; 0 turns it off",
+        defaults.max_connections_per_ip,
+        type=_count,
+    )
+    option(
+        "--trusted-proxy",
+        "a reverse proxy (CIDR) whose X-Forwarded-For names the client; repeatable "
+        "(comma-separated in the environment)",
+        defaults.trusted_proxies,
+        type=_network,
+        action=_Repeated,
+        metavar="CIDR",
+    )
+    option(
+        "--allowed-origin",
+        "a web page origin (https://host[:port]) whose pages may connect, besides the "
+        "server's own; * allows all; repeatable (comma-separated in the environment)",
+        defaults.allowed_origins,
+        type=_origin,
+        action=_Repeated,
+        metavar="ORIGIN",
+    )
+    option("--tls-cert", "certificate chain (PEM) to serve https and wss", None, metavar="FILE")
+    option("--tls-key", "private key (PEM) of --tls-cert", None, metavar="FILE")
     option(
         "--redis-url",
         "Redis shared by several server processes, e.g. redis://127.0.0.1:6379/0; "
@@ -206,4 +311,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
         history=args.history,
         history_ttl=args.history_ttl,
         history_max_bytes=args.history_max_bytes,
+        rate_limit=args.rate_limit,
+        rate_burst=args.rate_burst,
+        max_connections=args.max_connections,
+        max_connections_per_ip=args.max_connections_per_ip,
+        trusted_proxies=tuple(args.trusted_proxy),
+        allowed_origins=tuple(args.allowed_origin),
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
     )

@@ -44,6 +44,12 @@ NOT_JSON: Final = "Message must be valid JSON."
 BINARY_NOT_SUPPORTED: Final = "Binary frames are not supported."
 NICK_UNAVAILABLE_REASON: Final = "Username already in use"
 UNAVAILABLE: Final = "Service temporarily unavailable, try again."  # shared state unreachable
+RATE_LIMITED: Final = "Too many requests, slow down."
+FLOODING_REASON: Final = "Flooding"  # the close reason, with 1008
+SERVER_FULL: Final = "Server full, try again later."
+RETRY_AFTER: Final = 5  # seconds, with SERVER_FULL
+TOO_MANY_CONNECTIONS: Final = "Too many connections from your address."
+ORIGIN_NOT_ALLOWED: Final = "Origin not allowed."
 LIMIT_INVALID: Final = f"Limit must be an integer between 1 and {HISTORY_LIMIT_MAX}."
 AFTER_INVALID: Final = "After must be a message id."
 
@@ -174,6 +180,15 @@ def decode(text: str | bytes) -> Any:
         return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite)
     except RecursionError as exc:
         raise ValueError("JSON nested too deeply") from exc
+
+
+def action_of(text: str | bytes) -> object:
+    """The action a frame names, for a refusal that must say which; None if it names none."""
+    try:
+        request = decode(text)
+    except ValueError:
+        return None
+    return request.get("action") if isinstance(request, dict) else None
 
 
 def parse_request(text: str) -> Message:

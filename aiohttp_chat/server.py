@@ -5,22 +5,26 @@ Run it with `python -m aiohttp_chat.server --help`.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from functools import partial
 from typing import TYPE_CHECKING, Final
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
 from . import protocol, utils, wire
-from .chat import ChatSession
+from .chat import ChatSession, encode_failure
 from .config import Settings, build_parser, parse_args, settings_from
 from .history import MemoryHistory
+from .limits import Admission, RateLimit
 from .utils import Registry
 from .wire import ChatSocket, Outbox
 
@@ -36,17 +40,21 @@ ROOMS: Final = web.AppKey[Registry[ChatSocket]]("rooms")
 ECHO_SOCKETS: Final = web.AppKey[set[ChatSocket]]("echo_sockets")
 OUTBOX: Final = web.AppKey("outbox", Outbox)
 HISTORY: Final = web.AppKey("history", MemoryHistory)  # without --redis-url
+ADMISSION: Final = web.AppKey("admission", Admission)
 CLUSTER: Final = web.AppKey["Cluster"]("cluster")  # only with --redis-url
 
 
 # -------------------------------------------------------------------------------- views
 
 
-async def _accept(request: web.Request) -> ChatSocket:
-    """Upgrade the request to a WebSocket, or answer 426 if it is plain HTTP."""
-    settings = request.app[SETTINGS]
+async def _accept(request: web.Request) -> tuple[ChatSocket, str]:
+    """Upgrade the request to a WebSocket and count it open (`Admission.closed` must follow);
+    or refuse it before the upgrade: 426 for plain HTTP, 403, 429 or 503 by the limits.
+    Returns the socket and the client's address."""
+    app = request.app
+    settings, admission = app[SETTINGS], app[ADMISSION]
     socket = ChatSocket(
-        request.app[OUTBOX],
+        app[OUTBOX],
         max_msg_size=settings.max_frame_bytes,
         compress=settings.compress,
         timeout=CLOSE_TIMEOUT,
@@ -56,30 +64,55 @@ async def _accept(request: web.Request) -> ChatSocket:
             text="This endpoint speaks WebSocket only: connect with a WebSocket client.\n",
             headers={"Upgrade": "websocket", "Connection": "Upgrade"},
         )
-    await socket.prepare(request)
-    return socket
+    headers = request.headers
+    address = admission.client_address(request.remote, headers.get("X-Forwarded-For"))
+    refusal = admission.refusal(address, headers.get("Origin"), headers.get("Host"))
+    if refusal is not None:
+        logger.debug("Refused %s: %s", address, refusal.text)
+        raise _REFUSED[refusal.status](text=refusal.text, headers=refusal.headers)
+    admission.opened(address)
+    try:
+        await socket.prepare(request)
+    except BaseException:
+        admission.closed(address)
+        raise
+    return socket, address
+
+
+_REFUSED: Final[dict[int, type[web.HTTPError]]] = {
+    403: web.HTTPForbidden,
+    429: web.HTTPTooManyRequests,
+    503: web.HTTPServiceUnavailable,
+}
 
 
 async def ws_echo(request: web.Request) -> web.StreamResponse:
     """Answer every JSON text frame V with `{"echo": V}`."""
-    socket = await _accept(request)
+    socket, address = await _accept(request)
     sockets = request.app[ECHO_SOCKETS]
     sockets.add(socket)
+    limit = _rate_limit(request.app[SETTINGS])
     try:
         async for message in socket:
             if socket.is_control(message):
                 continue
-            if message.type is WSMsgType.TEXT:
-                reply = _echo(message.data)
-            elif message.type is WSMsgType.BINARY:
-                reply = protocol.encode(protocol.echo_error(protocol.BINARY_NOT_SUPPORTED))
-            else:
+            if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 continue
+            if limit is not None and not limit.allow(time.monotonic()):
+                if limit.flooding():
+                    await _close_flooding(socket, address, "echo")
+                    break
+                reply = _ECHO_RATE_LIMITED
+            elif message.type is WSMsgType.TEXT:
+                reply = _echo(message.data)
+            else:
+                reply = protocol.encode(protocol.echo_error(protocol.BINARY_NOT_SUPPORTED))
             await socket.send_frame(reply, WSMsgType.TEXT)
     except ConnectionResetError:
         pass  # the peer vanished while we answered
     finally:
         sockets.discard(socket)
+        request.app[ADMISSION].closed(address)
     return socket
 
 
@@ -90,65 +123,91 @@ def _echo(text: str) -> bytes:
         return protocol.encode(protocol.echo_error(protocol.NOT_JSON))
 
 
+def _rate_limit(settings: Settings) -> RateLimit | None:
+    if not settings.rate_limit:
+        return None
+    return RateLimit(settings.rate_limit, settings.rate_burst, time.monotonic())
+
+
+async def _close_flooding(socket: ChatSocket, address: str, who: str) -> None:
+    logger.info("%s (%s) keeps flooding after refusals: closing", address, who)
+    await socket.close(code=WSCloseCode.POLICY_VIOLATION, message=_FLOODING)
+
+
 async def ws_chat(request: web.Request) -> web.StreamResponse:
     """One chat connection: register it, answer its requests, unregister it, always."""
-    socket = await _accept(request)
+    socket, address = await _accept(request)
     app = request.app
-    rooms = app[ROOMS]
-    cluster = app.get(CLUSTER)
-    if cluster is None:
-        nick = utils.free_default_nick(rooms, protocol.DEFAULT_ROOM)
-    else:
-        nick = await cluster.default_nick(protocol.DEFAULT_ROOM)
-    if nick is None:
-        logger.warning("No free default nick in %s", protocol.DEFAULT_ROOM)
-        await socket.close(
-            code=WSCloseCode.TRY_AGAIN_LATER, message=protocol.NICK_UNAVAILABLE_REASON.encode()
-        )
-        return socket
-    settings = app[SETTINGS]
-    session = ChatSession(
-        rooms,
-        socket,
-        nick,
-        max_message_chars=settings.max_message_chars,
-        history=app[HISTORY],
-        cluster=cluster,
-    )
-    ending = WSMsgType.ERROR
     try:
-        await session.enter()
-        logger.info("%s connected as %s", request.remote, nick)
-        while True:  # inline, not a helper coroutine: one frame less per idle connection
-            message = await socket.receive()
-            if socket.is_control(message):
-                continue
-            if message.type is WSMsgType.TEXT:
-                reply = await session.handle_text(message.data)
-            elif message.type is WSMsgType.BINARY:
-                reply = _BINARY_REFUSED
-            else:
-                ending = message.type
-                break
-            socket.send_payload_nowait(reply)  # in order with the broadcasts queued for it
-    except Exception:  # a bug, never bad input: log it, end this connection only, cleanly
-        logger.exception("Internal error serving %s (%s)", request.remote, session.nick)
-        await socket.close(code=WSCloseCode.INTERNAL_ERROR, message=b"Internal error")
-    finally:
-        # Only a close frame from the peer is a polite leave; anything else is shameful.
-        session.leave(shame=ending is not WSMsgType.CLOSE)
-        logger.info(
-            "%s (%s) %s, code %s",
-            request.remote,
-            session.nick,
-            _ENDINGS.get(ending, "vanished without a close frame"),
-            socket.sent_close_code if ending is WSMsgType.CLOSING else socket.close_code,
+        rooms, cluster, settings = app[ROOMS], app.get(CLUSTER), app[SETTINGS]
+        if cluster is None:
+            nick = utils.free_default_nick(rooms, protocol.DEFAULT_ROOM)
+        else:
+            nick = await cluster.default_nick(protocol.DEFAULT_ROOM)
+        if nick is None:
+            logger.warning("No free default nick in %s", protocol.DEFAULT_ROOM)
+            reason = protocol.NICK_UNAVAILABLE_REASON.encode()
+            await socket.close(code=WSCloseCode.TRY_AGAIN_LATER, message=reason)
+            return socket
+        session = ChatSession(
+            rooms,
+            socket,
+            nick,
+            max_message_chars=settings.max_message_chars,
+            history=app[HISTORY],
+            cluster=cluster,
         )
+        limit = _rate_limit(settings)
+        ending = WSMsgType.ERROR
+        try:
+            await session.enter()
+            logger.info("%s connected as %s", address, nick)
+            while True:  # inline, not a helper coroutine: one frame less per idle connection
+                message = await socket.receive()
+                if socket.is_control(message):
+                    continue
+                if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    ending = message.type
+                    break
+                if limit is not None and not limit.allow(time.monotonic()):
+                    if limit.flooding():  # refused before any work is done for it
+                        ending = WSMsgType.CLOSING
+                        await _close_flooding(socket, address, session.nick)
+                        break
+                    reply = _rate_limited(message)
+                elif message.type is WSMsgType.TEXT:
+                    reply = await session.handle_text(message.data)
+                else:
+                    reply = _BINARY_REFUSED
+                socket.send_payload_nowait(reply)  # in order with the broadcasts queued for it
+        except Exception:  # a bug, never bad input: log it, end this connection only, cleanly
+            logger.exception("Internal error serving %s (%s)", address, session.nick)
+            await socket.close(code=WSCloseCode.INTERNAL_ERROR, message=b"Internal error")
+        finally:
+            # Only a close frame from the peer is a polite leave; anything else is shameful.
+            session.leave(shame=ending is not WSMsgType.CLOSE)
+            logger.info(
+                "%s (%s) %s, code %s",
+                address,
+                session.nick,
+                _ENDINGS.get(ending, "vanished without a close frame"),
+                socket.sent_close_code if ending is WSMsgType.CLOSING else socket.close_code,
+            )
+    finally:
+        app[ADMISSION].closed(address)
     return socket
+
+
+def _rate_limited(message: WSMessage) -> bytes:
+    """The refusal of a request over the rate limit, naming its action as sent."""
+    action = protocol.action_of(message.data) if message.type is WSMsgType.TEXT else None
+    return encode_failure(action, protocol.RATE_LIMITED)
 
 
 _ENDINGS: Final = {WSMsgType.CLOSE: "left", WSMsgType.CLOSING: "was disconnected by the server"}
 _BINARY_REFUSED: Final = protocol.encode(protocol.fail(None, protocol.BINARY_NOT_SUPPORTED))
+_ECHO_RATE_LIMITED: Final = protocol.encode(protocol.echo_error(protocol.RATE_LIMITED))
+_FLOODING: Final = protocol.FLOODING_REASON.encode()
 
 
 # -------------------------------------------------------------------------------- app
@@ -208,6 +267,12 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[ECHO_SOCKETS] = set()
     app[OUTBOX] = Outbox(settings.max_outbound_bytes)
     app[HISTORY] = MemoryHistory(settings.history, settings.history_ttl, settings.history_max_bytes)
+    app[ADMISSION] = Admission(
+        max_connections=settings.max_connections,
+        max_per_address=settings.max_connections_per_ip,
+        trusted_proxies=settings.trusted_proxies,
+        allowed_origins=settings.allowed_origins,
+    )
     app.cleanup_ctx.append(_sweep)
     if settings.redis_url:
         app.cleanup_ctx.append(_cluster)
@@ -229,15 +294,18 @@ def main(argv: list[str] | None = None) -> None:
         level=args.log_level,
         format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s",
     )
+    tls = _tls_context(parser, args)
     if args.workers > 1:
         raise SystemExit(_supervise(sys.argv[1:] if argv is None else argv, args.workers))
+    how = "with TLS (https, wss)" if tls else "(/chat, /echo)"
     try:
         web.run_app(
             create_app(settings_from(args)),
             host=args.host,
             port=args.port,
+            ssl_context=tls,
             reuse_port=args.reuse_port or None,
-            print=lambda _: logger.info("Listening on %s:%s (/chat, /echo)", args.host, args.port),
+            print=lambda _: logger.info("Listening on %s:%s %s", args.host, args.port, how),
             access_log=None,
             shutdown_timeout=CLOSE_TIMEOUT,
         )
@@ -245,6 +313,23 @@ def main(argv: list[str] | None = None) -> None:
         logger.error("Cannot serve on %s:%s: %s", args.host, args.port, exc.strerror or exc)
         raise SystemExit(1) from None
     logger.info("Server stopped")
+
+
+def _tls_context(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> ssl.SSLContext | None:
+    """The server's TLS context from --tls-cert and --tls-key, or None without them."""
+    if not args.tls_cert and not args.tls_key:
+        return None
+    if not (args.tls_cert and args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        logger.error("Cannot load the TLS certificate and key: %s", exc)
+        raise SystemExit(1) from None
+    return context
 
 
 def _supervise(argv: list[str], workers: int) -> int:

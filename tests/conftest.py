@@ -279,7 +279,9 @@ async def node(
     """Start a server node (in this process, on its own port) on the shared Redis."""
 
     async def start() -> TestClient[Any, Any]:
-        client = await aiohttp_client(create_app(Settings(redis_url=redis_server.url)))
+        client = await aiohttp_client(
+            create_app(Settings(redis_url=redis_server.url, rate_limit=0))
+        )
         await asyncio.wait_for(client.app[CLUSTER].subscribed.wait(), TIMEOUT)
         return client
 

@@ -14,7 +14,7 @@ from aiohttp import WSCloseCode, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from aiohttp_chat.client import ChatEnded, chat
-from aiohttp_chat.server import ROOMS
+from aiohttp_chat.server import ROOMS, Settings
 
 from .conftest import Connect, ServerProcess, run_process, stamped
 
@@ -268,6 +268,7 @@ async def test_client_process_sigterm_leaves_politely(
     assert left["action"] == "left" and left["shame"] is False
 
 
+@pytest.mark.parametrize("settings", [Settings(rate_limit=0)])  # a burst, on purpose
 async def test_join_shows_the_rooms_recent_messages_and_history_shows_them_again(
     client: TestClient[Any, Any], connect: Connect
 ) -> None:

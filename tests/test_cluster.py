@@ -209,7 +209,9 @@ async def _connect(
 async def test_three_processes_behave_as_one_server(
     redis_server: RedisServer, server_process: Callable[..., ServerProcess]
 ) -> None:
-    servers = [server_process("--redis-url", redis_server.url) for _ in range(3)]
+    servers = [
+        server_process("--redis-url", redis_server.url, "--rate-limit", "0") for _ in range(3)
+    ]
     async with aiohttp.ClientSession() as session:
         await asyncio.sleep(0.5)  # every node subscribed
         peers = []
@@ -264,8 +266,8 @@ def _two_nodes(
     redis_server: RedisServer, server_process: Callable[..., ServerProcess]
 ) -> tuple[ServerProcess, ServerProcess]:
     return (
-        server_process("--redis-url", redis_server.url),
-        server_process("--redis-url", redis_server.url),
+        server_process("--redis-url", redis_server.url, "--rate-limit", "0"),
+        server_process("--redis-url", redis_server.url, "--rate-limit", "0"),
     )
 
 

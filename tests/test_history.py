@@ -166,6 +166,7 @@ async def test_history_of_the_current_room_and_of_another(connect: Connect) -> N
     assert (texts(after["messages"]), after["complete"]) == (["m2"], False)
 
 
+@pytest.mark.parametrize("settings", [Settings(rate_limit=0)])  # a burst, on purpose
 async def test_history_defaults_to_fifty(connect: Connect) -> None:
     alice = await connect()
     for i in range(60):

@@ -257,6 +257,7 @@ async def test_message_limit_is_configurable(connect: Connect) -> None:
     }
 
 
+@pytest.mark.parametrize("settings", [Settings(rate_limit=0)])  # a burst, on purpose
 async def test_each_senders_messages_arrive_in_order(connect: Connect) -> None:
     peers = [await connect() for _ in range(5)]
     room = "Ordered"
@@ -382,6 +383,7 @@ async def test_text_that_is_not_a_json_object(connect: Connect, text: str) -> No
     await alice.assert_quiet()  # nobody heard bob leave: he did not
 
 
+@pytest.mark.parametrize("settings", [Settings(rate_limit=0)])  # a burst, on purpose
 async def test_actions_nested_near_the_recursion_limit(connect: Connect) -> None:
     """Near the limit, a request parses but its action may not serialize back: no crash."""
     alice = await connect()

@@ -59,7 +59,7 @@ async def test_frames_of_every_length_class_reach_a_real_client(connect: Connect
         assert (await alice.recv())["message"] == text
 
 
-@pytest.mark.parametrize("settings", [Settings(max_outbound_bytes=64 * 1024)])
+@pytest.mark.parametrize("settings", [Settings(max_outbound_bytes=64 * 1024, rate_limit=0)])
 async def test_a_peer_that_stops_reading_is_dropped_and_the_others_go_on(
     client: TestClient[Any, Any], connect: Connect, raw: RawConnect
 ) -> None:
@@ -92,7 +92,7 @@ async def test_a_peer_that_stops_reading_is_dropped_and_the_others_go_on(
     assert (await alice.recv())["message"] == "still chatting"
 
 
-@pytest.mark.parametrize("settings", [Settings(max_outbound_bytes=64 * 1024)])
+@pytest.mark.parametrize("settings", [Settings(max_outbound_bytes=64 * 1024, rate_limit=0)])
 async def test_a_client_flooding_requests_without_reading_is_dropped(
     connect: Connect, raw: RawConnect
 ) -> None:
@@ -116,7 +116,7 @@ async def test_a_client_flooding_requests_without_reading_is_dropped(
     await alice.assert_quiet()
 
 
-@pytest.mark.parametrize("settings", [Settings(compress=True)])
+@pytest.mark.parametrize("settings", [Settings(compress=True, rate_limit=0)])
 async def test_compress_negotiates_permessage_deflate(connect: Connect) -> None:
     alice = await connect(compress=15)
     bob = await connect(compress=15)

@@ -17,9 +17,20 @@ from functools import partial
 from . import runner
 from .runner import Figures, Setup
 
-SCENARIOS = ("fanout", "latency", "slow", "idle")  # idle last: it grows the server most
+# The load comes from one address and as fast as it can: the server's limits are turned off
+# the documented way. The `limits` scenario turns each one on instead, set too high to be hit,
+# to show what checking them costs.
+LIMITS_OFF = ("--rate-limit", "0", "--max-connections", "0", "--max-connections-per-ip", "0")
+LIMITS_OUT_OF_REACH = (
+    *("--rate-limit", "1000000", "--rate-burst", "1000000"),
+    *("--max-connections", "1000000", "--max-connections-per-ip", "1000000"),
+    *("--allowed-origin", "https://bench.invalid"),
+)
+
+SCENARIOS = ("fanout", "latency", "slow", "limits", "idle")  # idle last: it grows the server
 SIMPLE: dict[str, Callable[[Setup], Figures]] = {
     "fanout": runner.fanout,
+    "limits": runner.fanout,  # the same load, on a server with every limit on (see below)
     "idle": runner.idle,
     "slow": runner.slow,
 }
@@ -29,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m aiohttp_chat.bench",
         description="Benchmark the chat server: fan-out throughput and CPU cost, latency at a "
-        "fixed rate, idle connections, and a stuck client.",
+        "fixed rate, a stuck client, fan-out with every limit checked (but out of reach), "
+        "and idle connections.",
     )
     parser.add_argument(
         "scenarios", nargs="*", metavar="SCENARIO", help=f"{', '.join(SCENARIOS)} (default: all)"
@@ -64,7 +76,8 @@ def run(args: argparse.Namespace, setup: Setup) -> dict[str, Figures]:
             print(f"{name}: run {index + 1} of {args.runs}...", file=sys.stderr, flush=True)
             with ExitStack() as stack:
                 if not args.url:
-                    server_args = list(args.server_arg)
+                    limits = LIMITS_OUT_OF_REACH if name == "limits" else LIMITS_OFF
+                    server_args = [*limits, *args.server_arg]
                     if args.redis or args.workers > 1:
                         redis_url, redis_pid = stack.enter_context(runner.redis_process())
                         server_args += ["--redis-url", redis_url, "--workers", str(args.workers)]

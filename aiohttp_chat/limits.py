@@ -1,0 +1,165 @@
+"""What keeps one client from drowning a room or exhausting the server.
+
+- `RateLimit`: one connection's requests, a token bucket (a burst, then a sustained rate), as
+  ergo's fakelag does: no timer, just `time.monotonic()` on each request. A connection that
+  keeps going after being refused is flooding and gets closed.
+- `Admission`: who may open a WebSocket at all, decided before the upgrade: the Origin rule,
+  the connection caps (per process and per client address), and the client's address when it
+  comes through trusted proxies.
+
+Plain state and functions of the time and addresses they are given; the views call them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import deque
+from collections.abc import Iterable
+from typing import Final, NamedTuple
+
+from yarl import URL
+
+from . import protocol
+
+FLOOD_REFUSALS: Final = 20  # more refusals than this ...
+FLOOD_WINDOW: Final = 10.0  # ... within this many seconds is flooding
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class RateLimit:
+    """A token bucket: `burst` requests at once, `rate` per second sustained."""
+
+    __slots__ = ("_refused", "burst", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: float, burst: int, now: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.stamp = float(burst), now
+        self._refused: deque[float] | None = None  # when requests were refused, lately
+
+    def allow(self, now: float) -> bool:
+        """Whether a request made at `now` may be carried out (it takes a token)."""
+        tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if tokens >= 1:
+            self.tokens = tokens - 1
+            return True
+        self.tokens = tokens
+        if self._refused is None:
+            self._refused = deque(maxlen=FLOOD_REFUSALS + 1)
+        self._refused.append(now)
+        return False
+
+    def flooding(self) -> bool:
+        """More than `FLOOD_REFUSALS` requests refused within `FLOOD_WINDOW` seconds."""
+        refused = self._refused
+        return (
+            refused is not None
+            and len(refused) > FLOOD_REFUSALS
+            and refused[-1] - refused[0] <= FLOOD_WINDOW
+        )
+
+
+class Refusal(NamedTuple):
+    status: int
+    text: str
+    headers: dict[str, str]
+
+
+FULL: Final = Refusal(503, protocol.SERVER_FULL, {"Retry-After": str(protocol.RETRY_AFTER)})
+TOO_MANY_FROM_ADDRESS: Final = Refusal(429, protocol.TOO_MANY_CONNECTIONS, {})
+FOREIGN_ORIGIN: Final = Refusal(403, protocol.ORIGIN_NOT_ALLOWED, {})
+
+
+class Admission:
+    """The WebSockets open on this process, by client address, and who may open one more.
+
+    `max_connections` and `max_per_address` of 0 turn those caps off. `allowed_origins`
+    holds normalized origins (`https://chat.example.com`), or `*` for all.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_connections: int = 0,
+        max_per_address: int = 0,
+        trusted_proxies: Iterable[Network] = (),
+        allowed_origins: Iterable[str] = (),
+    ) -> None:
+        self.max_connections, self.max_per_address = max_connections, max_per_address
+        self.trusted_proxies = tuple(trusted_proxies)
+        self.allowed_origins = frozenset(map(normalize_origin, allowed_origins))
+        self.open = 0
+        self.by_address: dict[str, int] = {}
+
+    def client_address(self, peer: str | None, forwarded_for: str | None) -> str:
+        """The client's address: the peer's, or from a trusted proxy the right-most address
+        in `X-Forwarded-For` that is not itself a trusted proxy."""
+        address = peer or "unknown"
+        if not forwarded_for or not self._trusted(address):
+            return address
+        for hop in reversed(forwarded_for.split(",")):
+            address = hop.strip()
+            if not self._trusted(address):
+                return address
+        return address  # every hop a trusted proxy: the farthest one
+
+    def refusal(self, address: str, origin: str | None, host: str | None) -> Refusal | None:
+        """Why a WebSocket from `address` may not open now, or None if it may."""
+        if origin is not None and not self._origin_allowed(origin, host):
+            return FOREIGN_ORIGIN
+        if self.max_connections and self.open >= self.max_connections:
+            return FULL
+        if self.max_per_address and self.by_address.get(address, 0) >= self.max_per_address:
+            return TOO_MANY_FROM_ADDRESS
+        return None
+
+    def opened(self, address: str) -> None:
+        self.open += 1
+        self.by_address[address] = self.by_address.get(address, 0) + 1
+
+    def closed(self, address: str) -> None:
+        self.open -= 1
+        left = self.by_address[address] - 1
+        if left:
+            self.by_address[address] = left
+        else:
+            del self.by_address[address]
+
+    def _trusted(self, address: str) -> bool:
+        if not self.trusted_proxies:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.trusted_proxies)
+
+    def _origin_allowed(self, origin: str, host: str | None) -> bool:
+        if "*" in self.allowed_origins or normalize_origin(origin) in self.allowed_origins:
+            return True
+        return host is not None and same_host(origin, host)
+
+
+def normalize_origin(origin: str) -> str:
+    """An origin as browsers send it: lowercase, no trailing slash, `*` as it is."""
+    return origin.strip().lower().rstrip("/")
+
+
+def same_host(origin: str, host: str) -> bool:
+    """Whether `origin`'s host and port are the request's `Host` (the server's own page).
+
+    A `Host` without a port means the origin's scheme's default port."""
+    try:
+        page = URL(origin.strip())
+        served = URL(f"{page.scheme or 'http'}://{host.strip()}")
+    except ValueError:
+        return False
+    if not page.host or not page.scheme:
+        return False
+    return (page.host.lower(), page.port) == ((served.host or "").lower(), served.port)
+
+
+def parse_network(text: str) -> Network:
+    """A CIDR (`10.0.0.0/8`) or a single address, as a network."""
+    return ipaddress.ip_network(text.strip(), strict=False)
