@@ -1,0 +1,278 @@
+"""The limits: rules without sockets, then the rate limit, caps and Origin on a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient
+
+from aiohttp_chat.limits import Admission, RateLimit, same_host
+from aiohttp_chat.server import ADMISSION, Settings, create_app
+
+from .conftest import Connect, open_peer
+
+SLOW_DOWN = "Too many requests, slow down."
+
+
+# ------------------------------------------------------------------------ the rules
+
+
+def test_a_burst_then_the_rate() -> None:
+    limit = RateLimit(rate=10, burst=20, now=0.0)
+    assert all(limit.allow(0.0) for _ in range(20))
+    assert not limit.allow(0.0)
+    assert limit.allow(0.1)  # one token back after 1/10 s
+    assert not limit.allow(0.1)
+    assert all(limit.allow(10.0) for _ in range(20))  # full again, and no more than full
+    assert not limit.allow(10.0)
+
+
+def test_flooding_is_more_than_20_refusals_within_10_seconds() -> None:
+    limit = RateLimit(rate=0.01, burst=1, now=0.0)
+    limit.allow(0.0)
+    for second in range(20):
+        assert not limit.allow(second * 0.4)  # refused: 20 times in 8 s
+    assert not limit.flooding()
+    assert not limit.allow(8.5)
+    assert limit.flooding()
+    slow = RateLimit(rate=0.01, burst=1, now=0.0)
+    slow.allow(0.0)
+    for second in range(30):  # refused, but only once a second: not a flood
+        slow.allow(second * 1.0)
+    assert not slow.flooding()
+
+
+def test_client_address_behind_trusted_proxies() -> None:
+    proxies = [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("127.0.0.1/32")]
+    admission = Admission(trusted_proxies=proxies)
+    assert admission.client_address("127.0.0.1", "203.0.113.7") == "203.0.113.7"
+    assert admission.client_address("127.0.0.1", "1.1.1.1, 203.0.113.7, 10.1.2.3") == (
+        "203.0.113.7"  # the right-most that is not itself a proxy; 1.1.1.1 may be spoofed
+    )
+    assert admission.client_address("127.0.0.1", "10.0.0.1, 10.0.0.2") == "10.0.0.1"
+    assert admission.client_address("198.51.100.1", "203.0.113.7") == "198.51.100.1"  # spoofed
+    assert admission.client_address("127.0.0.1", None) == "127.0.0.1"
+    assert Admission().client_address("127.0.0.1", "203.0.113.7") == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "same"),
+    [
+        ("http://chat.example:8080", "chat.example:8080", True),
+        ("https://chat.example", "chat.example", True),
+        ("https://chat.example", "chat.example:443", True),
+        ("HTTPS://Chat.Example", "chat.example", True),
+        ("http://chat.example", "chat.example:8080", False),
+        ("https://evil.example", "chat.example", False),
+        ("null", "chat.example", False),
+        ("not a url", "chat.example", False),
+    ],
+)
+def test_same_origin(origin: str, host: str, same: bool) -> None:
+    assert same_host(origin, host) is same
+
+
+def test_caps_count_open_connections_only() -> None:
+    admission = Admission(max_connections=3, max_per_address=2)
+    for _ in range(2):
+        assert admission.refusal("a", None, None) is None
+        admission.opened("a")
+    assert admission.refusal("a", None, None) == (
+        429,
+        "Too many connections from your address.",
+        {},
+    )
+    admission.opened("b")
+    assert admission.refusal("c", None, None) == (
+        503,
+        "Server full, try again later.",
+        {"Retry-After": "5"},
+    )
+    admission.closed("a")
+    assert admission.refusal("a", None, None) is None
+    admission.closed("a")
+    admission.closed("b")
+    assert (admission.open, admission.by_address) == (0, {})
+
+
+# ------------------------------------------------------------------------ rate limit
+
+
+async def test_a_burst_within_the_limit_is_all_served(connect: Connect) -> None:
+    alice = await connect()
+    for i in range(20):
+        await alice.send(action="chat_message", message=f"m{i}")
+    replies = [await alice.reply() for _ in range(20)]
+    assert all(reply["success"] for reply in replies)
+
+
+async def test_a_flood_is_refused_then_closed_and_the_polite_are_unaffected(
+    connect: Connect, client: TestClient[Any, Any]
+) -> None:
+    polite, flooder = await connect(), await connect()
+    await polite.recv()  # flooder joined
+    for i in range(60):  # as fast as it can, with any kind of frame
+        if i % 3 == 0:
+            await flooder.ws.send_bytes(b"\x00")
+        elif i % 3 == 1:
+            await flooder.ws.send_str("not json")
+        else:
+            await flooder.send(action="chat_message", message=f"flood {i}")
+    replies = []
+    while (message := await flooder.ws.receive(timeout=5)).type is aiohttp.WSMsgType.TEXT:
+        replies.append(message.json())
+    assert message.type is aiohttp.WSMsgType.CLOSE
+    assert (message.data, message.extra) == (1008, "Flooding")
+    refused = [reply for reply in replies if reply.get("message") == SLOW_DOWN]
+    assert len(refused) == 21 - 1  # the 21st refusal closed it instead
+    assert {reply["action"] for reply in refused} <= {None, "chat_message"}
+    assert all(reply["success"] is False for reply in refused)
+    assert "chat_message" in {reply["action"] for reply in refused}  # named as sent
+
+    chats = 0
+    while (seen := await polite.recv())["action"] == "chat_message":
+        chats += 1
+    assert seen == {"action": "left", "room": "Default", "user": flooder.nick, "shame": True}
+    assert chats <= 7  # only what the bucket let through (20 of 60 frames) reached the room
+    for _ in range(15):  # the polite client, at a polite pace, is never refused
+        assert (await polite.ask(action="chat_message", message="hi"))["success"] is True
+        await asyncio.sleep(0.1)
+    assert client.app[ADMISSION].open == 1
+
+
+@pytest.mark.parametrize("settings", [Settings(rate_limit=0)])
+async def test_zero_turns_the_rate_limit_off(connect: Connect) -> None:
+    alice = await connect()
+    for i in range(200):
+        await alice.send(action="chat_message", message=f"m{i}")
+    assert all([(await alice.reply())["success"] for _ in range(200)])
+
+
+async def test_echo_is_rate_limited_too(client: TestClient[Any, Any]) -> None:
+    ws = await client.ws_connect("/echo")
+    for i in range(30):
+        await ws.send_json(i)
+    replies = [await ws.receive_json(timeout=5) for _ in range(30)]
+    assert replies[:20] == [{"echo": i} for i in range(20)]
+    assert replies[20:] == [{"success": False, "message": SLOW_DOWN}] * 10
+    await ws.close()
+
+
+# ------------------------------------------------------------------------ caps
+
+
+async def test_the_257th_connection_from_one_address_gets_429_until_one_closes(
+    client: TestClient[Any, Any],
+) -> None:
+    url = client.make_url("/echo")
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        sockets = [await session.ws_connect(url) for _ in range(256)]
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(url)
+        assert refused.value.status == 429
+        response = await client.get("/chat", headers={"Upgrade": "websocket", **_HANDSHAKE})
+        assert (response.status, await response.text()) == (
+            429,
+            "Too many connections from your address.",
+        )
+        await sockets.pop().close()
+        await asyncio.sleep(0.05)
+        peer = await open_peer(client)  # freed as it closed
+        await peer.ws.close()
+        for ws in sockets:
+            await ws.close()
+
+
+_HANDSHAKE = {
+    "Connection": "Upgrade",
+    "Sec-WebSocket-Version": "13",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+}
+
+
+@pytest.mark.parametrize("settings", [Settings(max_connections=3)])
+async def test_a_full_process_answers_503_with_retry_after(client: TestClient[Any, Any]) -> None:
+    peers = [await open_peer(client) for _ in range(3)]
+    response = await client.get("/chat", headers={"Upgrade": "websocket", **_HANDSHAKE})
+    assert (response.status, response.headers["Retry-After"], await response.text()) == (
+        503,
+        "5",
+        "Server full, try again later.",
+    )
+    await peers[0].ws.close()
+    await asyncio.sleep(0.05)
+    peers.append(await open_peer(client))
+    for peer in peers[1:]:
+        await peer.ws.close()
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        Settings(
+            max_connections_per_ip=1,
+            trusted_proxies=(ipaddress.ip_network("127.0.0.0/8"),),
+        )
+    ],
+)
+async def test_forwarded_for_counts_from_a_trusted_proxy(client: TestClient[Any, Any]) -> None:
+    one = await open_peer(client, headers={"X-Forwarded-For": "203.0.113.1"})
+    two = await open_peer(client, headers={"X-Forwarded-For": "203.0.113.2"})
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await client.ws_connect("/chat", headers={"X-Forwarded-For": "203.0.113.1"})
+    assert refused.value.status == 429
+    assert client.app[ADMISSION].by_address == {"203.0.113.1": 1, "203.0.113.2": 1}
+    for peer in (one, two):
+        await peer.ws.close()
+
+
+@pytest.mark.parametrize("settings", [Settings(max_connections_per_ip=1)])
+async def test_forwarded_for_from_anyone_else_is_ignored(client: TestClient[Any, Any]) -> None:
+    one = await open_peer(client, headers={"X-Forwarded-For": "203.0.113.1"})
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:  # spoofing does not help
+        await client.ws_connect("/chat", headers={"X-Forwarded-For": "203.0.113.2"})
+    assert refused.value.status == 429
+    assert client.app[ADMISSION].by_address == {"127.0.0.1": 1}
+    await one.ws.close()
+
+
+# ------------------------------------------------------------------------ Origin
+
+
+@pytest.mark.parametrize(
+    ("allowed", "origin", "accepted"),
+    [
+        ((), None, True),
+        ((), "same", True),
+        ((), "https://evil.example", False),
+        ((), "null", False),
+        (("https://friend.example",), "https://friend.example", True),
+        (("https://friend.example",), "https://Friend.example/", True),
+        (("https://friend.example",), "https://evil.example", False),
+        (("*",), "https://evil.example", True),
+    ],
+)
+async def test_origins(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+    allowed: tuple[str, ...],
+    origin: str | None,
+    accepted: bool,
+) -> None:
+    client = await aiohttp_client(create_app(Settings(allowed_origins=allowed)))
+    headers = {}
+    if origin == "same":
+        headers["Origin"] = f"http://{client.host}:{client.port}"
+    elif origin is not None:
+        headers["Origin"] = origin
+    if accepted:
+        peer = await open_peer(client, headers=headers)
+        await peer.ws.close()
+        return
+    response = await client.get("/chat", headers={"Upgrade": "websocket", **_HANDSHAKE, **headers})
+    assert (response.status, await response.text()) == (403, "Origin not allowed.")
+    assert client.app[ADMISSION].open == 0
