@@ -21,6 +21,7 @@ import json
 import logging
 import random
 import signal
+import ssl
 import sys
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -31,6 +32,7 @@ import aioconsole
 from aiohttp import (
     ClientError,
     ClientSession,
+    ClientSSLError,
     ClientWebSocketResponse,
     InvalidURL,
     WSCloseCode,
@@ -40,7 +42,18 @@ from aiohttp import (
 
 from . import protocol
 from .cli import command_name
-from .console import STARTUP, USER, ChatView, Quit, Requests, Show, escape, parse_line, unreachable
+from .console import (
+    INSECURE_WARNING,
+    STARTUP,
+    USER,
+    ChatView,
+    Quit,
+    Requests,
+    Show,
+    escape,
+    parse_line,
+    unreachable,
+)
 from .terminal import open_terminal
 
 logger = logging.getLogger(__name__)
@@ -307,6 +320,7 @@ async def converse(
     room: str | None = None,
     reconnect: bool = True,
     delay: Callable[[int], float] = backoff,
+    tls: ssl.SSLContext | bool = True,
     **options: Any,
 ) -> None:
     """Chat on `url` until the user leaves; reconnect whenever a connection is lost (if
@@ -315,7 +329,7 @@ async def converse(
     async with Keyboard(read_line) as keyboard, ClientSession() as session:
         while True:
             try:
-                async with session.ws_connect(url, autoping=False) as ws:
+                async with session.ws_connect(url, autoping=False, ssl=tls) as ws:
                     failures, resumed, connected = 0, connected, True
                     await chat(ws, keyboard.read_line, output, **options, view=view,
                                nick=nick, room=room, resumed=resumed)  # fmt: skip
@@ -326,7 +340,8 @@ async def converse(
                 ended = exc
             except (ClientError, OSError) as exc:
                 refused = isinstance(exc, WSServerHandshakeError) and 400 <= exc.status < 500
-                ended = ChatEnded(unreachable(url, exc), final=refused)
+                final = refused or isinstance(exc, ClientSSLError)  # TLS will not fix itself
+                ended = ChatEnded(unreachable(url, exc), final=final)
             if ended.final or not reconnect or not connected:
                 raise ended
             if not failures:
@@ -381,12 +396,28 @@ async def run(args: argparse.Namespace) -> int:
         logging.getLogger().handlers[:] = [_OutputHandler(output)]
     reconnect = interactive if args.reconnect is None else args.reconnect
     try:
+        tls = _tls(args)
         async with terminal or contextlib.nullcontext():
-            await converse(args.url, read_line, output, nick=nick, room=room, reconnect=reconnect)
+            await converse(
+                args.url, read_line, output, nick=nick, room=room, reconnect=reconnect, tls=tls
+            )
     except ChatEnded as exc:
         print(f"aiohttp-chat: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _tls(args: argparse.Namespace) -> ssl.SSLContext | bool:
+    """How wss:// servers are checked: the system's trust store, --ca-file, or not at all."""
+    if args.insecure:
+        print(f"aiohttp-chat: {INSECURE_WARNING}", file=sys.stderr)
+        return False
+    if args.ca_file is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=args.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ChatEnded(f"cannot use --ca-file {args.ca_file}: {exc}", final=True) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -403,6 +434,16 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         help="when the connection is lost, reconnect and catch up (default: on at a "
         "terminal, off with piped input)",
+    )
+    parser.add_argument(
+        "--ca-file",
+        metavar="FILE",
+        help="for wss:// URLs, trust the CA certificates in FILE (PEM) instead of the system's",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="for wss:// URLs, do not check the server's certificate (unsafe; says so)",
     )
     parser.add_argument(
         "--verbose", action="store_true", help="show the protocol traffic on stderr"

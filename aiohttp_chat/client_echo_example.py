@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ssl
+import sys
 
 from aiohttp import ClientSession, ClientWebSocketResponse, WSMsgType
 
@@ -39,9 +41,12 @@ async def print_replies(ws: ClientWebSocketResponse, count: int | None) -> None:
     print(f"The server closed the connection (code {ws.close_code}).")
 
 
-async def main_async(url: str, interval: float, count: int | None) -> None:
+async def main_async(
+    url: str, interval: float, count: int | None, tls: ssl.SSLContext | bool = True
+) -> None:
     # One ClientSession per program; `ws_connect` upgrades an HTTP request to a WebSocket.
-    async with ClientSession() as session, session.ws_connect(url) as ws:
+    # For a wss:// URL, `ssl` says how to check the server's certificate.
+    async with ClientSession() as session, session.ws_connect(url, ssl=tls) as ws:
         print(f"Connected to {url}")
         tasks = [
             asyncio.create_task(send_forever(ws, interval)),
@@ -72,9 +77,19 @@ def main(argv: list[str] | None = None) -> None:
         "--interval", type=float, default=15.0, help="seconds between messages (default: 15)"
     )
     parser.add_argument("--count", type=int, help="stop after this many replies (default: never)")
+    parser.add_argument("--ca-file", help="for wss://, trust this CA certificate file (PEM)")
+    parser.add_argument("--insecure", action="store_true", help="for wss://, check nothing")
     args = parser.parse_args(argv)
+    # TLS: by default the server's certificate is checked against the system's trust store;
+    # --ca-file trusts another CA (your own, say); --insecure checks nothing, so say so.
+    tls: ssl.SSLContext | bool = True
+    if args.insecure:
+        print("Warning: --insecure: the server's certificate is not checked.", file=sys.stderr)
+        tls = False
+    elif args.ca_file:
+        tls = ssl.create_default_context(cafile=args.ca_file)
     try:
-        asyncio.run(main_async(args.url, args.interval, args.count))
+        asyncio.run(main_async(args.url, args.interval, args.count, tls))
     except KeyboardInterrupt:
         pass  # Ctrl-C: asyncio.run already cancelled the tasks and ran the cleanup above.
     except OSError as exc:  # aiohttp's connection errors are OSErrors too

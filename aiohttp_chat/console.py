@@ -17,7 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from aiohttp import ServerDisconnectedError, WSServerHandshakeError
+from aiohttp import (
+    ClientConnectorCertificateError,
+    ClientSSLError,
+    ServerDisconnectedError,
+    WSServerHandshakeError,
+)
 
 from . import protocol
 from .protocol import Message
@@ -376,11 +381,29 @@ def typed(request: Message, action: object) -> str:
 # ------------------------------------------------------------------------ connecting
 
 
+REFUSALS: Final = {  # what a refused handshake means, by status
+    403: "the server refused this client",
+    429: "the server takes no more connections from your address",
+    503: "the server is full, try again later",
+}
+INSECURE_WARNING: Final = (
+    "--insecure: the server's certificate is not checked; "
+    "anyone on the way could read or change the chat."
+)
+
+
 def unreachable(url: str, error: BaseException) -> str:
     """Why connecting to `url` failed, in plain words, on one line."""
     if isinstance(error, WSServerHandshakeError):
-        phrase = _status_phrase(error.status)
-        return f"cannot connect to {url}: the server answered HTTP {error.status}{phrase}"
+        answer = f"HTTP {error.status}{_status_phrase(error.status)}"
+        if error.status in REFUSALS:
+            return f"cannot connect to {url}: {REFUSALS[error.status]} ({answer})"
+        return f"cannot connect to {url}: the server answered {answer}"
+    if isinstance(error, ClientConnectorCertificateError):
+        detail = getattr(error.certificate_error, "verify_message", "") or error.certificate_error
+        return f"cannot reach {url}: its certificate is not trusted ({detail})"
+    if isinstance(error, ClientSSLError):
+        return f"cannot reach {url}: the TLS handshake failed (is it a TLS server?)"
     cause = getattr(error, "os_error", error)  # aiohttp wraps the socket's error
     if isinstance(cause, socket.gaierror):
         reason = "unknown host"
