@@ -76,6 +76,12 @@ class Peer:
         await self.send(**request)
         return await self.reply()
 
+    async def broadcasts(self) -> list[Any]:
+        """Every broadcast sent to this peer so far, and not yet read."""
+        await self.ask(action="user_list", room="no-such-room")
+        kept, self._kept = list(self._kept), deque()
+        return kept
+
     async def drain(self) -> None:
         """Forget every message received so far."""
         await self.ask(action="user_list", room="no-such-room")
