@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 from aiohttp_chat.limits import Admission, RateLimit, same_host
 from aiohttp_chat.server import ADMISSION, Settings, create_app
 
-from .conftest import Connect, open_peer
+from .conftest import Connect, ServerProcess, open_peer, run_process
 
 SLOW_DOWN = "Too many requests, slow down."
 
@@ -276,3 +276,26 @@ async def test_origins(
     response = await client.get("/chat", headers={"Upgrade": "websocket", **_HANDSHAKE, **headers})
     assert (response.status, await response.text()) == (403, "Origin not allowed.")
     assert client.app[ADMISSION].open == 0
+
+
+# ------------------------------------------------------------------------ the client's view
+
+
+@pytest.mark.parametrize(
+    ("limit", "said"),
+    [
+        (
+            "--max-connections-per-ip",
+            "the server takes no more connections from your address (HTTP 429 Too Many Requests)",
+        ),
+        ("--max-connections", "the server is full, try again later (HTTP 503 Service Unavailable)"),
+    ],
+)
+async def test_the_client_reports_a_refusal_in_one_line(
+    server_process: Callable[..., ServerProcess], limit: str, said: str
+) -> None:
+    server = server_process(limit, "1")
+    async with aiohttp.ClientSession() as session, session.ws_connect(server.url()) as first:
+        await first.receive_json(timeout=5)
+        code, _, err = await run_process("aiohttp_chat.client", "--url", server.url(), input="")
+    assert (code, err) == (1, f"aiohttp-chat: cannot connect to {server.url()}: {said}\n")

@@ -291,7 +291,8 @@ async def test_a_refused_handshake_on_reconnect_is_final(
     code, err = await client.exit()  # input still open: it gives up of its own accord
     assert (code, err) == (
         1,
-        f"aiohttp-chat: cannot connect to {url}: the server answered HTTP 403 Forbidden\n",
+        f"aiohttp-chat: cannot connect to {url}: the server refused this client "
+        "(HTTP 403 Forbidden)\n",
     )
     assert attempts == [1, 2]
 
