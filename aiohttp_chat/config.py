@@ -52,24 +52,15 @@ def _positive(kind: Callable[[str], N]) -> Callable[[str], N]:
     return parse
 
 
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 (none) or more, got {text}")
-    return value
+def _not_negative(kind: Callable[[str], N], zero: str) -> Callable[[str], N]:
+    def parse(text: str) -> N:
+        value = kind(text)
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"must be 0 ({zero}) or more, got {text}")
+        return value
 
-
-_count.__name__ = "int"
-
-
-def _rate(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 (off) or more, got {text}")
-    return value
-
-
-_rate.__name__ = "float"
+    parse.__name__ = kind.__name__
+    return parse
 
 
 def _network(text: str) -> Network:
@@ -112,10 +103,7 @@ def _each(kind: Callable[[str], Any]) -> Callable[[str], tuple[Any, ...]]:
 
 
 def _heartbeat_seconds(text: str) -> float | None:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 (off) or more, got {text}")
-    return value or None
+    return _not_negative(float, "off")(text) or None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -176,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--history",
         "chat messages kept per room for the history request; 0 keeps none",
         defaults.history,
-        type=_count,
+        type=_not_negative(int, "none"),
     )
     option(
         "--history-ttl",
@@ -195,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate-limit",
         "chat requests per second a connection may make, sustained; 0 turns the limit off",
         defaults.rate_limit,
-        type=_rate,
+        type=_not_negative(float, "off"),
     )
     option(
         "--rate-burst",
@@ -207,13 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-connections",
         "open WebSockets this process accepts; more are answered 503; 0 turns the cap off",
         defaults.max_connections,
-        type=_count,
+        type=_not_negative(int, "off"),
     )
     option(
         "--max-connections-per-ip",
         "open WebSockets from one client address; more are answered 429; 0 turns it off",
         defaults.max_connections_per_ip,
-        type=_count,
+        type=_not_negative(int, "off"),
     )
     option(
         "--trusted-proxy",

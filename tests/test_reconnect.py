@@ -122,16 +122,26 @@ def test_backoff_grows_with_jitter_up_to_30_seconds() -> None:
         assert len(delays) > 1  # jitter: clients that lost one server do not return at once
 
 
-async def test_a_cut_network_reconnects_and_shows_exactly_what_was_missed(
+async def _behind_proxy(
     server_process: Callable[..., ServerProcess],
     tcp_proxy: Callable[[int], Awaitable[TcpProxy]],
     start_client: Callable[..., Awaitable[ClientProcess]],
-) -> None:
+) -> tuple[ServerProcess, TcpProxy, ClientProcess]:
+    """A server, a proxy in front of it, and Alice in Lounge through the proxy, reconnecting."""
     server = server_process()
     proxy = await tcp_proxy(server.port)
     url = f"ws://127.0.0.1:{proxy.port}/chat"
     client = await start_client(url, "--nick", "Alice", "--room", "Lounge", "--reconnect")
     await client.expect("*** Connected to Lounge as Alice.")
+    return server, proxy, client
+
+
+async def test_a_cut_network_reconnects_and_shows_exactly_what_was_missed(
+    server_process: Callable[..., ServerProcess],
+    tcp_proxy: Callable[[int], Awaitable[TcpProxy]],
+    start_client: Callable[..., Awaitable[ClientProcess]],
+) -> None:
+    server, proxy, client = await _behind_proxy(server_process, tcp_proxy, start_client)
     async with aiohttp.ClientSession() as session:
         bob = await joined_peer(session, server.url(), "Bob", "Lounge")
         await say(bob, "before")
@@ -358,11 +368,7 @@ async def test_a_nick_taken_meanwhile_is_said_and_the_room_is_kept(
     tcp_proxy: Callable[[int], Awaitable[TcpProxy]],
     start_client: Callable[..., Awaitable[ClientProcess]],
 ) -> None:
-    server = server_process()
-    proxy = await tcp_proxy(server.port)
-    url = f"ws://127.0.0.1:{proxy.port}/chat"
-    client = await start_client(url, "--nick", "Alice", "--room", "Lounge", "--reconnect")
-    await client.expect("*** Connected to Lounge as Alice.")
+    server, proxy, client = await _behind_proxy(server_process, tcp_proxy, start_client)
     await proxy.cut()
     await client.expect("Reconnecting…")
     async with aiohttp.ClientSession() as session:
