@@ -1,0 +1,162 @@
+"""The client's view: which text each server message becomes, and the history it asks for."""
+
+import pytest
+
+from aiohttp_chat.console import local_time
+from aiohttp_chat.view import CATCH_UP, RECENT_ON_ENTRY, STARTUP, ChatView
+
+
+def test_view_words_replies_by_their_requests() -> None:
+    view = ChatView()
+    assert view.answered.is_set()
+    greeting = view.show({"action": "connecting", "room": "Default", "user": "User1"})
+    assert greeting == "*** Connected to Default as User1. Type /help for commands."
+    view.sent({"action": "set_nick", "nick": "Alice"})
+    view.sent({"action": "join_room", "room": "Lounge"})
+    view.sent({"action": "chat_message", "message": "hi"})
+    view.sent({"action": "set_nick", "nick": "Bob"})
+    view.sent({"action": "chat_message", "message": "x" * 30})
+    view.sent({"action": "user_list", "room": "Kitchen"})
+    assert not view.answered.is_set()
+    assert view.show({"action": "set_nick", "success": True, "message": ""}) == (
+        "*** You are now known as Alice"
+    )
+    assert view.show({"action": "joined", "room": "Lounge", "user": "x"}) == "*** x joined Lounge"
+    assert view.show({"action": "join_room", "success": True, "message": ""}) == (
+        "*** You are now in Lounge"
+    )
+    ack = {"action": "chat_message", "success": True, "message": "hi"}
+    assert view.show(ack) == ">>>Alice: hi"  # your own message, as the others see it
+    failure = {"action": "set_nick", "success": False, "message": "Name already in use."}
+    assert view.show(failure) == "!!! /nick Bob: Name already in use."
+    too_long = {"action": "chat_message", "success": False, "message": "Too long."}
+    assert view.show(too_long) == f'!!! "{"x" * 20}…": Too long.'
+    slow = {"action": "user_list", "success": False, "message": "Slow down."}
+    assert view.show(slow) == "!!! /users Kitchen: Slow down."
+    assert (view.nick, view.room) == ("Alice", "Lounge")
+    assert view.answered.is_set()
+
+
+def test_greeting_names_where_the_startup_requests_ended() -> None:
+    view = ChatView()
+    view.sent({"action": "set_nick", "nick": "Alice"}, STARTUP)
+    view.sent({"action": "join_room", "room": "Lounge"}, STARTUP)
+    assert view.show({"action": "connecting", "room": "Default", "user": "User7"}) is None
+    assert view.show({"action": "set_nick", "success": True, "message": ""}) is None
+    assert view.show({"action": "join_room", "success": True, "message": ""}) == (
+        "*** Connected to Lounge as Alice. Type /help for commands."
+    )
+
+
+def test_greeting_after_a_refused_startup_nick_names_the_default_nick() -> None:
+    view = ChatView()
+    view.sent({"action": "set_nick", "nick": "Alice"}, STARTUP)
+    assert view.show({"action": "connecting", "room": "Default", "user": "User7"}) is None
+    refused = {"action": "set_nick", "success": False, "message": "Name already in use."}
+    assert view.show(refused) == (
+        "!!! /nick Alice: Name already in use.\n"
+        "*** Connected to Default as User7. Type /help for commands."
+    )
+
+
+@pytest.mark.parametrize(
+    ("message", "line"),
+    [
+        ({"action": "chat_message", "message": "hi", "user": "bob"}, ">>>bob: hi"),
+        ({"action": "chat_message", "message": "\x1b[31m", "user": "b"}, ">>>b: \\x1b[31m"),
+        ({"action": "left", "room": "R", "user": "bob", "shame": False}, "*** bob left R"),
+        (
+            {"action": "left", "room": "R", "user": "bob", "shame": True},
+            "*** bob left R (connection lost)",
+        ),
+        (
+            {"action": "nick_changed", "room": "R", "from_user": "a", "to_user": "b"},
+            "*** a is now known as b",
+        ),
+        ({"action": "surprise"}, "??? {'action': 'surprise'}"),
+        ([1, 2], "??? [1, 2]"),
+    ],
+)
+def test_view_events(message: object, line: str) -> None:
+    assert ChatView().show(message) == line
+
+
+def test_view_user_lists() -> None:
+    view = ChatView()
+    view.sent({"action": "user_list"})
+    reply = {"action": "user_list", "success": True, "room": "R", "users": ["a", "b\x1b"]}
+    assert view.show(reply) == "*** In R: a, b\\x1b"
+    view.sent({"action": "user_list", "room": "Empty"})
+    empty = {"action": "user_list", "success": True, "room": "Empty", "users": []}
+    assert view.show(empty) == "*** Nobody is in Empty"
+
+
+def _entry(id: str, user: str, message: str) -> dict[str, str]:
+    return {"id": id, "time": "2020-01-02T03:04:05.678Z", "user": user, "message": message}
+
+
+def test_recent_history_on_entering_then_live_messages_once() -> None:
+    view = ChatView()
+    greeting = view.show({"action": "connecting", "room": "Default", "user": "User1"})
+    assert greeting is not None and greeting.startswith("*** Connected to Default")
+    assert view.to_send == [
+        ({"action": "history", "room": "Default", "limit": 20}, RECENT_ON_ENTRY)
+    ]
+    for request, purpose in view.to_send:
+        view.sent(request, purpose)
+    live = {"action": "chat_message", "message": "b", "user": "bob", "id": "e-2", "time": ""}
+    assert view.show(live) == ">>>bob: b"  # came before the history reply
+    reply = {
+        "action": "history",
+        "success": True,
+        "room": "Default",
+        "messages": [_entry("e-1", "ann", "a"), _entry("e-2", "bob", "b")],
+        "complete": True,
+    }
+    shown = view.show(reply)
+    assert shown is not None
+    header, *lines = shown.split("\n")
+    assert header == "*** Recent messages in Default:"
+    assert len(lines) == 1 and lines[0].startswith("  [") and lines[0].endswith("] ann: a")
+    assert view.show(live) is None  # shown already
+    assert view.seen.last["Default"] == "e-2"
+
+
+def test_catch_up_after_a_reconnect_warns_when_incomplete() -> None:
+    view = ChatView()
+    view.show({"action": "connecting", "room": "Default", "user": "User1"})
+    view.to_send.clear()
+    view.show({"action": "chat_message", "message": "a", "user": "bob", "id": "e-1"})
+    view.connected(resumed=True)
+    view.sent({"action": "set_nick", "nick": "User1"}, STARTUP)
+    assert view.show({"action": "connecting", "room": "Default", "user": "User9"}) is None
+    ok = {"action": "set_nick", "success": True, "message": ""}
+    assert view.show(ok) == "*** Reconnected: in Default as User1."
+    ((request, purpose),) = view.to_send
+    assert (request, purpose) == (
+        {"action": "history", "room": "Default", "after": "e-1"},
+        CATCH_UP,
+    )
+    view.sent(request, purpose)
+    reply = {
+        "action": "history",
+        "success": True,
+        "room": "Default",
+        "messages": [_entry("e-5", "bob", "one\nmore")],
+        "complete": False,
+    }
+    assert view.show(reply) == (
+        "*** Missed in Default while away:\n"
+        "  [Jan 02 03:04] bob: one\n"
+        "                      more\n"
+        "*** Earlier messages may be missing."
+    ).replace("Jan 02 03:04", local_time(reply["messages"][0]))
+
+
+def test_a_refused_automatic_history_is_quiet_and_a_typed_one_is_not() -> None:
+    view = ChatView()
+    view.sent({"action": "history", "limit": 20}, RECENT_ON_ENTRY)
+    refused = {"action": "history", "success": False, "message": "Not allowed."}
+    assert view.show(refused) is None
+    view.sent({"action": "history", "limit": 5})
+    assert view.show(refused) == "!!! /history 5: Not allowed."
