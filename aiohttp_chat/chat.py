@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import protocol, utils
 from .history import MemoryHistory
+from .metrics import Stats
 from .protocol import Message, ProtocolError
 from .utils import Registry
 from .wire import ChatSocket
@@ -29,7 +30,16 @@ logger = logging.getLogger(__name__)
 class ChatSession:
     """The state of one connection registered as `nick` in `room`."""
 
-    __slots__ = ("cluster", "history", "max_message_chars", "nick", "room", "rooms", "socket")
+    __slots__ = (
+        "cluster",
+        "history",
+        "max_message_chars",
+        "nick",
+        "room",
+        "rooms",
+        "socket",
+        "stats",
+    )
 
     def __init__(
         self,
@@ -41,6 +51,7 @@ class ChatSession:
         max_message_chars: int = protocol.DEFAULT_MAX_MESSAGE_CHARS,
         history: MemoryHistory | None = None,
         cluster: Cluster | None = None,
+        stats: Stats | None = None,
     ) -> None:
         self.rooms = rooms
         self.socket = socket
@@ -49,6 +60,7 @@ class ChatSession:
         self.max_message_chars = max_message_chars
         self.history = MemoryHistory() if history is None else history  # unused with a cluster
         self.cluster = cluster
+        self.stats = Stats() if stats is None else stats
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -70,6 +82,10 @@ class ChatSession:
             self.cluster.sessions.pop(self.socket, None)
             self.cluster.forget(self.room, self.nick, message)
 
+    def log_fields(self, address: str) -> dict[str, str]:
+        """What a log line about this connection names (see `logs.py`)."""
+        return {"address": address, "nick": self.nick, "room": self.room}
+
     # ------------------------------------------------------------------ requests
 
     async def handle_text(self, text: str) -> bytes:
@@ -77,16 +93,19 @@ class ChatSession:
         try:
             request = protocol.parse_request(text)
         except ProtocolError as exc:
+            self.stats.request(None, "refused")
             return protocol.encode(protocol.fail(None, exc.text))
         action: Any = request.get("action")
         handler = _HANDLERS.get(action) if isinstance(action, str) else None
         if handler is None:
             logger.debug("%s: action not allowed", self.nick)
+            self.stats.request(action, "refused")
             return encode_failure(action, protocol.NOT_ALLOWED)
         try:
             reply = await handler(self, request)
         except ProtocolError as exc:
             reply = protocol.fail(action, exc.text)
+        self.stats.request(action, "ok" if reply["success"] else "refused")
         logger.debug("%s: %s -> %s", self.nick, action, reply["success"])
         return protocol.encode(reply)
 
@@ -124,6 +143,7 @@ class ChatSession:
             id = self.history.append(self.room, self.nick, text, stamp)
             payload = protocol.encode(protocol.chat_broadcast(text, self.nick, id, stamp))
         self._deliver(self.room, payload)
+        self.stats.chat_messages += 1
         return protocol.chat_reply(text, id, stamp)
 
     async def user_list(self, request: Message) -> Message:
@@ -140,6 +160,7 @@ class ChatSession:
 
     async def history_request(self, request: Message) -> Message:
         room, after, limit = protocol.validate_history(request, self.room)
+        self.stats.history_requests += 1
         if self.cluster is not None:
             messages, complete = await self.cluster.read_history(room, after, limit)
         else:
@@ -167,7 +188,7 @@ class ChatSession:
         """Tell this node's members of `room`, the sender excepted."""
         members = self.rooms.get(room)
         if members:
-            utils.broadcast(members.values(), payload, exclude=self.socket)
+            self.stats.deliveries += utils.broadcast(members.values(), payload, exclude=self.socket)
 
 
 _HANDLERS: dict[str, Callable[[ChatSession, Message], Awaitable[Message]]] = {

@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, Protocol, TypeVar
 
@@ -39,6 +40,7 @@ from redis.exceptions import RedisError
 
 from . import history, protocol, utils
 from .config import Settings
+from .metrics import Stats
 from .protocol import Message, ProtocolError, Unavailable
 from .utils import Registry
 from .wire import ChatSocket
@@ -140,9 +142,15 @@ class Cluster:
     """This node's view of the cluster: its Redis state, its subscription, its keeper."""
 
     def __init__(
-        self, url: str, rooms: Registry[ChatSocket], settings: Settings | None = None
+        self,
+        url: str,
+        rooms: Registry[ChatSocket],
+        settings: Settings | None = None,
+        stats: Stats | None = None,
     ) -> None:
         settings = settings or Settings()
+        self.stats = Stats() if stats is None else stats
+        self.stats.redis_up = False  # until the keeper hears from it
         self.node = secrets.token_hex(8)
         self._history_length = settings.history
         self._history_ttl_ms = int(settings.history_ttl * 1000)
@@ -218,13 +226,17 @@ class Cluster:
 
     async def _call(self, awaitable: Awaitable[T]) -> T:
         """Await a Redis operation, within `REQUEST_TIMEOUT`, as `Unavailable` if it fails."""
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
-                return await awaitable
+                result = await awaitable
         except (RedisError, OSError, TimeoutError) as exc:
             self._dirty = True
+            self.stats.redis_up = False
             logger.debug("Redis unavailable: %r", exc)
             raise Unavailable from None
+        self.stats.redis_round_trips.observe(time.perf_counter() - started)
+        return result
 
     async def claim(self, room: str, nick: str) -> bool:
         member = _member(room, nick)
@@ -323,13 +335,16 @@ class Cluster:
         self._track(task)
 
     async def _send_batch(self, batch: list[Batched]) -> None:
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
                 async with self.redis.pipeline(transaction=False) as pipe:
                     for add, _ in batch:
                         add(pipe)
                     results = await pipe.execute()
+            self.stats.redis_round_trips.observe(time.perf_counter() - started)
         except (RedisError, OSError, TimeoutError) as exc:
+            self.stats.redis_up = False
             for _, future in batch:
                 if not future.done():
                     future.set_exception(RedisError(repr(exc)))
@@ -369,7 +384,7 @@ class Cluster:
         if kind == b"E" and node != self._node_id:
             members = self.rooms.get(room.decode())
             if members:
-                utils.broadcast(members.values(), body)
+                self.stats.deliveries += utils.broadcast(members.values(), body)
         elif kind == b"D" and node == self._node_id:
             self._displaced(room.decode(), body.decode())
 
@@ -405,6 +420,7 @@ class Cluster:
                 renewed = await self._call(
                     self.redis.set(self._lease, "1", px=int(LEASE_SECONDS * 1000), xx=True)
                 )
+                self.stats.redis_up = True
                 if not renewed or self._dirty:
                     await self._register_all()
                 await self._reap()
@@ -472,6 +488,6 @@ class Cluster:
         payload = protocol.encode(message)
         members = self.rooms.get(room)
         if members:
-            utils.broadcast(members.values(), payload)
+            self.stats.deliveries += utils.broadcast(members.values(), payload)
         with contextlib.suppress(Unavailable):
             await self.publish(room, payload)

@@ -17,6 +17,7 @@ from .wire import DEFAULT_MAX_OUTBOUND_BYTES
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    host: str = "0.0.0.0"  # where to listen (main() passes it to the server itself too)
     heartbeat: float | None = 60.0
     max_frame_bytes: int = 64 * 1024
     max_message_chars: int = protocol.DEFAULT_MAX_MESSAGE_CHARS
@@ -34,10 +35,13 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()  # besides the server's own; "*" allows all
     tls_cert: str | None = None
     tls_key: str | None = None
+    metrics_from: tuple[Network, ...] = (parse_network("127.0.0.0/8"), parse_network("::1"))
+    metrics_port: int | None = None  # also serve /metrics and /healthz there
 
 
 ENV_PREFIX: Final = "AIOHTTP_CHAT_"
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS: Final = ("text", "json")
 N = TypeVar("N", int, float)
 
 
@@ -235,8 +239,32 @@ def build_parser() -> argparse.ArgumentParser:
         1,
         type=_positive(int),
     )
+    option(
+        "--metrics-from",
+        "a network (CIDR) whose clients may read /metrics; others get 403; repeatable "
+        "(comma-separated in the environment)",
+        defaults.metrics_from,
+        type=_network,
+        action=_Repeated,
+        metavar="CIDR",
+    )
+    option(
+        "--metrics-port",
+        "also serve /metrics and /healthz on this port; with --workers N, worker i uses "
+        "PORT+i, so that each is its own Prometheus target",
+        None,
+        type=_positive(int),
+        metavar="PORT",
+    )
     parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     option("--log-level", "log level", "INFO", type=str.upper, choices=LOG_LEVELS)
+    option(
+        "--log-format",
+        "text for people, json (one object per line) for log shippers",
+        "text",
+        type=str.lower,
+        choices=LOG_FORMATS,
+    )
     return parser
 
 
@@ -290,6 +318,7 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpa
 
 def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(
+        host=args.host,
         heartbeat=args.heartbeat,
         max_frame_bytes=args.max_frame_bytes,
         max_message_chars=args.max_message_chars,
@@ -307,4 +336,6 @@ def settings_from(args: argparse.Namespace) -> Settings:
         allowed_origins=tuple(args.allowed_origin),
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        metrics_from=tuple(args.metrics_from),
+        metrics_port=args.metrics_port,
     )

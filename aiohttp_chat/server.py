@@ -19,12 +19,14 @@ from functools import partial
 from typing import TYPE_CHECKING, Final
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
+from prometheus_client import CollectorRegistry
 
-from . import protocol, utils, wire
+from . import logs, metrics, probes, protocol, utils, wire
 from .chat import ChatSession, encode_failure
 from .config import Settings, build_parser, parse_args, settings_from
 from .history import MemoryHistory
 from .limits import Admission, RateLimit
+from .metrics import Stats
 from .utils import Registry
 from .wire import ChatSocket, Outbox
 
@@ -41,6 +43,8 @@ ECHO_SOCKETS: Final = web.AppKey[set[ChatSocket]]("echo_sockets")
 OUTBOX: Final = web.AppKey("outbox", Outbox)
 HISTORY: Final = web.AppKey("history", MemoryHistory)  # without --redis-url
 ADMISSION: Final = web.AppKey("admission", Admission)
+STATS: Final = web.AppKey("stats", Stats)
+REGISTRY: Final = web.AppKey("registry", CollectorRegistry)
 CLUSTER: Final = web.AppKey["Cluster"]("cluster")  # only with --redis-url
 
 
@@ -69,6 +73,7 @@ async def _accept(request: web.Request) -> tuple[ChatSocket, str]:
     refusal = admission.refusal(address, headers.get("Origin"), headers.get("Host"))
     if refusal is not None:
         logger.debug("Refused %s: %s", address, refusal.text)
+        app[STATS].handshakes_refused[metrics.REFUSALS[refusal.status]] += 1
         raise _REFUSED[refusal.status](text=refusal.text, headers=refusal.headers)
     admission.opened(address)
     try:
@@ -156,12 +161,13 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
             max_message_chars=settings.max_message_chars,
             history=app[HISTORY],
             cluster=cluster,
+            stats=app[STATS],
         )
         limit = _rate_limit(settings)
         ending = WSMsgType.ERROR
         try:
             await session.enter()
-            logger.info("%s connected as %s", address, nick)
+            logger.info("%s connected as %s", address, nick, extra=session.log_fields(address))
             while True:  # inline, not a helper coroutine: one frame less per idle connection
                 message = await socket.receive()
                 if socket.is_control(message):
@@ -174,7 +180,7 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
                         ending = WSMsgType.CLOSING
                         await _close_flooding(socket, address, session.nick)
                         break
-                    reply = _rate_limited(message)
+                    reply = _rate_limited(message, session.stats)
                 elif message.type is WSMsgType.TEXT:
                     reply = await session.handle_text(message.data)
                 else:
@@ -186,22 +192,38 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
         finally:
             # Only a close frame from the peer is a polite leave; anything else is shameful.
             session.leave(shame=ending is not WSMsgType.CLOSE)
+            session.stats.disconnects[_disconnect_reason(ending, socket)] += 1
             logger.info(
                 "%s (%s) %s, code %s",
                 address,
                 session.nick,
                 _ENDINGS.get(ending, "vanished without a close frame"),
                 socket.sent_close_code if ending is WSMsgType.CLOSING else socket.close_code,
+                extra=session.log_fields(address),
             )
     finally:
         app[ADMISSION].closed(address)
     return socket
 
 
-def _rate_limited(message: WSMessage) -> bytes:
+def _rate_limited(message: WSMessage, stats: Stats) -> bytes:
     """The refusal of a request over the rate limit, naming its action as sent."""
     action = protocol.action_of(message.data) if message.type is WSMsgType.TEXT else None
+    stats.request(action, "rate_limited")
     return encode_failure(action, protocol.RATE_LIMITED)
+
+
+def _disconnect_reason(ending: WSMsgType, socket: ChatSocket) -> str:
+    """Why a chat connection ended, as the metrics name it."""
+    if ending is WSMsgType.CLOSE:
+        return "polite"
+    if socket.too_slow:
+        return "too_slow"
+    if socket.sent_close_code == WSCloseCode.POLICY_VIOLATION:
+        return "flooding"
+    if socket.sent_close_code == WSCloseCode.MESSAGE_TOO_BIG:  # close_code is the peer's reply
+        return "frame_too_big"
+    return "server" if ending is WSMsgType.CLOSING else "vanished"
 
 
 _ENDINGS: Final = {WSMsgType.CLOSE: "left", WSMsgType.CLOSING: "was disconnected by the server"}
@@ -249,7 +271,7 @@ async def _cluster(app: web.Application) -> AsyncIterator[None]:
 
     url = app[SETTINGS].redis_url
     assert url is not None
-    cluster = app[CLUSTER] = Cluster(url, app[ROOMS], app[SETTINGS])
+    cluster = app[CLUSTER] = Cluster(url, app[ROOMS], app[SETTINGS], app[STATS])
     await cluster.start()
     yield
     await cluster.stop()
@@ -273,13 +295,63 @@ def create_app(settings: Settings | None = None) -> web.Application:
         trusted_proxies=settings.trusted_proxies,
         allowed_origins=settings.allowed_origins,
     )
+    app[STATS] = Stats()
+    app[REGISTRY] = metrics.registry(app[STATS], partial(_gauges, app))
     app.cleanup_ctx.append(_sweep)
     if settings.redis_url:
         app.cleanup_ctx.append(_cluster)
     app.on_shutdown.append(_close_all)
     app.on_cleanup.append(_close_outbox)
-    app.add_routes([web.get("/echo", ws_echo), web.get("/chat", ws_chat)])
+    app.add_routes([web.get("/echo", ws_echo), web.get("/chat", ws_chat), *_probes(app)])
+    if settings.metrics_port:
+        app.cleanup_ctx.append(_probes_port)
     return app
+
+
+# -------------------------------------------------------------------------------- operating
+
+
+def _gauges(app: web.Application) -> tuple[dict[str, int], int]:
+    rooms = app[ROOMS]
+    chat = sum(len(members) for members in rooms.values())
+    return {"chat": chat, "echo": len(app[ECHO_SOCKETS])}, len(rooms)
+
+
+def _health(app: web.Application) -> tuple[bool, dict[str, object]]:
+    """Whether this server can serve now, and what /healthz says."""
+    body: dict[str, object] = {
+        "status": "ok",
+        "connections": app[ADMISSION].open,
+        "rooms": len(app[ROOMS]),
+    }
+    redis_up = app[STATS].redis_up
+    if redis_up is None:  # no Redis to depend on
+        return True, body
+    body["redis"] = "ok" if redis_up else "unreachable"
+    if not redis_up:
+        body["status"] = "degraded"
+    return redis_up, body
+
+
+def _probes(app: web.Application) -> list[web.RouteDef]:
+    settings = app[SETTINGS]
+    return [
+        web.get("/healthz", probes.healthz(partial(_health, app))),
+        web.get("/metrics", probes.metrics(app[REGISTRY], app[ADMISSION], settings.metrics_from)),
+    ]
+
+
+async def _probes_port(app: web.Application) -> AsyncIterator[None]:
+    """/healthz and /metrics on a port of their own too (--metrics-port)."""
+    side = web.Application()
+    side.add_routes(_probes(app))
+    runner = web.AppRunner(side, access_log=None)
+    await runner.setup()
+    port = app[SETTINGS].metrics_port
+    await web.TCPSite(runner, app[SETTINGS].host, port).start()
+    logger.info("Serving /metrics and /healthz on port %s too", port)
+    yield
+    await runner.cleanup()
 
 
 # -------------------------------------------------------------------------------- main
@@ -290,13 +362,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(parser, argv)
     if args.workers > 1 and not args.redis_url:
         parser.error("--workers above 1 needs --redis-url: processes share their state in Redis")
-    logging.basicConfig(
-        level=args.log_level,
-        format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s",
-    )
+    logs.configure(args.log_level, args.log_format)
     tls = _tls_context(parser, args)
     if args.workers > 1:
-        raise SystemExit(_supervise(sys.argv[1:] if argv is None else argv, args.workers))
+        argv = sys.argv[1:] if argv is None else argv
+        raise SystemExit(_supervise(argv, args.workers, args.metrics_port))
     how = "with TLS (https, wss)" if tls else "(/chat, /echo)"
     try:
         web.run_app(
@@ -332,11 +402,19 @@ def _tls_context(
     return context
 
 
-def _supervise(argv: list[str], workers: int) -> int:
-    """Run `workers` server processes on one port; pass SIGINT/SIGTERM on; 0 if all ended 0."""
+def _supervise(argv: list[str], workers: int, metrics_port: int | None) -> int:
+    """Run `workers` server processes on one port; pass SIGINT/SIGTERM on; 0 if all ended 0.
+
+    With `metrics_port`, worker i serves /metrics on `metrics_port + i`: behind one shared
+    port a scrape would reach any worker, so each is its own Prometheus target there."""
     command = [sys.executable, "-m", "aiohttp_chat.server", *argv, "--workers", "1"]
+    command.append("--reuse-port")
     children = [
-        subprocess.Popen([*command, "--reuse-port"], start_new_session=True) for _ in range(workers)
+        subprocess.Popen(
+            [*command, *(["--metrics-port", str(metrics_port + i)] if metrics_port else [])],
+            start_new_session=True,
+        )
+        for i in range(workers)
     ]
     logger.info("Started %d workers: %s", workers, " ".join(str(c.pid) for c in children))
 

@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from aiohttp_chat.server import CLUSTER, Settings, create_app
 
@@ -359,3 +360,24 @@ async def tcp_proxy() -> AsyncIterator[Callable[[int], Awaitable[TcpProxy]]]:
     yield start
     for proxy in proxies:
         await proxy.cut()
+
+
+# ------------------------------------------------------------------------ metrics
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+async def scrape(client: TestClient[Any, Any]) -> Samples:
+    """Every sample /metrics shows, by name and labels, parsed the way Prometheus does."""
+    response = await client.get("/metrics")
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/plain; version=")
+    samples: Samples = {}
+    for family in text_string_to_metric_families(await response.text()):
+        for sample in family.samples:
+            samples[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
+    return samples
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples[f"aiohttp_chat_{name}", tuple(sorted(labels.items()))]

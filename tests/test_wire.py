@@ -16,7 +16,7 @@ from aiohttp_chat.bench.wsclient import connect as raw_connect
 from aiohttp_chat.server import ROOMS, Settings
 from aiohttp_chat.wire import text_frame
 
-from .conftest import Connect, stamped
+from .conftest import Connect, scrape, stamped, value
 
 RawConnect = Callable[..., Awaitable[BenchSocket]]
 
@@ -84,6 +84,7 @@ async def test_a_peer_that_stops_reading_is_dropped_and_the_others_go_on(
         await asyncio.sleep(0.001 if sent > 500 else 0)  # past its buffers: await the grace
     assert left == {"action": "left", "room": "Default", "user": stuck_nick, "shame": True}
     assert stuck_nick not in client.app[ROOMS]["Default"]
+    assert value(await scrape(client), "disconnects_total", reason="too_slow") == 1
     assert stuck.transport is not None
     stuck.transport.resume_reading()  # it reads what got through, then finds the reset
     assert await asyncio.wait_for(stuck.closed, 5) is None  # aborted, no close handshake

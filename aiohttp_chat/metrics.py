@@ -1,0 +1,166 @@
+"""What the server counts, and how Prometheus reads it.
+
+Nothing on the hot path touches `prometheus-client`: the work counts with plain integers in
+one `Stats` object (one addition per broadcast, never per delivery), and a custom collector
+turns those numbers into metric families when `/metrics` is scraped. The library adds the
+process metrics (CPU, memory, file descriptors) of its own.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Final
+
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from . import protocol
+
+PREFIX: Final = "aiohttp_chat_"
+ACTIONS: Final = frozenset(
+    {
+        protocol.SET_NICK,
+        protocol.JOIN_ROOM,
+        protocol.CHAT_MESSAGE,
+        protocol.USER_LIST,
+        protocol.HISTORY,
+    }
+)
+# Why connections ended, and why handshakes were refused: the label values, all of them.
+DISCONNECTS: Final = ("polite", "vanished", "too_slow", "flooding", "frame_too_big", "server")
+REFUSALS: Final = {403: "origin", 429: "per_address", 503: "full"}
+Gauges = Callable[[], tuple[dict[str, int], int]]  # open connections by endpoint; rooms
+REDIS_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+class Histogram:
+    """Observations counted into buckets with plain numbers; read at scrape time."""
+
+    __slots__ = ("bounds", "counts", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last: above every bound
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        buckets: list[tuple[str, float]] = []
+        running = 0
+        for bound, count in zip((*map(str, self.bounds), "+Inf"), self.counts, strict=True):
+            running += count
+            buckets.append((bound, running))
+        return buckets
+
+
+class Stats:
+    """The server's counters, kept where the work happens."""
+
+    __slots__ = (
+        "chat_messages",
+        "deliveries",
+        "disconnects",
+        "handshakes_refused",
+        "history_requests",
+        "redis_round_trips",
+        "redis_up",
+        "requests",
+    )
+
+    def __init__(self) -> None:
+        self.chat_messages = 0
+        self.deliveries = 0
+        self.history_requests = 0
+        self.requests: Counter[tuple[str, str]] = Counter()  # (action, outcome)
+        self.disconnects: Counter[str] = Counter()
+        self.handshakes_refused: Counter[str] = Counter()
+        self.redis_up: bool | None = None  # None: this server has no Redis
+        self.redis_round_trips = Histogram(REDIS_BUCKETS)
+
+    def request(self, action: object, outcome: str) -> None:
+        """One request answered `ok`, `refused` or `rate_limited`; unknown actions as `other`."""
+        name = action if isinstance(action, str) and action in ACTIONS else "other"
+        self.requests[name, outcome] += 1
+
+
+class StatsCollector(Collector):
+    """Reads `Stats` and the gauges the server can tell, at scrape time."""
+
+    def __init__(self, stats: Stats, gauges: Gauges) -> None:
+        self.stats = stats
+        self.gauges = gauges
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.stats
+        open_by_endpoint, rooms = self.gauges()
+        connections = GaugeMetricFamily(
+            PREFIX + "connections", "Open WebSocket connections.", labels=["endpoint"]
+        )
+        for endpoint, count in open_by_endpoint.items():
+            connections.add_metric([endpoint], count)
+        yield connections
+        yield GaugeMetricFamily(PREFIX + "rooms", "Rooms with members here.", value=rooms)
+        yield CounterMetricFamily(
+            PREFIX + "chat_messages", "Chat messages accepted.", value=stats.chat_messages
+        )
+        yield CounterMetricFamily(
+            PREFIX + "deliveries", "Frames queued to recipients.", value=stats.deliveries
+        )
+        requests = CounterMetricFamily(
+            PREFIX + "requests", "Requests answered, by action and outcome.",
+            labels=["action", "outcome"],
+        )  # fmt: skip
+        for (action, outcome), count in sorted(stats.requests.items()):
+            requests.add_metric([action, outcome], count)
+        yield requests
+        yield _by_reason(
+            "disconnects", "Connections ended, by reason.", stats.disconnects, DISCONNECTS
+        )
+        yield _by_reason(
+            "handshakes_refused",
+            "WebSocket handshakes refused before the upgrade, by reason.",
+            stats.handshakes_refused,
+            tuple(REFUSALS.values()),
+        )
+        yield CounterMetricFamily(
+            PREFIX + "history_requests", "History requests answered.", value=stats.history_requests
+        )
+        if stats.redis_up is not None:
+            yield GaugeMetricFamily(
+                PREFIX + "redis_up",
+                "Whether Redis answers (1) or not (0).",
+                value=int(stats.redis_up),
+            )
+            trips = stats.redis_round_trips
+            yield HistogramMetricFamily(
+                PREFIX + "redis_round_trip_seconds",
+                "Round trips to Redis: the keeper's and each loop step's pipeline.",
+                buckets=trips.cumulative(),
+                sum_value=trips.total,
+            )
+
+
+def _by_reason(
+    name: str, help: str, counts: Counter[str], reasons: tuple[str, ...]
+) -> CounterMetricFamily:
+    family = CounterMetricFamily(PREFIX + name, help, labels=["reason"])
+    for reason in reasons:  # every reason, also at 0: a rate needs the series to exist
+        family.add_metric([reason], counts[reason])
+    return family
+
+
+def registry(stats: Stats, gauges: Gauges) -> CollectorRegistry:
+    """A registry of this server's metrics and the process metrics the library gives."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StatsCollector(stats, gauges))
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    return registry

@@ -1,0 +1,51 @@
+"""The operator's endpoints: `/healthz` for load balancers, `/metrics` for Prometheus.
+
+Plain HTTP, never rate limited and never logged per call (the server keeps no access log).
+`/metrics` answers only clients whose address (behind trusted proxies, the forwarded one) is
+in `metrics_from`; `/healthz` answers everyone.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from .limits import Admission, Network
+
+Health = Callable[[], tuple[bool, dict[str, Any]]]  # (can serve, the body to answer)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def healthz(health: Health) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        ok, body = health()
+        return web.json_response(body, status=200 if ok else 503)
+
+    return handle
+
+
+def metrics(
+    registry: CollectorRegistry, admission: Admission, allowed: Iterable[Network]
+) -> Handler:
+    allowed = tuple(allowed)
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        address = admission.client_address(request.remote, request.headers.get("X-Forwarded-For"))
+        if not _within(address, allowed):
+            raise web.HTTPForbidden(text="Metrics are not served to your address.")
+        body = generate_latest(registry)  # a few hundred series: cheap, once per scrape
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    return handle
+
+
+def _within(address: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
