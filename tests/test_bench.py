@@ -18,9 +18,10 @@ async def test_every_scenario_runs_and_loses_nothing() -> None:
     )
     assert code == 0, err
     results = json.loads(out)
-    assert list(results) == ["fanout", "latency", "slow", "limits", "idle"]
-    fanout, latency, slow, limits, idle = (results[name]["values"] for name in results)
-    for figures in (fanout, latency, limits):
+    assert list(results) == ["fanout", "latency", "slow", "limits", "scraped", "idle"]
+    fanout, latency, slow, limits, scraped, idle = (results[name]["values"] for name in results)
+    assert scraped["metrics_scrapes"] >= 1
+    for figures in (fanout, latency, limits, scraped):
         assert figures["deliveries_per_s"] > 0
         assert figures["deliveries_per_server_cpu_s"] > 0
         assert figures["messages_lost"] == 0 and figures["out_of_order"] == 0

@@ -27,10 +27,11 @@ LIMITS_OUT_OF_REACH = (
     *("--allowed-origin", "https://bench.invalid"),
 )
 
-SCENARIOS = ("fanout", "latency", "slow", "limits", "idle")  # idle last: it grows the server
+SCENARIOS = ("fanout", "latency", "slow", "limits", "scraped", "idle")  # idle grows the server
 SIMPLE: dict[str, Callable[[Setup], Figures]] = {
     "fanout": runner.fanout,
     "limits": runner.fanout,  # the same load, on a server with every limit on (see below)
+    "scraped": partial(runner.fanout, scrape=True),  # the same, /metrics read every second
     "idle": runner.idle,
     "slow": runner.slow,
 }
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m aiohttp_chat.bench",
         description="Benchmark the chat server: fan-out throughput and CPU cost, latency at a "
         "fixed rate, a stuck client, fan-out with every limit checked (but out of reach), "
-        "and idle connections.",
+        "fan-out while /metrics is scraped every second, and idle connections.",
     )
     parser.add_argument(
         "scenarios", nargs="*", metavar="SCENARIO", help=f"{', '.join(SCENARIOS)} (default: all)"

@@ -9,6 +9,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -196,8 +197,12 @@ def percentile(values: list[float], fraction: float) -> float | None:
 # ---------------------------------------------------------------------------- scenarios
 
 
-def fanout(setup: Setup, *, rate: float | None = None, stuck: bool = False) -> Figures:
-    """R rooms x K members, S senders per room; closed loop, or open loop at `rate` msg/s."""
+def fanout(
+    setup: Setup, *, rate: float | None = None, stuck: bool = False, scrape: bool = False
+) -> Figures:
+    """R rooms x K members, S senders per room; closed loop, or open loop at `rate` msg/s.
+
+    With `scrape`, `/metrics` is read every second meanwhile, as Prometheus would."""
     plans = split_rooms(
         setup,
         setup.rooms,
@@ -220,11 +225,15 @@ def fanout(setup: Setup, *, rate: float | None = None, stuck: bool = False) -> F
         time.sleep(max(0.0, start - time.monotonic()))
         cpu_before = server_cpu(setup.server_pid)
         redis_before = server_cpu(setup.redis_pid)
+        scrapes, next_scrape = 0, time.monotonic()
         while (now := time.monotonic()) < end:
+            if scrape and now >= next_scrape:
+                scrapes += _scrape(setup.urls[0])
+                next_scrape += 1.0
             rss = server_rss(setup.server_pid)
             if rss is not None:
                 memory.append(rss / 2**20)
-            time.sleep(min(0.5, max(0.0, end - now)))
+            time.sleep(min(0.5, max(0.0, end - time.monotonic())))
         cpu_after = server_cpu(setup.server_pid)
         redis_after = server_cpu(setup.redis_pid)
         stats: list[Stats] = [answer[0] for answer in generators.gather("done")]
@@ -257,7 +266,16 @@ def fanout(setup: Setup, *, rate: float | None = None, stuck: bool = False) -> F
         )
     if stuck:
         figures.values["stuck_member_dropped"] = int(any(s.stuck_dropped for s in stats))
+    if scrape:
+        figures.values["metrics_scrapes"] = scrapes
     return figures
+
+
+def _scrape(chat_url: str) -> int:
+    """Read the server's /metrics once; 1 if it answered with metrics."""
+    url = chat_url.replace("ws://", "http://", 1).rsplit("/", 1)[0] + "/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return int(b"aiohttp_chat_deliveries_total" in response.read())
 
 
 def _ms(seconds: float | None) -> float | None:
