@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -199,3 +201,32 @@ async def test_metrics_port_and_json_logs(server_process: Callable[..., ServerPr
     connection_lines = [line for line in lines if "address" in line]
     assert {line["nick"] for line in connection_lines} >= {"Logged"}
     assert all(line["address"] == "127.0.0.1" and line["room"] for line in connection_lines)
+
+
+def _workers(port: int, metrics_port: int, redis_url: str) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "aiohttp_chat.server", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--workers", "2", "--redis-url", redis_url]
+    command += ["--metrics-port", str(metrics_port)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def test_each_worker_is_its_own_metrics_target(redis_server: RedisServer) -> None:
+    port, metrics_port = free_port(), free_port()
+    while free_port() == metrics_port + 1:  # the next port must be free too, most likely is
+        pass
+    proc = _workers(port, metrics_port, redis_server.url)
+    try:
+        starts = set()
+        async with aiohttp.ClientSession() as session:
+            for target in (metrics_port, metrics_port + 1):
+                wait_for_port(target, proc)
+                response = await session.get(f"http://127.0.0.1:{target}/metrics")
+                text = await response.text()
+                start = next(
+                    line for line in text.splitlines() if line.startswith("process_start_time")
+                )
+                starts.add(start)
+        assert len(starts) == 2  # two processes, one target each
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
