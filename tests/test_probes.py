@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from aiohttp_chat.server import Settings, create_app
 
@@ -216,17 +217,29 @@ async def test_each_worker_is_its_own_metrics_target(redis_server: RedisServer) 
         pass
     proc = _workers(port, metrics_port, redis_server.url)
     try:
-        starts = set()
-        async with aiohttp.ClientSession() as session:
+        wait_for_port(port, proc)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+            chats = [await session.ws_connect(f"ws://127.0.0.1:{port}/chat") for _ in range(20)]
+            for ws in chats:
+                await ws.receive_json(timeout=5)
+            counts = []
             for target in (metrics_port, metrics_port + 1):
                 wait_for_port(target, proc)
                 response = await session.get(f"http://127.0.0.1:{target}/metrics")
-                text = await response.text()
-                start = next(
-                    line for line in text.splitlines() if line.startswith("process_start_time")
+                families = text_string_to_metric_families(await response.text())
+                counts.append(
+                    next(
+                        sample.value
+                        for family in families
+                        for sample in family.samples
+                        if sample.name == "aiohttp_chat_connections"
+                        and sample.labels == {"endpoint": "chat"}
+                    )
                 )
-                starts.add(start)
-        assert len(starts) == 2  # two processes, one target each
+            for ws in chats:
+                await ws.close()
+        # The shared port spread the 20 over the workers; each target counts its own only.
+        assert sum(counts) == 20, counts
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
