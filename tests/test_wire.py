@@ -135,3 +135,15 @@ async def test_compress_negotiates_permessage_deflate(connect: Connect) -> None:
 async def test_compression_is_off_by_default(connect: Connect) -> None:
     alice = await connect(compress=15)
     assert alice.ws.compress == 0
+
+
+async def test_the_bench_client_reads_frames_cut_anywhere() -> None:
+    """A reader with a small buffer gets headers in pieces, extended lengths included."""
+    texts: list[bytes] = []
+    socket = BenchSocket(texts.append, b"")
+    socket.data_received(b"HTTP/1.1 101 Switching Protocols\r\n\r\n")
+    payloads = [b"s", b"m" * 300, b"l" * 70_000]  # 7-bit, 16-bit and 64-bit lengths
+    stream = b"".join(text_frame(payload) for payload in payloads)
+    for index in range(len(stream)):
+        socket.data_received(stream[index : index + 1])
+    assert texts == payloads

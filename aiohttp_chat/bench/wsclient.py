@@ -23,6 +23,9 @@ _HANDSHAKE: Final = (
 TEXT, CLOSE, PING, PONG = 0x1, 0x8, 0x9, 0xA
 
 
+_EXTENDED: Final = {126: 2, 127: 8}  # bytes of extended payload length, by the 7-bit length
+
+
 def client_frame(opcode: int, payload: bytes) -> bytes:
     """A final, masked (with the zero key) frame."""
     length = len(payload)
@@ -69,13 +72,13 @@ class BenchSocket(asyncio.Protocol):
         position, size = 0, len(buffer)
         while size - position >= 2:
             opcode, length = buffer[position] & 0x0F, buffer[position + 1] & 0x7F
-            start = position + 2
+            start = position + 2 + _EXTENDED.get(length, 0)
+            if start > size:
+                break  # the extended length is still on its way
             if length == 126:
-                (length,) = struct.unpack_from("!H", buffer, start)
-                start += 2
+                (length,) = struct.unpack_from("!H", buffer, start - 2)
             elif length == 127:
-                (length,) = struct.unpack_from("!Q", buffer, start)
-                start += 8
+                (length,) = struct.unpack_from("!Q", buffer, start - 8)
             end = start + length
             if end > size:
                 break
