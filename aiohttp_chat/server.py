@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Final
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 from prometheus_client import CollectorRegistry
 
-from . import logs, metrics, probes, protocol, utils, wire
+from . import logs, metrics, page, probes, protocol, utils, wire
 from .chat import ChatSession, encode_failure
 from .config import Settings, build_parser, parse_args, settings_from
 from .history import MemoryHistory
@@ -303,6 +303,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.on_shutdown.append(_close_all)
     app.on_cleanup.append(_close_outbox)
     app.add_routes([web.get("/echo", ws_echo), web.get("/chat", ws_chat), *_probes(app)])
+    page.serve(app)
     if settings.metrics_port:
         app.cleanup_ctx.append(_probes_port)
     return app

@@ -1,0 +1,189 @@
+// The chat page: the join form, the conversation and the input line, wired to one
+// reconnecting connection (connection.js) and the chat's state (chat.js).
+
+import { Chat } from "./chat.js";
+import { parseLine } from "./commands.js";
+import { Connection, chatUrl } from "./connection.js";
+import { Render } from "./render.js";
+import * as texts from "./texts.js";
+
+const STORE = "aiohttp-chat"; // localStorage key: the last {nick, room}
+const $ = (id) => document.getElementById(id);
+const joinView = $("join");
+const chatView = $("chat");
+const joinForm = $("join-form");
+const sendForm = $("send-form");
+const line = $("line");
+const sendError = $("send-error");
+const membersToggle = $("members-toggle");
+const leaveButton = $("leave");
+
+const render = new Render(document, (text) => {
+  line.value = text;
+  line.focus();
+});
+const connection = new Connection(chatUrl(location), {
+  open: () => chat.connected(),
+  message: (text) => chat.receive(text),
+  keepalive: () => chat.refresh(),
+  lost: (why) => {
+    chat.disconnected();
+    render.add({ kind: "system", text: texts.lost(why) });
+  },
+  ended: (why) => {
+    chat.disconnected();
+    render.add({ kind: "error", text: texts.ended(why) });
+  },
+  state: (state, detail) => render.status(state, detail),
+});
+const chat = new Chat((request) => connection.send(request), {
+  add: (entry) => render.add(entry),
+  update: (entry) => render.update(entry),
+  members: (names, me) => render.members(names, me),
+  place: (room, nick) => {
+    render.place(room, nick);
+    remember({ nick, room });
+    document.title = `${room} · aiohttp-chat`;
+    if (roomInUrl() !== room) history.replaceState(null, "", `#${encodeURIComponent(room)}`);
+  },
+  refused: (errors) => {
+    connection.stop();
+    showJoinForm(chat.wanted, errors);
+  },
+});
+
+// ------------------------------------------------------------------------ joining and leaving
+
+function recalled() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(STORE) ?? "{}");
+    return { nick: String(saved.nick ?? ""), room: String(saved.room ?? "") };
+  } catch {
+    return { nick: "", room: "" };
+  }
+}
+
+function remember(place) {
+  try {
+    localStorage.setItem(STORE, JSON.stringify(place));
+  } catch {
+    // storage full or disabled (private browsing): the form just starts empty next time
+  }
+}
+
+function roomInUrl() {
+  try {
+    return decodeURIComponent(location.hash.slice(1));
+  } catch {
+    return "";
+  }
+}
+
+function join(nick, room) {
+  joinView.hidden = true;
+  chatView.hidden = false;
+  leaveButton.hidden = membersToggle.hidden = false;
+  render.clear();
+  chat.begin(nick || null, room || null);
+  connection.start();
+  line.focus();
+}
+
+function showJoinForm(values, errors = {}) {
+  chatView.hidden = true;
+  joinView.hidden = false;
+  leaveButton.hidden = membersToggle.hidden = true;
+  $("where").hidden = true;
+  document.title = "aiohttp-chat";
+  for (const field of ["nick", "room"]) {
+    const input = $(field);
+    input.value = values[field] ?? "";
+    $(`${field}-error`).textContent = errors[field] ?? "";
+    input.toggleAttribute("aria-invalid", field in errors);
+  }
+  $(["nick", "room"].find((field) => field in errors) ?? "nick").focus();
+}
+
+joinForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const nick = $("nick").value.trim();
+  const room = $("room").value.trim();
+  remember({ nick, room });
+  join(nick, room);
+});
+
+function leave() {
+  connection.stop();
+  showJoinForm(recalled());
+}
+
+leaveButton.addEventListener("click", leave);
+
+// ------------------------------------------------------------------------ the input line
+
+const typedLines = []; // what was sent, for Up and Down, as in the terminal client
+let browsing = 0;
+
+sendForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const action = parseLine(line.value);
+  sendError.textContent = "";
+  if (action === null) return;
+  if (action.quit) return leave();
+  if (action.show) {
+    render.add({ kind: "help", text: action.show, mine: true });
+  } else {
+    const { send } = action;
+    const sent = send.action === "chat_message" ? chat.say(send.message) : chat.command(send);
+    if (!sent) {
+      sendError.textContent = texts.NOT_CONNECTED; // the line stays, to send later
+      return;
+    }
+  }
+  typedLines.push(line.value);
+  browsing = typedLines.length;
+  line.value = "";
+});
+
+line.addEventListener("keydown", (event) => {
+  if (event.key !== "ArrowUp" && event.key !== "ArrowDown") return;
+  const next = browsing + (event.key === "ArrowUp" ? -1 : 1);
+  if (next < 0 || next > typedLines.length) return;
+  event.preventDefault();
+  browsing = next;
+  line.value = typedLines[next] ?? "";
+});
+
+membersToggle.addEventListener("click", () => {
+  const open = membersToggle.getAttribute("aria-expanded") !== "true";
+  membersToggle.setAttribute("aria-expanded", String(open));
+  chatView.classList.toggle("show-members", open);
+});
+
+// ------------------------------------------------------------------------ the page's life
+
+window.addEventListener("hashchange", () => {
+  const room = roomInUrl();
+  if (!room) return;
+  if (chatView.hidden) join(recalled().nick, room);
+  else if (room !== chat.room) chat.command({ action: "join_room", room });
+});
+window.addEventListener("online", () => connection.retryNow());
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") connection.retryNow();
+});
+// Leaving the page closes the chat politely; coming back to it (the back button) resumes.
+window.addEventListener("pagehide", () => {
+  if (!chatView.hidden) connection.stop();
+});
+window.addEventListener("pageshow", (event) => {
+  if (event.persisted && !chatView.hidden) {
+    chat.disconnected();
+    connection.start();
+  }
+});
+
+const saved = recalled();
+const room = roomInUrl();
+if (room) join(saved.nick, room);
+else showJoinForm(saved);

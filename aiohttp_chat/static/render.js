@@ -1,0 +1,138 @@
+// What the chat looks like: the conversation, the member list, the status line.
+// Every string from the server or a peer goes in as text (textContent), never as HTML.
+
+import * as texts from "./texts.js";
+
+const MAX_ENTRIES = 2000; // older lines are dropped, so a tab left open stays small
+const NEAR_BOTTOM = 48; // px: closer than this to the end, the log follows new lines
+
+const todayFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+const otherDayFormat = new Intl.DateTimeFormat(undefined, {
+  month: "short",
+  day: "numeric",
+  hour: "2-digit",
+  minute: "2-digit",
+});
+const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "medium" });
+
+/** `07:33` today, `Nov 23, 07:33` on another day, in local time. */
+export function shortTime(date, now = new Date()) {
+  const sameDay = date.toDateString() === now.toDateString();
+  return (sameDay ? todayFormat : otherDayFormat).format(date);
+}
+
+/** A stable colour for a nick: a hue from its characters. */
+function hue(nick) {
+  let hash = 0;
+  for (const char of nick) hash = (hash * 31 + char.codePointAt(0)) >>> 0;
+  return hash % 360;
+}
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+export class Render {
+  /** `retry(text)`: the user wants to send a refused or unconfirmed message again. */
+  constructor(doc, retry) {
+    this.log = doc.getElementById("log");
+    this.memberList = doc.getElementById("member-list");
+    this.membersToggle = doc.getElementById("members-toggle");
+    this.statusLine = doc.getElementById("status");
+    this.where = doc.getElementById("where");
+    this.retry = retry;
+    this.nodes = new WeakMap(); // entry -> its <li>
+  }
+
+  clear() {
+    this.log.replaceChildren();
+    this.memberList.replaceChildren();
+  }
+
+  add(entry) {
+    const follow = entry.mine || this.atBottom();
+    const node = this.entry(entry);
+    this.nodes.set(entry, node);
+    this.log.append(node);
+    while (this.log.childElementCount > MAX_ENTRIES) this.log.firstElementChild.remove();
+    if (follow) this.log.scrollTop = this.log.scrollHeight;
+  }
+
+  update(entry) {
+    const old = this.nodes.get(entry);
+    if (!old) return;
+    const node = this.entry(entry);
+    this.nodes.set(entry, node);
+    old.replaceWith(node);
+  }
+
+  atBottom() {
+    const log = this.log;
+    return log.scrollHeight - log.scrollTop - log.clientHeight < NEAR_BOTTOM;
+  }
+
+  entry(entry) {
+    if (entry.kind !== "message") return element("li", entry.kind, entry.text);
+    const classes = ["message"];
+    if (entry.mine) classes.push("mine");
+    if (entry.history) classes.push("history");
+    if (entry.state) classes.push(entry.state);
+    const node = element("li", classes.join(" "));
+    node.append(this.time(entry.time));
+    const user = element("span", "user", entry.user ?? "");
+    user.style.setProperty("--hue", hue(entry.user ?? ""));
+    node.append(user, element("span", "visually-hidden", ": "), element("span", "text", entry.text));
+    const note = {
+      sending: texts.SENDING,
+      unconfirmed: texts.UNCONFIRMED,
+      failed: entry.error,
+    }[entry.state];
+    if (note) node.append(element("span", "note", note));
+    if (entry.state === "failed" || entry.state === "unconfirmed") {
+      const again = element("button", "again", texts.SEND_AGAIN);
+      again.type = "button";
+      again.addEventListener("click", () => this.retry(entry.text));
+      node.append(again);
+    }
+    return node;
+  }
+
+  time(iso) {
+    const node = element("time");
+    const date = typeof iso === "string" ? new Date(iso) : null;
+    if (date === null || Number.isNaN(date.getTime())) {
+      node.textContent = "··:··";
+      return node;
+    }
+    node.dateTime = iso;
+    node.textContent = shortTime(date);
+    node.title = fullFormat.format(date);
+    return node;
+  }
+
+  members(names, me) {
+    this.memberList.replaceChildren(
+      ...names.map((name) => {
+        const item = element("li", name === me ? "me" : "", name);
+        item.dataset.nick = name;
+        if (name === me) item.append(element("span", "you", ` ${texts.YOU}`));
+        return item;
+      }),
+    );
+    this.membersToggle.textContent = texts.members(names.length);
+  }
+
+  place(room, nick) {
+    this.where.textContent = texts.where(room, nick);
+    this.where.hidden = false;
+  }
+
+  status(state, detail) {
+    const text = typeof texts.STATUS[state] === "function" ? texts.STATUS[state](detail) : texts.STATUS[state];
+    if (this.statusLine.textContent !== text) this.statusLine.textContent = text;
+    this.statusLine.dataset.state = state;
+  }
+}

@@ -1,0 +1,55 @@
+// Every text the page itself shows, in one place (the server's own texts come over the wire).
+// The wording follows the terminal client's (console.py), without its terminal markers.
+
+export const HELP = `Commands:
+  /nick NAME     change your nick (3-20 characters)
+  /join ROOM     move to another room (3-20 characters)
+  /users [ROOM]  list who is in ROOM (default: your room)
+  /history [N]   show the last N messages of your room again (default: 20)
+  /help          show this help
+  /quit          leave the chat
+Anything else is sent as a chat message; // sends one that starts with /.`;
+
+export const connected = (room, nick) => `Connected to ${room} as ${nick}. Type /help for commands.`;
+export const reconnected = (room, nick) => `Reconnected: in ${room} as ${nick}.`;
+export const youAreNow = (nick) => `You are now known as ${nick}`;
+export const youAreIn = (room) => `You are now in ${room}`;
+export const joined = (user, room) => `${user} joined ${room}`;
+export const left = (user, room, shame) => `${user} left ${room}${shame ? " (connection lost)" : ""}`;
+export const nickChanged = (from, to) => `${from} is now known as ${to}`;
+export const inRoom = (room, users) =>
+  users.length ? `In ${room}: ${users.join(", ")}` : `Nobody is in ${room}`;
+export const refused = (what, text) => `${what}: ${text}`;
+export const reclaiming = (what, text) =>
+  `${what}: ${text} It is taken back once the server has let go of the lost connection.`;
+export const unexpected = (message) => `Unexpected message from the server: ${message}`;
+
+export const recentIn = (room) => `Recent messages in ${room}`;
+export const lastIn = (room) => `Last messages in ${room}`;
+export const noneKept = (room) => `No messages kept in ${room}.`;
+export const missedIn = (room) => `Missed in ${room} while away`;
+export const maybeMissing = "Earlier messages may be missing.";
+
+export const SENDING = "sending…";
+export const UNCONFIRMED = "not confirmed: the connection was lost";
+export const SEND_AGAIN = "Edit and send again";
+export const NOT_CONNECTED = "Not connected: your line was kept; it can be sent once reconnected.";
+export const usage = (command, what) => `Usage: ${command} ${what}`;
+export const historyUsage = (max) => `Usage: /history [N], N from 1 to ${max}`;
+export const unknownCommand = (command) => `Unknown command ${command}; /help lists the commands.`;
+
+export const STATUS = {
+  connecting: "Connecting…",
+  open: "Connected",
+  waiting: (seconds) => `Connection lost; retrying in ${seconds} s…`,
+  closed: "Not connected",
+  ended: (why) => `Disconnected: ${why}`,
+};
+export const lost = (why) => `Connection lost (${why}). Reconnecting…`;
+export const ended = (why) => `Disconnected: ${why}. Reload the page to join again.`;
+export const noAnswer = (seconds) => `no answer within ${seconds} s`;
+export const closedBy = (code, reason) => (reason ? `code ${code}: ${reason}` : `code ${code}`);
+export const NO_CLOSE_FRAME = "closed without a close frame";
+export const members = (count) => `Members (${count})`;
+export const where = (room, nick) => `${room} · ${nick}`;
+export const YOU = "(you)";

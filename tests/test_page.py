@@ -1,0 +1,69 @@
+"""The chat page as HTTP serves it: the page, its assets, their headers (no browser here;
+test_page_browser.py drives the page itself)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from aiohttp_chat.page import CONTENT_SECURITY_POLICY, STATIC
+
+ASSET = re.compile(r'(?:src|href)="(/[^"]*)"')
+IMPORT = re.compile(r'from "\./([^"]+)"')
+
+
+async def test_the_page_is_served_at_the_root_with_strict_headers(
+    client: TestClient[Any, Any],
+) -> None:
+    response = await client.get("/")
+    assert response.status == 200
+    assert response.content_type == "text/html"
+    assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "<title>aiohttp-chat</title>" in await response.text()
+
+
+def test_the_policy_allows_only_this_server_and_nothing_inline() -> None:
+    directives = dict(d.split(" ", 1) for d in CONTENT_SECURITY_POLICY.split("; "))
+    assert directives["default-src"] == "'none'"
+    for kind in ("script-src", "style-src", "connect-src", "img-src"):
+        assert directives[kind] == "'self'", kind  # no 'unsafe-inline', no other hosts
+    assert directives["frame-ancestors"] == "'none'"
+
+
+async def test_every_asset_the_page_names_is_served_with_the_headers(
+    client: TestClient[Any, Any],
+) -> None:
+    page = await (await client.get("/")).text()
+    named = set(ASSET.findall(page))
+    for module in STATIC.glob("*.js"):  # and every module a module imports
+        named |= {f"/static/{name}" for name in IMPORT.findall(module.read_text())}
+    assert {"/static/app.js", "/static/style.css", "/static/chat.js"} <= named
+    for path in sorted(named):
+        response = await client.get(path)
+        assert response.status == 200, path
+        assert response.headers["X-Content-Type-Options"] == "nosniff", path
+        assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY, path
+        expected = {".js": "javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+        assert expected[path[path.rindex(".") :]] in response.content_type, path
+
+
+async def test_the_static_folder_serves_its_own_files_only(client: TestClient[Any, Any]) -> None:
+    for path in ("/static/missing.js", "/static/../server.py", "/static/%2e%2e/server.py"):
+        response = await client.get(path)
+        assert response.status in (403, 404), path
+
+
+def test_the_page_loads_nothing_from_another_host() -> None:
+    for asset in STATIC.iterdir():
+        text = asset.read_text()
+        urls = re.findall(r"\b(?:https?|wss?)://", text)
+        assert urls == [] or (asset.suffix == ".svg" and urls == ["http://"]), asset.name
+
+
+async def test_websockets_get_no_page_headers(client: TestClient[Any, Any]) -> None:
+    async with client.ws_connect("/chat") as ws:
+        assert "Content-Security-Policy" not in ws._response.headers
+        await ws.receive_json()
