@@ -123,7 +123,7 @@ async def ws_echo(request: web.Request) -> web.StreamResponse:
 
 def _echo(text: str) -> bytes:
     try:
-        return protocol.encode(protocol.echo_reply(protocol.decode(text)))
+        return protocol.encode(protocol.echo_reply(protocol.decode_exact(text)))
     except ValueError:
         return protocol.encode(protocol.echo_error(protocol.NOT_JSON))
 

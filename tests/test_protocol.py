@@ -80,12 +80,18 @@ def test_encode_is_compact_utf8() -> None:
 
 @pytest.mark.parametrize(
     ("value", "encoded"),
-    [("lone \ud800", b'"lone \\ud800"'), (2**70, b"1180591620717411303424")],
+    [("lone \ud800", b'"lone \\ud800"'), (2**70 + 1, b"1180591620717411303425")],
     ids=["lone-surrogate", "big-int"],
 )
 def test_encode_falls_back_for_what_orjson_refuses(value: object, encoded: bytes) -> None:
     assert protocol.encode(value) == encoded
-    assert protocol.decode(encoded) == value
+    assert protocol.decode_exact(encoded.decode()) == value
+
+
+@pytest.mark.parametrize("value", [-(2**63) - 1, 2**64, [10**30, "x"], {"a": -(10**19)}])
+def test_decode_exact_keeps_integers_beyond_64_bits(value: object) -> None:
+    decoded = protocol.decode_exact(protocol.encode(value).decode())
+    assert decoded == value and repr(decoded) == repr(value)
 
 
 @pytest.mark.parametrize("text", ["NaN", "Infinity", "-Infinity", "[1e999]", '{"a": NaN}'])
