@@ -1,4 +1,5 @@
-"""The chat server: one aiohttp application with the `/chat` and `/echo` WebSocket views.
+"""The chat server: one aiohttp application with the `/chat` and `/echo` WebSocket views
+(and the chat page at `/`, from `page.py`).
 
 Run it with `python -m aiohttp_chat.server --help`.
 """
@@ -368,7 +369,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.workers > 1:
         argv = sys.argv[1:] if argv is None else argv
         raise SystemExit(_supervise(argv, args.workers, args.metrics_port))
-    how = "with TLS (https, wss)" if tls else "(/chat, /echo)"
+    how = "with TLS (https, wss)" if tls else "(the page at /, /chat, /echo)"
     try:
         web.run_app(
             create_app(settings_from(args)),

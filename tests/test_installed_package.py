@@ -21,6 +21,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from aiohttp_chat.page import STATIC
+
 from .conftest import free_port, wait_for_port
 
 CHECKOUT = Path(__file__).resolve().parent.parent
@@ -155,6 +157,11 @@ async def test_an_installed_server_and_clients_chat(installed: Installed) -> Non
             assert ">>>Installed: hello" in out
             received = [await peer.receive_json(timeout=5) for _ in range(3)]
         assert received[2]["message"] == "hello" and received[2]["user"] == "Installed"
+
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as session:
+            for path in ["/", *(f"/static/{asset.name}" for asset in STATIC.iterdir())]:
+                async with session.get(path) as response:  # the page, from the installed files
+                    assert response.status == 200, path
 
         code, out, err = installed.run(
             "python",

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -15,104 +14,17 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from aiohttp_chat.client import backoff
 
-from .conftest import RedisServer, ServerProcess, TcpProxy
+from .conftest import (
+    ClientProcess,
+    RedisServer,
+    ServerProcess,
+    TcpProxy,
+    joined_peer,
+    next_event,
+    say,
+)
 
 TIMEOUT = 15.0
-
-
-class ClientProcess:
-    """`python -m aiohttp_chat.client` with piped input kept open; its output line by line."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self.lines: list[str] = []
-
-    async def expect(self, text: str) -> list[str]:
-        """Read until a line containing `text`; the lines read meanwhile, that one last."""
-        assert self.proc.stdout is not None
-        read: list[str] = []
-        while True:
-            raw = await asyncio.wait_for(self.proc.stdout.readline(), TIMEOUT)
-            assert raw, f"the client ended before {text!r}; it said: {read}"
-            read.append(raw.decode().rstrip("\n"))
-            self.lines.append(read[-1])
-            if text in read[-1]:
-                return read
-
-    async def type(self, line: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(f"{line}\n".encode())
-        await self.proc.stdin.drain()
-
-    async def exit(self) -> tuple[int, str]:
-        """Wait for the client to end by itself; the exit code and what it said on stderr."""
-        assert self.proc.stderr is not None
-        await asyncio.wait_for(self.proc.wait(), TIMEOUT)
-        assert self.proc.returncode is not None
-        return self.proc.returncode, (await self.proc.stderr.read()).decode()
-
-    async def finish(self) -> tuple[int, str]:
-        """End the input; the exit code and what was said on stderr."""
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        out, err = await asyncio.wait_for(self.proc.communicate(), TIMEOUT)
-        self.lines += out.decode().splitlines()
-        assert self.proc.returncode is not None
-        return self.proc.returncode, err.decode()
-
-
-@pytest.fixture
-async def start_client() -> AsyncIterator[Callable[..., Awaitable[ClientProcess]]]:
-    started: list[ClientProcess] = []
-
-    async def start(url: str, *args: str) -> ClientProcess:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "aiohttp_chat.client",
-            "--url",
-            url,
-            *args,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        started.append(ClientProcess(proc))
-        return started[-1]
-
-    yield start
-    for client in started:
-        if client.proc.returncode is None:
-            client.proc.kill()
-            await client.proc.wait()
-
-
-async def joined_peer(session: aiohttp.ClientSession, url: str, nick: str, room: str) -> Any:
-    """A raw WebSocket peer named `nick` in `room`, its replies read."""
-    ws = await session.ws_connect(url)
-    await ws.receive_json(timeout=5)
-    for request in ({"action": "set_nick", "nick": nick}, {"action": "join_room", "room": room}):
-        await ws.send_json(request)
-        while "success" not in (reply := await ws.receive_json(timeout=5)):
-            pass
-        assert reply["success"] is True, reply
-    return ws
-
-
-async def say(ws: Any, text: str) -> str:
-    """Send a chat message; its id."""
-    await ws.send_json({"action": "chat_message", "message": text})
-    while "success" not in (reply := await ws.receive_json(timeout=5)):
-        pass
-    assert reply["success"] is True, reply
-    message_id: str = reply["id"]
-    return message_id
-
-
-async def next_event(ws: Any, action: str) -> Any:
-    while (message := await ws.receive_json(timeout=TIMEOUT))["action"] != action:
-        pass
-    return message
 
 
 def test_backoff_grows_with_jitter_up_to_30_seconds() -> None:

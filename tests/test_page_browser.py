@@ -1,0 +1,353 @@
+"""The chat page in a real browser (Debian's Chromium, driven by Playwright), side by side with
+terminal clients and raw WebSocket peers, against real servers."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, expect
+
+from aiohttp_chat.server import Settings, create_app
+
+from . import screenshots
+from .browser import RECONNECT_MS, ChatPage, launch, require_chromium
+from .conftest import ClientProcess, RedisServer, ServerProcess, joined_peer, next_event, say
+
+OpenPage = Callable[..., Awaitable[ChatPage]]
+Serve = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    require_chromium()
+    async with launch() as browser:
+        yield browser
+
+
+@pytest.fixture
+async def serve(
+    aiohttp_server: Callable[..., Awaitable[TestServer]],
+) -> Serve:
+    """Start a chat server in this process; its origin (`http://127.0.0.1:PORT`)."""
+
+    async def start(**settings: Any) -> str:
+        server = await aiohttp_server(create_app(Settings(**settings)))
+        return f"http://127.0.0.1:{server.port}"
+
+    return start
+
+
+@pytest.fixture
+async def open_page(browser: Browser) -> AsyncIterator[OpenPage]:
+    """Open chat pages; each must end the test without script errors, dialogs or requests
+    to other hosts."""
+    opened: list[ChatPage] = []
+
+    async def open_one(origin: str, **options: Any) -> ChatPage:
+        opened.append(await ChatPage.open(browser, origin, **options))
+        return opened[-1]
+
+    yield open_one
+    for page in opened:
+        page.assert_fine()
+
+
+def chat_url(origin: str) -> str:
+    return origin.replace("http", "ws", 1) + "/chat"
+
+
+async def user_list(ws: Any, room: str) -> list[str]:
+    await ws.send_json({"action": "user_list", "room": room})
+    reply = await next_event(ws, "user_list")
+    return sorted(reply["users"])
+
+
+# ------------------------------------------------------------------------ chatting
+
+
+async def test_two_pages_and_a_terminal_client_chat_in_one_room(
+    serve: Serve,
+    open_page: OpenPage,
+    start_client: Callable[..., Awaitable[ClientProcess]],
+) -> None:
+    origin = await serve(rate_limit=0)
+    alice, bob = await open_page(origin), await open_page(origin)
+    await alice.join("Alice", "Lounge")
+    await bob.join("Bob", "Lounge")
+    await alice.expect_line("Bob joined Lounge")  # not as User1234, then renamed
+    carol = await start_client(chat_url(origin), "--nick", "Carol", "--room", "Lounge")
+    await carol.expect("*** Connected to Lounge as Carol.")
+    for page in (alice, bob):
+        await page.expect_line("Carol joined Lounge")
+
+    await alice.type("Hello from a browser")
+    await bob.expect_line("Hello from a browser")
+    await carol.expect(">>>Alice: Hello from a browser")
+    await carol.type("Hello from a terminal")
+    for page in (alice, bob):
+        await page.expect_line("Hello from a terminal")
+    assert ("Alice", "Hello from a browser") in await alice.messages()  # one's own, too
+    assert not [line for line in await alice.lines() if "User" in line]
+
+    await bob.type("/nick Robert")
+    await bob.expect_line("You are now known as Robert")
+    await alice.expect_line("Bob is now known as Robert")
+    await carol.expect("*** Bob is now known as Robert")
+    async with aiohttp.ClientSession() as session:
+        ws = await joined_peer(session, chat_url(origin), "Watcher", "Lounge")
+        expected = await user_list(ws, "Lounge")
+        assert expected == ["Alice", "Carol", "Robert", "Watcher"]
+        for page in (alice, bob):
+            await expect(page.page.locator("#member-list li")).to_have_count(4)
+            assert await page.members() == expected
+        await ws.close()
+
+    carol.proc.send_signal(signal.SIGKILL)  # vanishes without a close frame
+    for page in (alice, bob):
+        await page.expect_line("Carol left Lounge (connection lost)")
+    await bob.page.close(run_before_unload=True)  # closing the tab leaves politely
+    await alice.expect_line("Robert left Lounge")
+    assert "Robert left Lounge (connection lost)" not in await alice.lines()
+    await expect(alice.page.locator("#member-list li")).to_have_count(1)
+
+
+async def test_history_on_entering_and_commands(serve: Serve, open_page: OpenPage) -> None:
+    origin = await serve(rate_limit=0)
+    async with aiohttp.ClientSession() as session:
+        ws = await joined_peer(session, chat_url(origin), "Bob", "Lounge")
+        for text in ("one", "two", "three"):
+            await say(ws, text)
+        page = await open_page(origin)
+        await page.join("Alice", "Lounge")
+        await page.expect_line("Recent messages in Lounge")
+        history = page.log.locator("li.message.history")
+        await expect(history).to_have_count(3)
+        assert await history.locator(".text").all_inner_texts() == ["one", "two", "three"]
+
+        await page.type("/users")
+        await page.expect_line("In Lounge: Bob, Alice")
+        await page.type("/history 2")
+        await page.expect_line("Last messages in Lounge")
+        await expect(history).to_have_count(5)
+        await page.type("/help")
+        await page.expect_line("/history [N]")
+        await page.type("//me waves")
+        assert (await next_event(ws, "chat_message"))["message"] == "/me waves"
+        await page.type("/join Kitchen")
+        await page.expect_line("You are now in Kitchen")
+        assert page.page.url.endswith("/#Kitchen")
+        assert await page.members() == ["Alice"]
+        await ws.close()
+
+
+async def test_a_room_in_the_url_is_joined_directly_and_the_nick_remembered(
+    serve: Serve, open_page: OpenPage
+) -> None:
+    origin = await serve()
+    page = await open_page(origin)
+    await page.join("Alice", "Lounge")
+    assert page.page.url.endswith("/#Lounge")
+    await page.page.goto(origin + "/#Kitchen")  # a link to another room, same browser
+    await page.page.reload()
+    await page.expect_line("Connected to Kitchen as Alice.")
+    await page.page.click("#leave")
+    await expect(page.page.locator("#nick")).to_have_value("Alice")
+    await expect(page.page.locator("#room")).to_have_value("Kitchen")
+
+
+async def test_refusals_are_shown_with_the_servers_text_next_to_their_cause(
+    serve: Serve, open_page: OpenPage
+) -> None:
+    origin = await serve(rate_limit=1, rate_burst=5)
+    async with aiohttp.ClientSession() as session:
+        ws = await joined_peer(session, chat_url(origin), "Alice", "Lounge")
+        page = await open_page(origin)
+        await page.page.fill("#nick", "Alice")
+        await page.page.fill("#room", "Lounge")
+        await page.page.click("#join-form button[type=submit]")
+        await expect(page.page.locator("#nick-error")).to_have_text("Name already in use.")
+        await expect(page.page.locator("#nick")).to_have_attribute("aria-invalid", "")
+        await expect(page.page.locator("#nick")).to_be_focused()
+
+        await page.page.fill("#room", "ab")
+        await page.page.click("#join-form button[type=submit]")
+        await expect(page.page.locator("#room-error")).to_have_text(
+            "Room name must be a string and between 3-20 chars."
+        )
+        await page.join("Alicia", "Lounge")
+
+        await page.type("/nick Alice")
+        await page.expect_line("/nick Alice: Name already in use.")
+        for n in range(8):  # beyond the burst: some are refused
+            await page.type(f"burst {n}")
+        failed = page.log.locator("li.message.failed")
+        await expect(failed.first).to_contain_text("Too many requests, slow down.")
+        await failed.first.locator("button").click()
+        text = await failed.first.locator(".text").inner_text()
+        await expect(page.page.locator("#line")).to_have_value(text)  # nothing is lost
+        await ws.close()
+
+
+async def test_a_hostile_message_is_shown_as_text_and_runs_nothing(
+    serve: Serve, open_page: OpenPage
+) -> None:
+    origin = await serve()
+    page = await open_page(origin)
+    await page.join("Alice", "Lounge")
+    hostile = [
+        "<img src=x onerror=alert(1)>",
+        "<script>alert(2)</script>",
+        '<a href="javascript:alert(3)">click</a>',
+    ]
+    async with aiohttp.ClientSession() as session:
+        ws = await joined_peer(session, chat_url(origin), "<b>Eve</b>", "Lounge")
+        for text in hostile:
+            await say(ws, text)
+        await page.expect_line(hostile[-1])
+        assert await page.messages() == [("<b>Eve</b>", text) for text in hostile]
+        assert await page.log.locator("img, script, a, b").count() == 0
+        assert "<b>Eve</b>" in await page.members()
+        await ws.close()
+    await asyncio.sleep(0.2)  # let an injected handler fire, if there were one
+    page.assert_fine()  # no dialog opened, no script error, no CSP violation
+
+
+# ------------------------------------------------------------------------ reconnecting
+
+
+async def test_the_page_reconnects_after_a_server_restart(
+    server_process: Callable[..., ServerProcess], open_page: OpenPage
+) -> None:
+    server = server_process()
+    origin = f"http://127.0.0.1:{server.port}"
+    page = await open_page(origin)
+    await page.join("Alice", "Lounge")
+    await page.type("before")
+    await expect(page.log.locator("li.message.sent")).to_have_count(1)
+
+    server.stop(signal.SIGTERM)
+    await page.expect_line("Connection lost (code 1001: Server shutdown). Reconnecting…")
+    await expect(page.page.locator("#status")).not_to_have_attribute("data-state", "open")
+    await page.type("while away")
+    await expect(page.page.locator("#send-error")).to_contain_text("Not connected")
+    await expect(page.page.locator("#line")).to_have_value("while away")  # kept
+
+    server_process(port=server.port)
+    await page.expect_line("Reconnected: in Lounge as Alice.", within=RECONNECT_MS)
+    await page.expect_connected()
+    async with aiohttp.ClientSession() as session:
+        ws = await joined_peer(session, chat_url(origin), "Bob", "Lounge")
+        await page.type("after")
+        assert (await next_event(ws, "chat_message"))["message"] == "after"
+        await ws.close()
+
+
+async def test_with_redis_the_page_catches_up_on_what_another_node_carried(
+    redis_server: RedisServer,
+    server_process: Callable[..., ServerProcess],
+    open_page: OpenPage,
+) -> None:
+    a = server_process("--redis-url", redis_server.url)
+    b = server_process("--redis-url", redis_server.url)
+    origin_a, origin_b = (f"http://127.0.0.1:{s.port}" for s in (a, b))
+    page = await open_page(origin_a)
+    await page.join("Alice", "Lounge")
+    async with aiohttp.ClientSession() as session:
+        ws = await joined_peer(session, chat_url(origin_b), "Bob", "Lounge")
+        await say(ws, "before")
+        await page.expect_line("before")
+
+        a.stop(signal.SIGKILL)  # node A vanishes; the page sees its connection drop
+        await page.expect_line("Reconnecting…")
+        missed = [f"missed {n}" for n in range(3)]
+        for text in missed:
+            await say(ws, text)
+        server_process("--redis-url", redis_server.url, port=a.port)
+
+        await page.expect_line("Reconnected: in Lounge as User", within=RECONNECT_MS)
+        await page.expect_line("Missed in Lounge while away")
+        await expect(page.log.locator("li.message")).to_have_count(4)
+        shown = [text for _, text in await page.messages()]
+        assert shown == ["before", *missed]  # each once, in order
+        # Alice stays taken until the cluster sees that node A died (its lease runs out).
+        await page.expect_line("/nick Alice: Name already in use. It is taken back")
+        await page.expect_line("You are now known as Alice", within=RECONNECT_MS)
+        await page.type("back")
+        assert (await next_event(ws, "chat_message"))["message"] == "back"
+        assert await page.members() == await user_list(ws, "Lounge")
+        await ws.close()
+
+
+# ------------------------------------------------------------------------ any screen
+
+
+async def test_on_a_phone_nothing_overflows_and_the_input_stays_reachable(
+    serve: Serve, open_page: OpenPage
+) -> None:
+    origin = await serve(rate_limit=0)
+    page = await open_page(origin, viewport={"width": 360, "height": 640}, is_mobile=True)
+    room = "AVeryLongRoomName_20"
+    await page.join("Alice", room)
+    async with aiohttp.ClientSession() as session:
+        ws = await joined_peer(session, chat_url(origin), "Bob_with_a_long_nick", room)
+        await say(ws, "x" * 500)  # one long word
+        for n in range(60):
+            await say(ws, f"message {n} " * 5)
+        await page.expect_line("message 59")
+        await ws.close()
+    sizes = await page.page.evaluate(
+        "({scroll: document.documentElement.scrollWidth, width: window.innerWidth})"
+    )
+    assert sizes["scroll"] <= sizes["width"], sizes
+    line = page.page.locator("#line")
+    await expect(line).to_be_in_viewport()
+    await page.type("still reachable")
+    await page.expect_line("still reachable")
+
+    toggle = page.page.locator("#members-toggle")
+    await expect(toggle).to_be_visible()
+    await expect(page.page.locator("#members")).to_be_hidden()
+    await toggle.click()
+    await expect(toggle).to_have_attribute("aria-expanded", "true")
+    await expect(page.page.locator("#members")).to_be_visible()
+
+
+async def test_light_and_dark_follow_the_system(serve: Serve, open_page: OpenPage) -> None:
+    origin = await serve()
+    colours = {}
+    for scheme in ("light", "dark"):
+        page = await open_page(origin, color_scheme=scheme)
+        colours[scheme] = await page.page.evaluate(
+            "getComputedStyle(document.body).backgroundColor"
+        )
+    assert colours["light"] != colours["dark"]
+
+
+async def test_controls_are_labelled_and_the_log_is_live(serve: Serve, open_page: OpenPage) -> None:
+    origin = await serve()
+    page = await open_page(origin)
+    for label in ("Nick", "Room"):
+        await expect(page.page.get_by_label(label, exact=True)).to_be_editable()
+    await page.join("Alice", "Lounge")
+    await expect(page.page.get_by_role("log")).to_have_attribute("aria-live", "polite")
+    await expect(page.page.get_by_label("Message, or a command such as /help")).to_be_focused()
+    await expect(page.page.get_by_role("status")).to_have_text("Connected")
+
+
+async def test_the_screenshot_command_makes_its_pictures(tmp_path: Path) -> None:
+    require_chromium()
+    shots = await screenshots.take(tmp_path)
+    sizes = []
+    for shot in shots:
+        header = shot.read_bytes()[:24]
+        assert header.startswith(b"\x89PNG"), shot
+        sizes.append((int.from_bytes(header[16:20]), int.from_bytes(header[20:24])))
+    desktop, phone = (tuple(size.values()) for size in (screenshots.DESKTOP, screenshots.PHONE))
+    assert sizes == [desktop, desktop, phone]
