@@ -14,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, expect
 
+from aiohttp_chat.console import Quit, Show, parse_line
 from aiohttp_chat.server import Settings, create_app
 
 from . import screenshots
@@ -217,6 +218,32 @@ async def test_a_hostile_message_is_shown_as_text_and_runs_nothing(
         await ws.close()
     await asyncio.sleep(0.2)  # let an injected handler fire, if there were one
     page.assert_fine()  # no dialog opened, no script error, no CSP violation
+
+
+LINES = ["hi", "  spaced  ", "//me waves", "/nick Bob", "/nick", "/join  Kitchen ", "/join",
+         "/users", "/users Lounge", "/history", "/history 5", "/history 0", "/history 101",
+         "/history x", "/help", "/bogus", "/quit", "command close", "", "   "]  # fmt: skip
+
+
+async def test_the_page_reads_typed_lines_as_the_terminal_client_does(
+    serve: Serve, open_page: OpenPage
+) -> None:
+    page = await open_page(await serve())
+    parsed = await page.page.evaluate(
+        "lines => import('/static/commands.js').then(m => lines.map(m.parseLine))", LINES
+    )
+    for line, ours in zip(LINES, parsed, strict=True):
+        theirs = parse_line(line)
+        if isinstance(theirs, dict):
+            assert ours == {"send": theirs}, line
+        elif isinstance(theirs, Show) and line == "/help":  # the page has no Ctrl-D
+            assert "/history [N]" in ours["show"]
+        elif isinstance(theirs, Show):
+            assert ours == {"show": theirs.text}, line
+        elif isinstance(theirs, Quit):
+            assert ours == {"quit": True}, line
+        else:
+            assert ours is None and theirs is None, line
 
 
 # ------------------------------------------------------------------------ reconnecting
