@@ -261,7 +261,7 @@ async def test_the_page_reconnects_after_a_server_restart(
 
     server.stop(signal.SIGTERM)
     await page.expect_line("Connection lost (code 1001: Server shutdown). Reconnecting…")
-    await expect(page.page.locator("#status")).not_to_have_attribute("data-state", "open")
+    await expect(page.page.locator("#status")).to_contain_text("Reconnecting…")
     await page.type("while away")
     await expect(page.page.locator("#send-error")).to_contain_text("Not connected")
     await expect(page.page.locator("#line")).to_have_value("while away")  # kept

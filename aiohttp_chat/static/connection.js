@@ -74,7 +74,8 @@ export class Connection {
   }
 
   connect() {
-    this.on.state("connecting");
+    if (this.failures) this.on.state("waiting", 0); // still reconnecting: trying now
+    else this.on.state("connecting");
     const ws = new WebSocket(this.url);
     this.ws = ws;
     let opened = false;

@@ -45,6 +45,8 @@ export class Render {
     this.where = doc.getElementById("where");
     this.retry = retry;
     this.nodes = new WeakMap(); // entry -> its <li>
+    this.countdown = element("span", "countdown");
+    this.countdown.ariaHidden = "true";
   }
 
   clear() {
@@ -130,9 +132,14 @@ export class Render {
     this.where.hidden = false;
   }
 
+  /** The connection's state; while waiting to retry, a countdown that screen readers skip
+   * (the status is announced when it changes: once, not every second). */
   status(state, detail) {
     const text = typeof texts.STATUS[state] === "function" ? texts.STATUS[state](detail) : texts.STATUS[state];
-    if (this.statusLine.textContent !== text) this.statusLine.textContent = text;
-    this.statusLine.dataset.state = state;
+    if (this.statusLine.dataset.state !== state || this.statusLine.firstChild?.data !== text) {
+      this.statusLine.replaceChildren(text, this.countdown);
+      this.statusLine.dataset.state = state;
+    }
+    this.countdown.textContent = state === "waiting" ? texts.retryIn(detail) : "";
   }
 }

@@ -41,10 +41,11 @@ export const unknownCommand = (command) => `Unknown command ${command}; /help li
 export const STATUS = {
   connecting: "Connecting…",
   open: "Connected",
-  waiting: (seconds) => `Connection lost; retrying in ${seconds} s…`,
+  waiting: "Reconnecting…",
   closed: "Not connected",
   ended: (why) => `Disconnected: ${why}`,
 };
+export const retryIn = (seconds) => (seconds ? ` next try in ${seconds} s` : " trying now");
 export const lost = (why) => `Connection lost (${why}). Reconnecting…`;
 export const ended = (why) => `Disconnected: ${why}. Reload the page to join again.`;
 export const noAnswer = (seconds) => `no answer within ${seconds} s`;
