@@ -24,6 +24,7 @@ class Settings:
     max_outbound_bytes: int = DEFAULT_MAX_OUTBOUND_BYTES
     compress: bool = False
     redis_url: str | None = None  # None: this process is the whole server
+    redis_cluster: bool = False  # redis_url names a node of a Redis Cluster
     history: int = DEFAULT_PER_ROOM  # messages kept per room; 0 keeps none
     history_ttl: float = DEFAULT_TTL  # seconds after a room's last message
     history_max_bytes: int = DEFAULT_MAX_BYTES  # across rooms, without Redis
@@ -233,6 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
         "without it this process is the whole server",
         None,
     )
+    redis_cluster = ENV_PREFIX + "REDIS_CLUSTER"
+    parser.add_argument(
+        "--redis-cluster",
+        action=argparse.BooleanOptionalAction,
+        default=_from_environment(redis_cluster, os.environ.get(redis_cluster, "0"), _switch, None),
+        help="--redis-url names a node of a Redis Cluster (7 or newer): keys and channels "
+        f"spread over its shards, with sharded pub/sub (default: off) [{redis_cluster}=1]",
+    )
     option(
         "--workers",
         "server processes to run on this host and port (SO_REUSEPORT); above 1 needs --redis-url",
@@ -325,6 +334,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_outbound_bytes=args.max_outbound_bytes,
         compress=args.compress,
         redis_url=args.redis_url,
+        redis_cluster=args.redis_cluster,
         history=args.history,
         history_ttl=args.history_ttl,
         history_max_bytes=args.history_max_bytes,

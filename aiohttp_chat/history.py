@@ -8,8 +8,8 @@ reused, and an `after` id from another epoch is known to be gone, not merely old
 - `MemoryHistory` (one server process): the epoch is drawn at start, N counts up across all
   rooms. Each room keeps its last `per_room` messages until `ttl` seconds after its last
   message; past `max_bytes` of message data in all, the rooms idle longest are forgotten.
-- With Redis (`cluster.py` runs these scripts): one capped stream per room
-  (`chat:history:{room}`), N is the stream's own entry id, and the epoch is a key beside it,
+- With Redis (`cluster/keys.py` holds the scripts): one capped stream per room
+  (`chat:{r:ROOM}:history`), N is the stream's own entry id, and the epoch is a key beside it,
   drawn anew when Redis no longer has it (the room expired, or Redis lost its data). A
   message is added and published in one script, so its id is fixed before any node delivers
   it, and every node, the reply included, carries the same one.
@@ -152,48 +152,8 @@ class MemoryHistory:
 # ------------------------------------------------------------------------ with Redis
 
 
-def stream_key(room: str) -> str:
-    return f"chat:history:{room}"
-
-
-def epoch_key(room: str) -> str:
-    return f"chat:history:{room}:epoch"
-
-
-# Add a message to its room's stream and publish its broadcast, with the id it got.
-# KEYS[1] stream, KEYS[2] epoch; ARGV[1] max length, ARGV[2] ttl (ms), ARGV[3] a new epoch if
-# none is kept, ARGV[4] channel, ARGV[5] event up to the id, ARGV[6] event after the id,
-# ARGV[7] user, ARGV[8] message, ARGV[9] time. Returns the id.
-APPEND_SCRIPT: Final = """
-local epoch = redis.call('GET', KEYS[2])
-if not epoch then
-    epoch = ARGV[3]
-    redis.call('SET', KEYS[2], epoch)
-end
-local n = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*',
-    'u', ARGV[7], 'm', ARGV[8], 't', ARGV[9])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-local id = epoch .. '-' .. n
-redis.call('PUBLISH', ARGV[4], ARGV[5] .. id .. ARGV[6])
-return id
-"""
-
-# KEYS[1] stream, KEYS[2] epoch; ARGV[1] how many, ARGV[2] the after id's epoch and ARGV[3]
-# its entry id ('' for none). Returns the epoch, whether `after` is kept, and the newest
-# entries after it (newest first).
-READ_SCRIPT: Final = """
-local epoch = redis.call('GET', KEYS[2]) or ''
-local lower, found = '-', 0
-if ARGV[3] ~= '' and epoch == ARGV[2] and #redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3]) > 0 then
-    lower, found = '(' .. ARGV[3], 1
-end
-return {epoch, found, redis.call('XREVRANGE', KEYS[1], '+', lower, 'COUNT', ARGV[1])}
-"""
-
-
 def split_stream_id(after: str | None) -> tuple[str, str]:
-    """The epoch and stream entry id of an id made by `APPEND_SCRIPT`, or ('', '')."""
+    """The epoch and stream entry id of an id made by `keys.APPEND`, or ('', '')."""
     if after is None:
         return "", ""
     parts = after.split("-")
@@ -202,17 +162,15 @@ def split_stream_id(after: str | None) -> tuple[str, str]:
     return "", ""  # not one of ours: unknown, so complete is false
 
 
-def _text(value: bytes | str) -> str:
+def text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
 def from_stream(reply: Any, after: str | None, limit: int) -> tuple[list[Message], bool]:
-    """The messages and `complete` from `READ_SCRIPT`'s reply (asked for `limit + 1`)."""
+    """The messages and `complete` from `keys.READ`'s reply (asked for `limit + 1`)."""
     epoch, found, newest_first = reply
     entries = []
     for n, fields in reversed(newest_first):
-        values = dict(zip(map(_text, fields[::2]), map(_text, fields[1::2]), strict=True))
-        entries.append(
-            Entry(0, f"{_text(epoch)}-{_text(n)}", values["t"], values["u"], values["m"])
-        )
+        values = dict(zip(map(text, fields[::2]), map(text, fields[1::2]), strict=True))
+        entries.append(Entry(0, f"{text(epoch)}-{text(n)}", values["t"], values["u"], values["m"]))
     return select(entries, -1 if found else None, after, limit)  # -1: all are after it

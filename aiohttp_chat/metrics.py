@@ -69,6 +69,8 @@ class Stats:
         "disconnects",
         "handshakes_refused",
         "history_requests",
+        "redis_events",
+        "redis_events_unserved",
         "redis_round_trips",
         "redis_up",
         "requests",
@@ -83,6 +85,8 @@ class Stats:
         self.handshakes_refused: Counter[str] = Counter()
         self.redis_up: bool | None = None  # None: this server has no Redis
         self.redis_round_trips = Histogram(REDIS_BUCKETS)
+        self.redis_events = 0  # broadcasts heard from other nodes
+        self.redis_events_unserved = 0  # ... of rooms without a member here
 
     def request(self, action: object, outcome: str) -> None:
         """One request answered `ok`, `refused` or `rate_limited`; unknown actions as `other`."""
@@ -137,6 +141,16 @@ class StatsCollector(Collector):
                 PREFIX + "redis_up",
                 "Whether Redis answers (1) or not (0).",
                 value=int(stats.redis_up),
+            )
+            yield CounterMetricFamily(
+                PREFIX + "redis_events",
+                "Broadcasts heard from other nodes through Redis.",
+                value=stats.redis_events,
+            )
+            yield CounterMetricFamily(
+                PREFIX + "redis_events_unserved",
+                "Broadcasts heard from other nodes for rooms without a member here.",
+                value=stats.redis_events_unserved,
             )
             trips = stats.redis_round_trips
             yield HistogramMetricFamily(

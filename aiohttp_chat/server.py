@@ -28,11 +28,12 @@ from .config import Settings, build_parser, parse_args, settings_from
 from .history import MemoryHistory
 from .limits import Admission, RateLimit
 from .metrics import Stats
+from .rooms import Rooms
 from .utils import Registry
 from .wire import ChatSocket, Outbox
 
 if TYPE_CHECKING:  # imported for real only with --redis-url: a single server needs no Redis
-    from .cluster import Cluster  # noqa: F401 (named in a string below)
+    from .cluster import ClusterRooms  # noqa: F401 (named in a string below)
 
 logger = logging.getLogger(__name__)
 
@@ -42,11 +43,11 @@ SETTINGS: Final = web.AppKey("settings", Settings)
 ROOMS: Final = web.AppKey[Registry[ChatSocket]]("rooms")
 ECHO_SOCKETS: Final = web.AppKey[set[ChatSocket]]("echo_sockets")
 OUTBOX: Final = web.AppKey("outbox", Outbox)
-HISTORY: Final = web.AppKey("history", MemoryHistory)  # without --redis-url
+CHAT_ROOMS: Final = web.AppKey("chat_rooms", Rooms)  # this process's, or over Redis
 ADMISSION: Final = web.AppKey("admission", Admission)
 STATS: Final = web.AppKey("stats", Stats)
 REGISTRY: Final = web.AppKey("registry", CollectorRegistry)
-CLUSTER: Final = web.AppKey["Cluster"]("cluster")  # only with --redis-url
+CLUSTER: Final = web.AppKey["ClusterRooms"]("cluster")  # the same, only with --redis-url
 
 
 # -------------------------------------------------------------------------------- views
@@ -145,25 +146,14 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
     socket, address = await _accept(request)
     app = request.app
     try:
-        rooms, cluster, settings = app[ROOMS], app.get(CLUSTER), app[SETTINGS]
-        if cluster is None:
-            nick = utils.free_default_nick(rooms, protocol.DEFAULT_ROOM)
-        else:
-            nick = await cluster.default_nick(protocol.DEFAULT_ROOM)
+        rooms, settings = app[CHAT_ROOMS], app[SETTINGS]
+        nick = await rooms.default_nick(protocol.DEFAULT_ROOM)
         if nick is None:
             logger.warning("No free default nick in %s", protocol.DEFAULT_ROOM)
             reason = protocol.NICK_UNAVAILABLE_REASON.encode()
             await socket.close(code=WSCloseCode.TRY_AGAIN_LATER, message=reason)
             return socket
-        session = ChatSession(
-            rooms,
-            socket,
-            nick,
-            max_message_chars=settings.max_message_chars,
-            history=app[HISTORY],
-            cluster=cluster,
-            stats=app[STATS],
-        )
+        session = ChatSession(rooms, socket, nick, max_message_chars=settings.max_message_chars)
         limit = _rate_limit(settings)
         ending = WSMsgType.ERROR
         try:
@@ -268,14 +258,9 @@ async def _close_all(app: web.Application) -> None:
 
 async def _cluster(app: web.Application) -> AsyncIterator[None]:
     """Join the other server processes through Redis for the app's lifetime."""
-    from .cluster import Cluster  # only with --redis-url: a single server needs no Redis
-
-    url = app[SETTINGS].redis_url
-    assert url is not None
-    cluster = app[CLUSTER] = Cluster(url, app[ROOMS], app[SETTINGS], app[STATS])
-    await cluster.start()
+    await app[CLUSTER].start()
     yield
-    await cluster.stop()
+    await app[CLUSTER].stop()
 
 
 async def _close_outbox(app: web.Application) -> None:
@@ -289,7 +274,6 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[ROOMS] = utils.new_registry()
     app[ECHO_SOCKETS] = set()
     app[OUTBOX] = Outbox(settings.max_outbound_bytes)
-    app[HISTORY] = MemoryHistory(settings.history, settings.history_ttl, settings.history_max_bytes)
     app[ADMISSION] = Admission(
         max_connections=settings.max_connections,
         max_per_address=settings.max_connections_per_ip,
@@ -297,6 +281,15 @@ def create_app(settings: Settings | None = None) -> web.Application:
         allowed_origins=settings.allowed_origins,
     )
     app[STATS] = Stats()
+    if settings.redis_url:
+        from .cluster import ClusterRooms  # only with --redis-url: a single server needs no Redis
+
+        app[CHAT_ROOMS] = app[CLUSTER] = ClusterRooms(
+            settings.redis_url, app[ROOMS], settings, app[STATS]
+        )
+    else:
+        history = MemoryHistory(settings.history, settings.history_ttl, settings.history_max_bytes)
+        app[CHAT_ROOMS] = Rooms(app[ROOMS], history, app[STATS])
     app[REGISTRY] = metrics.registry(app[STATS], partial(_gauges, app))
     app.cleanup_ctx.append(_sweep)
     if settings.redis_url:

@@ -1,0 +1,315 @@
+"""Many server processes, one chat: the rooms over Redis (one server, or a Redis Cluster).
+
+Each node keeps its own sockets in its local registry, as a single server does; Redis holds
+what must be global (`keys.py` names every key): the nicks of each room and which node owns
+each, each node's lease and members, the rooms' histories. Broadcasts travel on one channel
+per room, and a node subscribes only to the rooms in which it has members, so a message
+reaches only the nodes that need it (`subscriber.py`). The origin node delivers to its own
+members directly. One channel per room and one publishing node per sender keep each sender's
+messages in order for every receiver. Delivery across nodes is at most once, as Redis pub/sub
+is. Commands go out batched per loop step (`publisher.py`); the lease, the re-registration
+after an outage and the reaping of dead nodes are the keeper's (`keeper.py`).
+
+When Redis is away, requests that need it fail fast with `protocol.Unavailable` and nothing
+is half-done: a chat message is published before it is delivered or acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import ssl
+from typing import Any, Final
+from urllib.parse import unquote, urlsplit
+
+import redis.asyncio as redis
+from redis.asyncio.cluster import RedisCluster
+
+from .. import history, protocol, utils
+from ..config import Settings
+from ..metrics import Stats
+from ..protocol import Message, ProtocolError, Unavailable
+from ..rooms import Member, Rooms
+from ..utils import Registry
+from ..wire import ChatSocket
+from . import keys
+from .keeper import Keeper
+from .publisher import REQUEST_TIMEOUT, Publisher
+from .subscriber import Address, Subscriber
+
+logger = logging.getLogger(__name__)
+
+MAX_CONNECTIONS: Final = 32  # to Redis, per node; requests beyond wait their turn
+SCRIPTS: Final = {
+    "rename": keys.RENAME,
+    "release": keys.RELEASE,
+    "register": keys.REGISTER,
+    "append": keys.APPEND,
+    "read": keys.READ,
+}
+
+
+class ClusterRooms(Rooms):
+    """The rooms of every node sharing one Redis (or Redis Cluster, with `cluster`)."""
+
+    def __init__(
+        self,
+        url: str,
+        registry: Registry[ChatSocket] | None = None,
+        settings: Settings | None = None,
+        stats: Stats | None = None,
+    ) -> None:
+        super().__init__(registry, None, stats)
+        settings = settings or Settings()
+        self.sharded = settings.redis_cluster
+        self.stats.redis_up = False  # until the keeper hears from it
+        self.node = secrets.token_hex(8)
+        self._origin = self.node.encode()
+        self._history = (settings.history, int(settings.history_ttl * 1000))
+        self._epochs = 0  # how many new history epochs this node proposed
+        options: dict[str, Any] = {
+            "socket_timeout": REQUEST_TIMEOUT,
+            "socket_connect_timeout": REQUEST_TIMEOUT,
+        }
+        client: Any
+        if self.sharded:
+            client = RedisCluster.from_url(url, max_connections=MAX_CONNECTIONS, **options)
+        else:  # blocking: a burst of requests waits for a free connection instead of failing
+            pool = redis.BlockingConnectionPool.from_url(
+                url, max_connections=MAX_CONNECTIONS, timeout=REQUEST_TIMEOUT, **options
+            )
+            client = redis.Redis(connection_pool=pool)
+        self.publisher = Publisher(client, self.stats, SCRIPTS)
+        self.call = self.publisher.call
+        parts = urlsplit(url)
+        self._address: Address = (parts.hostname or "localhost", parts.port or 6379)
+        self.subscriber = Subscriber(
+            self._heard,
+            self._locate,
+            sharded=self.sharded,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            tls=ssl.create_default_context() if parts.scheme == "rediss" else None,
+        )
+        self._node_channel = keys.node_channel(self.node)
+        self.keeper = Keeper(self)
+        self.members: dict[ChatSocket, Member] = {}  # to rename one that lost its nick
+        self.subscribed = asyncio.Event()  # set once this node hears its own channel
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        if self.sharded:
+            with contextlib.suppress(Exception):  # if Redis is away, the keeper retries
+                await self.publisher.redis.initialize()
+        await self.subscriber.subscribe(self._node_channel)
+        self.subscribed.set()
+        self._spawn(self.keeper.run())
+        logger.info("Cluster node %s started", self.node)
+
+    async def stop(self) -> None:
+        # What is under way (the leaves of the members just closed, above all) gets a short
+        # grace to reach the other nodes; then everything stops.
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=REQUEST_TIMEOUT)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.publisher.drain()
+        with contextlib.suppress(Unavailable):  # leave the cluster politely if we can
+            await self.keeper.leave_cluster()
+        await self.subscriber.close()
+        await self.publisher.aclose()
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------ the rooms
+
+    async def default_nick(self, room: str) -> str | None:
+        """A `User<n>` nick free in `room` on every node; unchecked if Redis is away."""
+        for _ in range(utils.DEFAULT_NICK_ATTEMPTS):
+            nick = utils.free_default_nick(self.registry, room, attempts=1)
+            if nick is None:
+                continue
+            try:
+                if await self.claim(room, nick):
+                    return nick
+            except Unavailable:
+                return nick  # registered (and checked) once Redis is back
+        return None
+
+    async def enter(self, member: Member) -> None:
+        await super().enter(member)
+        self.members[member.socket] = member
+        await self._serve(member.room)
+
+    def leave(self, member: Member, left: bytes) -> bool:
+        room, nick = member.room, member.nick
+        if not super().leave(member, left):
+            return False
+        self.members.pop(member.socket, None)
+        self._unserve(room)
+        self._spawn(self._forget(room, nick, left))
+        return True
+
+    async def rename(self, member: Member, new: str) -> None:
+        room, old = member.room, member.nick
+        if new in self.registry[room]:
+            raise ProtocolError(protocol.NICK_TAKEN)
+        index = keys.members(self.node)
+        await self.call(self.publisher.redis.sadd(index, keys.member(room, new)))
+        if not await self.publisher.script("rename", [keys.nicks(room)], [new, old, self.node]):
+            await self.call(self.publisher.redis.srem(index, keys.member(room, new)))
+            raise ProtocolError(protocol.NICK_TAKEN)
+        with contextlib.suppress(Unavailable):  # a stale index entry is harmless
+            await self.call(self.publisher.redis.srem(index, keys.member(room, old)))
+        await super().rename(member, new)
+
+    async def move(self, member: Member, new: str) -> None:
+        old, nick = member.room, member.nick
+        if nick in self.registry.get(new, {}):
+            raise ProtocolError(protocol.NICK_TAKEN_IN_ROOM)
+        if not await self.claim(new, nick):
+            raise ProtocolError(protocol.NICK_TAKEN_IN_ROOM)
+        with contextlib.suppress(Unavailable):  # the keeper settles it once Redis is back
+            await self.release(old, nick)
+        await super().move(member, new)
+        await self._serve(new)
+        self._unserve(old)
+
+    async def tell(self, room: str, payload: bytes, exclude: ChatSocket | None = None) -> None:
+        with contextlib.suppress(Unavailable):
+            await self._publish(room, payload)
+        self.deliver(room, payload, exclude)
+
+    async def chat(self, member: Member, text: str, stamp: str) -> tuple[bytes, str]:
+        """Add a chat message to the room's history and publish it; its broadcast and id.
+
+        The broadcast is serialized once, around the id Redis gives it (see `history.py`).
+        """
+        room, user = member.room, member.nick
+        prefix, suffix = protocol.chat_broadcast_parts(text, user, stamp)
+        self._epochs += 1
+        length, ttl_ms = self._history
+        args = [
+            length, ttl_ms, f"{self.node[:8]}{self._epochs:x}", keys.room_channel(room),
+            keys.event(self._origin, prefix), suffix, user, text, stamp, self._publish_verb,
+        ]  # fmt: skip
+        command = self.publisher.evalsha("append", [keys.history(room), keys.epoch(room)], args)
+        id = history.text(await self.publisher.batch(command))
+        return prefix + id.encode() + suffix, id
+
+    async def users(self, room: str) -> list[str]:
+        nicks = await self.call(self.publisher.redis.hkeys(keys.nicks(room)))
+        return [history.text(nick) for nick in nicks]
+
+    async def read_history(
+        self, room: str, after: str | None, limit: int
+    ) -> tuple[list[Message], bool]:
+        epoch, entry = history.split_stream_id(after)
+        reply = await self.publisher.script(
+            "read", [keys.history(room), keys.epoch(room)], [limit + 1, epoch, entry]
+        )
+        return history.from_stream(reply, after, limit)
+
+    # ------------------------------------------------------------------ Redis's part
+
+    async def claim(self, room: str, nick: str) -> bool:
+        """Take `nick` in `room` for this node; False if another connection has it."""
+        index, entry = keys.members(self.node), keys.member(room, nick)
+        await self.call(self.publisher.redis.sadd(index, entry))  # first: never unindexed
+        if await self.call(self.publisher.redis.hsetnx(keys.nicks(room), nick, self.node)):
+            return True
+        with contextlib.suppress(Unavailable):
+            await self.call(self.publisher.redis.srem(index, entry))
+        return False
+
+    async def release(self, room: str, nick: str) -> None:
+        await self.publisher.script("release", [keys.nicks(room)], [nick, self.node])
+        await self.call(self.publisher.redis.srem(keys.members(self.node), keys.member(room, nick)))
+
+    async def _forget(self, room: str, nick: str, left: bytes) -> None:
+        with contextlib.suppress(Unavailable):  # if Redis is away, the keeper catches up
+            await self.release(room, nick)
+            await self._publish(room, left)
+
+    @property
+    def _publish_verb(self) -> str:
+        return "SPUBLISH" if self.sharded else "PUBLISH"
+
+    def publish_command(self, channel: str, payload: bytes) -> Any:
+        """Publish `payload` on `channel` now, outside the batch."""
+        redis_ = self.publisher.redis
+        return (
+            redis_.spublish(channel, payload) if self.sharded else redis_.publish(channel, payload)
+        )
+
+    async def _publish(self, room: str, payload: bytes) -> None:
+        """Send a serialized broadcast to the other nodes' members of `room`."""
+        event = keys.event(self._origin, payload)
+        await self.publisher.batch(
+            self.publisher.publish(keys.room_channel(room), event, sharded=self.sharded)
+        )
+
+    async def announce(self, room: str, message: Message) -> None:
+        """Tell every member of `room`, on this node and the others (when Redis lets us)."""
+        await self.tell(room, protocol.encode(message))
+
+    # ------------------------------------------------------------------ hearing
+
+    async def _serve(self, room: str) -> None:
+        """Hear `room`'s channel while this node has members there."""
+        if room in self.registry:
+            await self.subscriber.subscribe(keys.room_channel(room))
+
+    def _unserve(self, room: str) -> None:
+        if room not in self.registry:
+            self.subscriber.unsubscribe(keys.room_channel(room))
+
+    async def _locate(self, channel: str) -> Address:
+        if not self.sharded:
+            return self._address
+        node = self.publisher.redis.get_node_from_key(channel)
+        if node is None:
+            raise OSError(f"no Redis Cluster node holds {channel}")
+        return node.host, node.port
+
+    def _heard(self, channel: bytes, data: bytes) -> None:
+        room = keys.room_of_channel(channel)
+        if room is None:  # our own channel: another node kept one of our nicks
+            self.displaced(*keys.split_member(data.decode()))
+            return
+        origin, body = keys.split_event(data)
+        if origin == self._origin:
+            return  # delivered here when it was sent
+        self.stats.redis_events += 1
+        members = self.registry.get(room)
+        if members:
+            self.stats.deliveries += utils.broadcast(members.values(), body)
+        else:
+            self.stats.redis_events_unserved += 1
+
+    # ------------------------------------------------------------------ lost nicks
+
+    def displaced(self, room: str, nick: str) -> None:
+        """Another node keeps `nick` in `room`: rename our member, spawned (it needs Redis)."""
+        socket = self.registry.get(room, {}).get(nick)
+        if socket is not None:
+            self._spawn(self._rename_displaced(socket, room, nick))
+
+    async def _rename_displaced(self, socket: ChatSocket, room: str, nick: str) -> None:
+        new = await self.default_nick(room)
+        member = self.members.get(socket)
+        if new is None or member is None or (member.room, member.nick) != (room, nick):
+            return
+        await Rooms.rename(self, member, new)  # Redis has it already (default_nick claimed it)
+        logger.info("Nick %s in %s kept by another node; renamed ours %s", nick, room, new)
+        payload = protocol.encode(protocol.nick_changed(room, nick, new))
+        member.socket.send_payload_nowait(payload)  # to it too
+        await self.tell(room, payload, member.socket)

@@ -1,0 +1,118 @@
+"""The keeper: this node's lease, its members' registration, and the reaping of dead nodes.
+
+Every `RENEW_SECONDS` it renews the node's lease, re-registers every live member when Redis
+lost them (it restarted, even empty), removes the members of nodes whose lease expired
+(telling their rooms they left, `shame: true`), and checks the subscriber's links.
+
+Nick conflicts that arose while Redis was away are settled by one rule: the node whose id
+sorts first keeps the nick; the other renames its member to a fresh `User<n>` and tells it
+and its room with `nick_changed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Final
+
+from .. import protocol
+from ..protocol import Unavailable
+from . import keys
+
+if TYPE_CHECKING:
+    from . import ClusterRooms
+
+logger = logging.getLogger(__name__)
+
+LEASE_SECONDS: Final = 10.0
+RENEW_SECONDS: Final = 2.0  # also how often dead nodes are looked for
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class Keeper:
+    def __init__(self, rooms: ClusterRooms) -> None:
+        self.rooms = rooms
+        self.node = rooms.node
+        self.redis = rooms.publisher.redis
+        self.call = rooms.publisher.call
+
+    async def run(self) -> None:
+        while True:
+            # The links first: a node hears its own channel before it registers anything, so
+            # that a node taking one of its nicks afterwards can tell it.
+            try:
+                await self.rooms.subscriber.check()
+                await self.keep()
+            except Unavailable:
+                pass  # Redis is away: again in a moment
+            except Exception:  # a bug: say so, and keep the node alive
+                logger.exception("The keeper's round failed")
+            await asyncio.sleep(RENEW_SECONDS)
+
+    async def keep(self) -> None:
+        lease = keys.lease(self.node)
+        renewed = await self.call(self.redis.set(lease, "1", px=int(LEASE_SECONDS * 1000), xx=True))
+        self.rooms.stats.redis_up = True
+        if not renewed or self.rooms.publisher.failed:
+            if not self.rooms.subscriber.hears(keys.node_channel(self.node)):
+                return  # next time
+            await self.register_all()
+        await self.reap()
+
+    # ------------------------------------------------------------------ registering
+
+    async def register_all(self) -> None:
+        publisher, registry = self.rooms.publisher, self.rooms.registry
+        publisher.failed = False
+        await self.call(self.redis.set(keys.lease(self.node), "1", px=int(LEASE_SECONDS * 1000)))
+        await self.call(self.redis.sadd(keys.NODES, self.node))
+        index = keys.members(self.node)
+        for stale in map(_text, await self.call(self.redis.smembers(index))):
+            room, nick = keys.split_member(stale)
+            if nick not in registry.get(room, {}):  # left while Redis was away
+                await self.rooms.release(room, nick)
+        live = [(room, nick) for room, members in registry.items() for nick in members]
+        for room, nick in live:
+            if nick not in registry.get(room, {}):  # moved on meanwhile: already registered
+                continue
+            await self.call(self.redis.sadd(index, keys.member(room, nick)))
+            result = await publisher.script("register", [keys.nicks(room)], [nick, self.node])
+            outcome = _text(result)
+            if outcome == "-":
+                self.rooms.displaced(room, nick)
+            elif outcome:  # we took it from node `outcome`: tell that node
+                notice = keys.member(room, nick).encode()
+                channel = keys.node_channel(outcome)
+                await self.call(self.rooms.publish_command(channel, notice))
+        logger.info("Registered %d member(s) in Redis", len(live))
+
+    # ------------------------------------------------------------------ reaping
+
+    async def reap(self) -> None:
+        for node in map(_text, await self.call(self.redis.smembers(keys.NODES))):
+            if node == self.node or await self.call(self.redis.exists(keys.lease(node))):
+                continue
+            if not await self.call(self.redis.srem(keys.NODES, node)):
+                continue  # another node reaps it
+            index = keys.members(node)
+            gone: list[tuple[str, str]] = []
+            for entry in map(_text, await self.call(self.redis.smembers(index))):
+                room, nick = keys.split_member(entry)
+                if await self.rooms.publisher.script("release", [keys.nicks(room)], [nick, node]):
+                    gone.append((room, nick))
+            await self.call(self.redis.delete(index))
+            logger.info("Node %s is gone: removing its %d member(s)", node, len(gone))
+            for room, nick in gone:
+                await self.rooms.announce(room, protocol.left(room, nick, shame=True))
+
+    async def leave_cluster(self) -> None:
+        """Release every member of this node and its lease (the node is stopping)."""
+        index = keys.members(self.node)
+        for entry in map(_text, await self.call(self.redis.smembers(index))):
+            await self.rooms.release(*keys.split_member(entry))
+        await self.call(self.redis.delete(keys.lease(self.node)))
+        await self.call(self.redis.delete(index))
+        await self.call(self.redis.srem(keys.NODES, self.node))

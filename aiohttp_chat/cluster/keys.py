@@ -1,0 +1,143 @@
+"""Every Redis key, channel and script of the cluster, in one place, one spelling each.
+
+A room's keys and channel share the hash tag `{r:ROOM}`, so on a Redis Cluster they live on
+one shard and a script may touch them together; a node's keys share `{n:NODE}`. The tag's
+prefix keeps it non-empty whatever the name holds (`}` included: the tag then ends inside the
+name, the same way for every key of that room).
+
+- `chat:{r:ROOM}:nicks`: hash nick -> owning node id;
+- `chat:{r:ROOM}:history` and `chat:{r:ROOM}:epoch`: the room's history (see `history.py`);
+- `chat:{r:ROOM}:events`: the room's channel, which only the nodes serving the room hear;
+- `chat:{n:NODE}:lease`, `chat:{n:NODE}:members` (`room NUL nick` entries): the node's lease
+  and its members, a superset (added before a claim, removed after a release), so that any
+  node can reap a dead node's members once its lease expired;
+- `chat:{n:NODE}:events`: the node's own channel (a nick it lost in an outage);
+- `chat:nodes`: every node id.
+
+No script touches keys of two tags: a move between rooms claims the new room, then releases
+the old one, each on its own shard.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+NODES: Final = "chat:nodes"
+SEP: Final = "\x00"  # never in a room name or nick (control characters are refused)
+
+
+def nicks(room: str) -> str:
+    return f"chat:{{r:{room}}}:nicks"
+
+
+def history(room: str) -> str:
+    return f"chat:{{r:{room}}}:history"
+
+
+def epoch(room: str) -> str:
+    return f"chat:{{r:{room}}}:epoch"
+
+
+def room_channel(room: str) -> str:
+    return f"chat:{{r:{room}}}:events"
+
+
+_ROOM_CHANNEL: Final = (b"chat:{r:", b"}:events")
+
+
+def room_of_channel(channel: bytes) -> str | None:
+    """The room whose channel this is; None for a node's channel."""
+    head, tail = _ROOM_CHANNEL
+    if channel.startswith(head) and channel.endswith(tail):
+        return channel[len(head) : -len(tail)].decode()
+    return None
+
+
+def lease(node: str) -> str:
+    return f"chat:{{n:{node}}}:lease"
+
+
+def members(node: str) -> str:
+    return f"chat:{{n:{node}}}:members"
+
+
+def node_channel(node: str) -> str:
+    return f"chat:{{n:{node}}}:events"
+
+
+def member(room: str, nick: str) -> str:
+    """An entry of a node's member index."""
+    return f"{room}{SEP}{nick}"
+
+
+def split_member(entry: str) -> tuple[str, str]:
+    room, _, nick = entry.partition(SEP)
+    return room, nick
+
+
+def event(origin: bytes, body: bytes) -> bytes:
+    """A broadcast on a room's channel: the node it comes from (not told again), then it."""
+    return origin + SEP.encode() + body
+
+
+def split_event(event: bytes) -> tuple[bytes, bytes]:
+    origin, _, body = event.partition(SEP.encode())
+    return origin, body
+
+
+# ------------------------------------------------------------------------ scripts
+
+# KEYS[1] nicks; ARGV new nick, old nick, node. 0 if the new nick is taken.
+RENAME: Final = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+if redis.call('HGET', KEYS[1], ARGV[2]) == ARGV[3] then redis.call('HDEL', KEYS[1], ARGV[2]) end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+"""
+# KEYS[1] nicks; ARGV nick, node. Removes the nick if the node still owns it; 1 if it did.
+RELEASE: Final = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+    redis.call('HDEL', KEYS[1], ARGV[1])
+    return 1
+end
+return 0
+"""
+# Re-registration after an outage. KEYS[1] nicks; ARGV nick, node. Returns '' when
+# registered, the displaced node's id when it took the nick from it, or '-' when another node
+# keeps it (the node id that sorts first wins).
+REGISTER: Final = """
+local owner = redis.call('HGET', KEYS[1], ARGV[1])
+if owner and owner ~= ARGV[2] and owner < ARGV[2] then return '-' end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if owner and owner ~= ARGV[2] then return owner end
+return ''
+"""
+# Add a message to its room's stream and publish its broadcast, with the id it got.
+# KEYS[1] stream, KEYS[2] epoch; ARGV[1] max length, ARGV[2] ttl (ms), ARGV[3] a new epoch if
+# none is kept, ARGV[4] channel, ARGV[5] event up to the id, ARGV[6] event after the id,
+# ARGV[7] user, ARGV[8] message, ARGV[9] time, ARGV[10] PUBLISH or SPUBLISH. Returns the id.
+APPEND: Final = """
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then
+    epoch = ARGV[3]
+    redis.call('SET', KEYS[2], epoch)
+end
+local n = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*',
+    'u', ARGV[7], 'm', ARGV[8], 't', ARGV[9])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+local id = epoch .. '-' .. n
+redis.call(ARGV[10], ARGV[4], ARGV[5] .. id .. ARGV[6])
+return id
+"""
+# KEYS[1] stream, KEYS[2] epoch; ARGV[1] how many, ARGV[2] the after id's epoch and ARGV[3]
+# its entry id ('' for none). Returns the epoch, whether `after` is kept, and the newest
+# entries after it (newest first).
+READ: Final = """
+local epoch = redis.call('GET', KEYS[2]) or ''
+local lower, found = '-', 0
+if ARGV[3] ~= '' and epoch == ARGV[2] and #redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3]) > 0 then
+    lower, found = '(' .. ARGV[3], 1
+end
+return {epoch, found, redis.call('XREVRANGE', KEYS[1], '+', lower, 'COUNT', ARGV[1])}
+"""

@@ -1,0 +1,90 @@
+"""The rooms as one connection sees them: who is where, under which nick, and what was said.
+
+`Rooms` is this process alone: its registry (room -> nick -> socket, moved with `utils`) and
+its in-memory history. `cluster.ClusterRooms` is the same interface over several processes
+sharing Redis: it asks Redis first for what must be global, and carries the broadcasts to the
+other nodes. A `ChatSession` reads the same on both.
+
+On a single server nothing here waits: a move, its broadcast and the reply are decided in
+one step of the event loop, so no other connection sees a half-done move.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from . import protocol, utils
+from .history import MemoryHistory
+from .metrics import Stats
+from .protocol import Message
+from .utils import Registry
+from .wire import ChatSocket
+
+
+class Member(Protocol):
+    """A connection in a room: what the rooms know of it, and may change (a lost nick)."""
+
+    socket: ChatSocket
+    room: str
+    nick: str
+
+
+class Rooms:
+    """The rooms of this process alone."""
+
+    def __init__(
+        self,
+        registry: Registry[ChatSocket] | None = None,
+        history: MemoryHistory | None = None,
+        stats: Stats | None = None,
+    ) -> None:
+        self.registry = utils.new_registry() if registry is None else registry
+        self.history = MemoryHistory() if history is None else history
+        self.stats = Stats() if stats is None else stats
+
+    async def default_nick(self, room: str) -> str | None:
+        """A free `User<n>` nick in `room`, or None if none was found."""
+        return utils.free_default_nick(self.registry, room)
+
+    async def enter(self, member: Member) -> None:
+        """Register `member` under its nick in its room (the nick is known to be free)."""
+        utils.add_member(self.registry, member.room, member.nick, member.socket)
+
+    def leave(self, member: Member, left: bytes) -> bool:
+        """Unregister `member` and tell its room `left`; False if it was not registered."""
+        if not utils.remove_member(self.registry, member.room, member.nick, member.socket):
+            return False
+        self.deliver(member.room, left, member.socket)
+        return True
+
+    async def rename(self, member: Member, new: str) -> None:
+        utils.change_nick(self.registry, member.room, member.nick, new)
+        member.nick = new
+
+    async def move(self, member: Member, new: str) -> None:
+        utils.change_room(self.registry, member.room, new, member.nick)
+        member.room = new
+
+    async def tell(self, room: str, payload: bytes, exclude: ChatSocket | None = None) -> None:
+        """Tell every member of `room` (but `exclude`), on every node: on the others as far
+        as they can be reached (a join or a leave is not refused for want of Redis)."""
+        self.deliver(room, payload, exclude)
+
+    async def chat(self, member: Member, text: str, stamp: str) -> tuple[bytes, str]:
+        """Keep a chat message in the room's history; its broadcast, serialized, and its id."""
+        id = self.history.append(member.room, member.nick, text, stamp)
+        return protocol.encode(protocol.chat_broadcast(text, member.nick, id, stamp)), id
+
+    async def users(self, room: str) -> list[str]:
+        return utils.list_users(self.registry, room)
+
+    async def read_history(
+        self, room: str, after: str | None, limit: int
+    ) -> tuple[list[Message], bool]:
+        return self.history.read(room, after, limit)
+
+    def deliver(self, room: str, payload: bytes, exclude: ChatSocket | None = None) -> None:
+        """Tell this process's members of `room`, but `exclude`."""
+        members = self.registry.get(room)
+        if members:
+            self.stats.deliveries += utils.broadcast(members.values(), payload, exclude)
