@@ -81,17 +81,26 @@ class ClusterRooms(Rooms):
                 url, max_connections=MAX_CONNECTIONS, timeout=REQUEST_TIMEOUT, **options
             )
             client = redis.Redis(connection_pool=pool)
-        self.publisher = Publisher(client, self.stats, SCRIPTS)
-        self.call = self.publisher.call
         parts = urlsplit(url)
         self._address: Address = (parts.hostname or "localhost", parts.port or 6379)
+        username = unquote(parts.username) if parts.username else None
+        password = unquote(parts.password) if parts.password else None
+        tls = ssl.create_default_context() if parts.scheme == "rediss" else None
+        opening: list[tuple[Any, ...]] = []  # what a new connection says first
+        if password is not None:
+            opening.append(("AUTH", *([username] if username else []), password))
+        if (db := parts.path.strip("/")) not in ("", "0"):
+            opening.append(("SELECT", db))
+        direct = None if self.sharded or tls else (self._address, opening)
+        self.publisher = Publisher(client, self.stats, SCRIPTS, direct)
+        self.call = self.publisher.call
         self.subscriber = Subscriber(
             self._heard,
             self._locate,
             sharded=self.sharded,
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-            tls=ssl.create_default_context() if parts.scheme == "rediss" else None,
+            username=username,
+            password=password,
+            tls=tls,
         )
         self._node_channel = keys.node_channel(self.node)
         self.keeper = Keeper(self)

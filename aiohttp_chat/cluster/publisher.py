@@ -1,9 +1,15 @@
 """Commands to Redis: one helper that maps any failure to `Unavailable`, and the batch.
 
-Commands made during one event-loop step go to Redis in one pipeline (`Publisher.batch`): one
-round trip for all of them, as the Outbox does for sockets. A sender awaits its own before it
-sends again, so its messages stay in order. The batch waits without a timer of its own: the
-pipeline's timeout bounds every command in it.
+Commands made during one event-loop step go to Redis together (`Publisher.batch`): one
+write and one round trip for all of them, as the Outbox does for sockets. A sender awaits
+its own before it sends again, so its messages stay in order.
+
+On a single Redis the batch goes down a connection of its own (`Pipe`): the commands are
+encoded here and the replies parsed by hiredis as they arrive, each resolving the future of
+its command, with one watchdog timer per connection (not per command) that drops a link
+whose replies are overdue. On a Redis Cluster the batch is redis-py's cluster pipeline,
+which routes each command to its shard. Everything else (nicks, user lists, history reads,
+the keeper) uses redis-py, through `call`.
 """
 
 from __future__ import annotations
@@ -11,29 +17,98 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable
 from typing import Any, Final, TypeVar
 
-from redis.exceptions import NoScriptError, RedisError
+import hiredis
+from redis.exceptions import ConnectionError, NoScriptError, RedisError, ResponseError
 
 from ..metrics import Stats
 from ..protocol import Unavailable
+from .subscriber import Address, command
 
 logger = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT: Final = 1.5  # seconds a request may wait for Redis
 
 T = TypeVar("T")
-Command = Callable[[Any], object]  # adds one command to a pipeline
+Command = tuple[Any, ...]  # a command's words: ("PUBLISH", channel, payload)
 Batched = tuple[Command, "asyncio.Future[Any]"]
+
+
+class Pipe(asyncio.Protocol):
+    """A connection that sends batches of commands and hands each reply to its future."""
+
+    def __init__(self) -> None:
+        self.reader = hiredis.Reader()
+        self.transport: asyncio.Transport | None = None
+        self.waiting: deque[tuple[float, asyncio.Future[Any]]] = deque()
+        self._watchdog: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    @property
+    def usable(self) -> bool:
+        return self.transport is not None and not self.transport.is_closing()
+
+    def send(self, batch: list[Batched]) -> None:
+        assert self.transport is not None
+        self.transport.write(b"".join(command(*words) for words, _ in batch))
+        now = time.monotonic()
+        self.waiting.extend((now, future) for _, future in batch)
+        if self._watchdog is None:
+            self._watchdog = asyncio.get_running_loop().call_later(REQUEST_TIMEOUT, self._check)
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        while (reply := self.reader.gets()) is not False:
+            _, future = self.waiting.popleft()
+            if not future.done():
+                future.set_result(reply)
+
+    def _check(self) -> None:
+        self._watchdog = None
+        if not self.waiting:
+            return
+        overdue = time.monotonic() - self.waiting[0][0]
+        if overdue >= REQUEST_TIMEOUT:
+            logger.warning("Redis did not answer within %.1f s: reconnecting", overdue)
+            assert self.transport is not None
+            self.transport.abort()
+        else:
+            delay = REQUEST_TIMEOUT - overdue
+            self._watchdog = asyncio.get_running_loop().call_later(delay, self._check)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        while self.waiting:
+            _, future = self.waiting.popleft()
+            if not future.done():
+                future.set_exception(ConnectionError("the connection to Redis was lost"))
+        self.transport = None
 
 
 class Publisher:
     """Runs this node's commands on `redis` (a `Redis` or a `RedisCluster` client)."""
 
-    def __init__(self, redis: Any, stats: Stats, scripts: dict[str, str]) -> None:
+    def __init__(
+        self,
+        redis: Any,
+        stats: Stats,
+        scripts: dict[str, str],
+        pipe_to: tuple[Address, list[Command]] | None = None,
+    ) -> None:
+        """`pipe_to`: a single Redis's address and the commands that open a connection to it
+        (AUTH, SELECT); without it (a Redis Cluster), batches go through redis-py."""
         self.redis = redis
         self.stats = stats
+        self._pipe_to = pipe_to
+        self._pipe: Pipe | None = None
+        self._connecting: asyncio.Task[None] | None = None
         self.scripts = {name: redis.register_script(source) for name, source in scripts.items()}
         self.failed = True  # Redis may have lost what this node holds: the keeper checks
         self._batch: list[Batched] = []
@@ -61,29 +136,41 @@ class Publisher:
 
     # ------------------------------------------------------------------ the batch
 
-    async def batch(self, add: Command) -> Any:
-        """Run `add`'s command in this loop step's pipeline; its result."""
-        future = asyncio.get_running_loop().create_future()
-        if not self._batch:
-            asyncio.get_running_loop().call_soon(self._send_soon)
-        self._batch.append((add, future))
-        try:
-            return await future
-        except (RedisError, OSError, TimeoutError) as exc:
-            raise self._unavailable(exc) from None
+    async def batch(self, words: Command) -> Any:
+        """Run one command in this loop step's batch; its result."""
+        for attempt in (1, 2):
+            future = asyncio.get_running_loop().create_future()
+            if not self._batch:
+                asyncio.get_running_loop().call_soon(self._send_soon)
+            self._batch.append((words, future))
+            try:
+                result = await future
+            except (RedisError, OSError, TimeoutError) as exc:
+                raise self._unavailable(exc) from None
+            if not isinstance(result, Exception):
+                return result
+            if attempt == 1 and str(result).startswith("NOSCRIPT"):  # Redis restarted
+                await self.call(self._load_scripts())
+                continue
+            raise self._unavailable(result)
+        raise AssertionError("unreachable")
 
     def evalsha(self, name: str, keys: list[str], args: list[Any]) -> Command:
-        """A pipeline command running script `name` (loaded first if Redis lacks it)."""
-        sha = self.scripts[name].sha
-        return lambda pipe: pipe.evalsha(sha, len(keys), *keys, *args)
+        """A batch command running script `name`."""
+        return ("EVALSHA", self.scripts[name].sha, len(keys), *keys, *args)
 
     def publish(self, channel: str, payload: bytes, *, sharded: bool) -> Command:
-        if sharded:
-            return lambda pipe: pipe.spublish(channel, payload)
-        return lambda pipe: pipe.publish(channel, payload)
+        return ("SPUBLISH" if sharded else "PUBLISH", channel, payload)
+
+    async def _load_scripts(self) -> None:
+        for script in self.scripts.values():
+            await self.redis.script_load(script.script)
 
     def _send_soon(self) -> None:
         batch, self._batch = self._batch, []
+        if self._pipe is not None and self._pipe.usable:
+            self._pipe.send(batch)  # no task: written now, answered as the replies arrive
+            return
         task = asyncio.create_task(self._send(batch))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
@@ -92,26 +179,56 @@ class Publisher:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
+                if self._pipe_to is not None:
+                    pipe = await self._open_pipe()
+                    pipe.send(batch)
+                    return
                 results = await self._execute(batch)
-                if any(isinstance(r, NoScriptError) for r in results):  # Redis restarted
-                    for script in self.scripts.values():
-                        await self.redis.script_load(script.script)
-                    results = await self._execute(batch)
             self.stats.redis_round_trips.observe(time.perf_counter() - started)
         except (RedisError, OSError, TimeoutError) as exc:
             results = [RedisError(repr(exc))] * len(batch)
         for (_, future), result in zip(batch, results, strict=True):
             if future.done():
                 continue
-            if isinstance(result, BaseException):
+            if isinstance(result, (RedisError, OSError)) and not isinstance(
+                result, (NoScriptError, ResponseError)
+            ):
                 future.set_exception(result)
             else:
                 future.set_result(result)
 
+    async def _open_pipe(self) -> Pipe:
+        """The connection to the single Redis: the open one, or a new one (one at a time)."""
+        if self._pipe is not None and self._pipe.usable:
+            return self._pipe
+        task = self._connecting
+        if task is None:
+            task = self._connecting = asyncio.create_task(self._connect_pipe())
+        try:
+            await asyncio.shield(task)
+        finally:
+            if self._connecting is task and task.done():
+                self._connecting = None
+        assert self._pipe is not None
+        return self._pipe
+
+    async def _connect_pipe(self) -> None:
+        assert self._pipe_to is not None
+        address, opening = self._pipe_to
+        _, pipe = await asyncio.get_running_loop().create_connection(Pipe, *address)
+        futures = [asyncio.get_running_loop().create_future() for _ in opening]
+        pipe.send(list(zip(opening, futures, strict=True)))
+        for reply in await asyncio.gather(*futures):
+            if isinstance(reply, Exception):
+                assert pipe.transport is not None
+                pipe.transport.abort()
+                raise RedisError(f"Redis refused the connection: {reply}")
+        self._pipe = pipe
+
     async def _execute(self, batch: list[Batched]) -> list[Any]:
         async with self.redis.pipeline(transaction=False) as pipe:
-            for add, _ in batch:
-                add(pipe)
+            for words, _ in batch:
+                pipe.execute_command(*words)
             results: list[Any] = await pipe.execute(raise_on_error=False)
             return results
 
@@ -124,6 +241,8 @@ class Publisher:
         await asyncio.gather(*self._pending, return_exceptions=True)
 
     async def aclose(self) -> None:
+        if self._pipe is not None and self._pipe.transport is not None:
+            self._pipe.transport.close()
         await self.redis.aclose()
         pool = getattr(self.redis, "connection_pool", None)  # given, so not closed with it
         if pool is not None:

@@ -34,11 +34,11 @@ Deliver = Callable[[bytes, bytes], None]  # channel, payload
 Locate = Callable[[str], Awaitable[Address]]  # the server that carries a channel
 
 
-def command(*args: str | bytes) -> bytes:
+def command(*args: str | bytes | int) -> bytes:
     """One command in Redis's wire format."""
     parts = [b"*%d\r\n" % len(args)]
     for arg in args:
-        data = arg.encode() if isinstance(arg, str) else arg
+        data = arg if isinstance(arg, bytes) else str(arg).encode()
         parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
     return b"".join(parts)
 
