@@ -7,13 +7,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
+import redis.asyncio as redis
 from aiohttp import WSCloseCode, WSMsgType
 
 from aiohttp_chat import utils
+from aiohttp_chat.cluster import keys
 from aiohttp_chat.protocol import UNAVAILABLE
 from aiohttp_chat.server import CLUSTER
 
@@ -26,7 +28,9 @@ from .conftest import (
     eventually,
     free_port,
     open_peer,
+    scrape,
     stamped,
+    value,
 )
 
 
@@ -192,6 +196,97 @@ async def test_nick_conflicts_from_an_outage_follow_the_rule(
         return await users(winner) == {"User7", renamed["to_user"]}
 
     await eventually(settled, 10)
+
+
+# ------------------------------------------------------------------------ per-room channels
+
+
+async def subscribers(redis_server: RedisServer, room: str) -> int:
+    """How many nodes listen to `room`'s channel, as Redis counts them."""
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        ((_, count),) = await client.pubsub_numsub(keys.room_channel(room))
+        return int(count)
+    finally:
+        await client.aclose()
+
+
+async def test_a_node_hears_only_the_rooms_it_serves(
+    node: StartNode, redis_server: RedisServer
+) -> None:
+    one, two = await node(), await node()
+    alice, bob, carol = await open_peer(one), await open_peer(two), await open_peer(two)
+    for peer, room in ((alice, "Lounge"), (bob, "Lounge"), (carol, "Kitchen")):
+        await peer.join(room)
+    assert await subscribers(redis_server, "Lounge") == 2
+    assert await subscribers(redis_server, "Kitchen") == 1  # node one has nobody there
+    for index in range(20):
+        await carol.ask(action="chat_message", message=f"k{index}")
+    await bob.ask(action="chat_message", message="to the lounge")
+    while (message := await alice.recv())["action"] != "chat_message":
+        pass
+    assert message["message"] == "to the lounge"
+    heard = await scrape(one)
+    assert value(heard, "redis_events_unserved_total") == 0  # none of Kitchen's 20 reached it
+    assert value(heard, "redis_events_total") < 20
+
+    await alice.join("Kitchen")  # node one now serves Kitchen, and no longer the Lounge
+    assert await subscribers(redis_server, "Kitchen") == 2
+    await eventually(lambda: _equals(subscribers(redis_server, "Lounge"), 1), 5)
+    await carol.ask(action="chat_message", message="welcome")
+    while (message := await alice.recv())["action"] != "chat_message":
+        pass
+    assert message["message"] == "welcome"  # heard from its first moment in the room
+
+
+async def _equals(count: Awaitable[int], expected: int) -> bool:
+    return await count == expected
+
+
+async def test_joins_and_leaves_racing_on_one_node_leave_the_right_subscriptions(
+    node: StartNode, redis_server: RedisServer
+) -> None:
+    one, two = await node(), await node()
+    speaker = await open_peer(two)
+    await speaker.join("Race")
+    racers = [await open_peer(one) for _ in range(5)]
+    for _ in range(10):  # in and out at once, every request in flight together
+        await asyncio.gather(*(p.send(action="join_room", room="Race") for p in racers))
+        await asyncio.gather(*(p.send(action="join_room", room="Default") for p in racers))
+    for peer in racers:
+        for _ in range(20):
+            while "success" not in (await peer.recv()):
+                pass
+    await eventually(lambda: _equals(subscribers(redis_server, "Race"), 1), 5)  # two only
+    stayer = racers[0]
+    await stayer.join("Race")
+    assert await subscribers(redis_server, "Race") == 2
+    await speaker.ask(action="chat_message", message="still here?")
+    while (message := await stayer.recv())["action"] != "chat_message":
+        pass
+    assert message["message"] == "still here?"
+
+
+async def test_a_killed_subscription_is_restored_within_seconds(
+    node: StartNode, redis_server: RedisServer
+) -> None:
+    one, two = await node(), await node()
+    alice, bob = await open_peer(one), await open_peer(two)
+    for peer in (alice, bob):
+        await peer.join("Lounge")
+    await alice.drain()
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        assert await client.client_kill_filter(_type="pubsub") == 2  # both nodes' links
+    finally:
+        await client.aclose()
+    started = time.monotonic()
+    await eventually(lambda: _equals(subscribers(redis_server, "Lounge"), 2), 5)
+    await bob.ask(action="chat_message", message="can you hear me?")
+    while (message := await alice.recv())["action"] != "chat_message":
+        pass
+    assert message["message"] == "can you hear me?"
+    assert time.monotonic() - started < 5
 
 
 # ------------------------------------------------------------------------ real processes
