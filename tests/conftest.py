@@ -223,6 +223,8 @@ def server_process() -> Iterator[Callable[..., ServerProcess]]:
 class RedisServer:
     """A real redis-server on a free port, which a test may stop and start again, empty."""
 
+    cluster = False
+
     def __init__(self) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
@@ -239,6 +241,75 @@ class RedisServer:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+    @property
+    def args(self) -> list[str]:
+        """A server process's options to use it."""
+        return ["--redis-url", self.url, *(["--redis-cluster"] if self.cluster else [])]
+
+
+class RedisClusterServer(RedisServer):
+    """A real three-master Redis Cluster on free ports (`redis-server --cluster-enabled`,
+    joined by `redis-cli --cluster create`), which a test may stop and start again, empty."""
+
+    cluster = True
+    MASTERS = 3
+
+    def __init__(self) -> None:
+        self.dir = tempfile.mkdtemp(prefix="redis-cluster-")
+        self.ports = [(free_port(), free_port()) for _ in range(self.MASTERS)]  # client, bus
+        self.port = self.ports[0][0]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.created = False
+        self.start()
+        addresses = [f"127.0.0.1:{port}" for port, _ in self.ports]
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *addresses, "--cluster-yes"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            timeout=30,
+        )
+        self.created = True
+        self._wait_until_ok()
+
+    def start(self) -> None:
+        self.procs = []
+        for port, bus in self.ports:
+            command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
+            command += ["--cluster-enabled", "yes", "--cluster-port", str(bus)]
+            command += ["--cluster-config-file", f"nodes-{port}.conf", "--dir", self.dir]
+            command += ["--cluster-node-timeout", "2000", "--save", "", "--appendonly", "no"]
+            self.procs.append(subprocess.Popen(command, stdout=subprocess.DEVNULL))
+        for (port, _), proc in zip(self.ports, self.procs, strict=True):
+            wait_for_port(port, proc)
+        if self.created:  # restarted: the nodes find each other again from their files
+            self._wait_until_ok()
+
+    def _wait_until_ok(self) -> None:
+        deadline = time.monotonic() + 30
+        for port, _ in self.ports:
+            while True:
+                info = subprocess.run(
+                    ["redis-cli", "-p", str(port), "cluster", "info"],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                ).stdout
+                if "cluster_state:ok" in info:
+                    break
+                assert time.monotonic() < deadline, f"the cluster is not ok: {info}"
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def require_program(name: str) -> None:
@@ -383,7 +454,11 @@ async def node(
 
     async def start() -> TestClient[Any, Any]:
         client = await aiohttp_client(
-            create_app(Settings(redis_url=redis_server.url, rate_limit=0))
+            create_app(
+                Settings(
+                    redis_url=redis_server.url, redis_cluster=redis_server.cluster, rate_limit=0
+                )
+            )
         )
         await asyncio.wait_for(client.app[CLUSTER].subscribed.wait(), TIMEOUT)
         return client

@@ -7,7 +7,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -22,16 +23,39 @@ from aiohttp_chat.server import CLUSTER
 from .conftest import (
     TIMEOUT,
     Peer,
+    RedisClusterServer,
     RedisServer,
     ServerProcess,
     StartNode,
     eventually,
     free_port,
     open_peer,
+    require_program,
     scrape,
     stamped,
     value,
 )
+
+
+@pytest.fixture(params=["one Redis", "Redis Cluster"])
+def redis_server(request: pytest.FixtureRequest) -> Iterator[RedisServer]:
+    """Every test here runs on one Redis and on a three-master Redis Cluster."""
+    require_program("redis-server")
+    if request.param == "one Redis":
+        server = RedisServer()
+        yield server
+        server.stop()
+    else:
+        require_program("redis-cli")
+        cluster = RedisClusterServer()
+        yield cluster
+        cluster.remove()
+
+
+def redis_client(redis_server: RedisServer) -> Any:
+    if redis_server.cluster:
+        return redis.RedisCluster.from_url(redis_server.url)
+    return redis.Redis.from_url(redis_server.url)
 
 
 async def users(peer: Peer, room: str | None = None) -> set[str]:
@@ -203,9 +227,16 @@ async def test_nick_conflicts_from_an_outage_follow_the_rule(
 
 async def subscribers(redis_server: RedisServer, room: str) -> int:
     """How many nodes listen to `room`'s channel, as Redis counts them."""
-    client = redis.Redis.from_url(redis_server.url)
+    client = redis_client(redis_server)
+    channel = keys.room_channel(room)
     try:
-        ((_, count),) = await client.pubsub_numsub(keys.room_channel(room))
+        if redis_server.cluster:
+            await client.initialize()
+            node = client.get_node_from_key(channel)
+            command = ("PUBSUB SHARDNUMSUB", channel)
+            ((_, count),) = await client.execute_command(*command, target_nodes=node)
+            return int(count)
+        ((_, count),) = await client.pubsub_numsub(channel)
         return int(count)
     finally:
         await client.aclose()
@@ -275,9 +306,15 @@ async def test_a_killed_subscription_is_restored_within_seconds(
     for peer in (alice, bob):
         await peer.join("Lounge")
     await alice.drain()
-    client = redis.Redis.from_url(redis_server.url)
+    client = redis_client(redis_server)
     try:
-        assert await client.client_kill_filter(_type="pubsub") == 2  # both nodes' links
+        if redis_server.cluster:  # on every master: each node links to the shards it needs
+            killed = await client.execute_command(
+                "CLIENT KILL", "TYPE", "pubsub", target_nodes=redis.RedisCluster.PRIMARIES
+            )
+            assert sum(killed.values()) >= 2, killed
+        else:
+            assert await client.client_kill_filter(_type="pubsub") == 2  # both nodes' links
     finally:
         await client.aclose()
     started = time.monotonic()
@@ -304,9 +341,7 @@ async def _connect(
 async def test_three_processes_behave_as_one_server(
     redis_server: RedisServer, server_process: Callable[..., ServerProcess]
 ) -> None:
-    servers = [
-        server_process("--redis-url", redis_server.url, "--rate-limit", "0") for _ in range(3)
-    ]
+    servers = [server_process(*redis_server.args, "--rate-limit", "0") for _ in range(3)]
     async with aiohttp.ClientSession() as session:
         await asyncio.sleep(0.5)  # every node subscribed
         peers = []
@@ -361,8 +396,8 @@ def _two_nodes(
     redis_server: RedisServer, server_process: Callable[..., ServerProcess]
 ) -> tuple[ServerProcess, ServerProcess]:
     return (
-        server_process("--redis-url", redis_server.url, "--rate-limit", "0"),
-        server_process("--redis-url", redis_server.url, "--rate-limit", "0"),
+        server_process(*redis_server.args, "--rate-limit", "0"),
+        server_process(*redis_server.args, "--rate-limit", "0"),
     )
 
 
@@ -415,7 +450,7 @@ async def test_a_stopped_node_tells_the_other_nodes_at_once(
 async def test_workers_share_one_port(redis_server: RedisServer) -> None:
     port = free_port()
     command = [sys.executable, "-m", "aiohttp_chat.server", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--workers", "3", "--redis-url", redis_server.url]
+    command += ["--port", str(port), "--workers", "3", *redis_server.args]
     supervisor = await asyncio.create_subprocess_exec(*command, stderr=subprocess.PIPE)
     try:
         await _listening(port, supervisor)

@@ -36,12 +36,11 @@ from ..utils import Registry
 from ..wire import ChatSocket
 from . import keys
 from .keeper import Keeper
-from .publisher import REQUEST_TIMEOUT, Publisher
+from .publisher import FAILURES, MAX_CONNECTIONS, REQUEST_TIMEOUT, Publisher
 from .subscriber import Address, Subscriber
 
 logger = logging.getLogger(__name__)
 
-MAX_CONNECTIONS: Final = 32  # to Redis, per node; requests beyond wait their turn
 SCRIPTS: Final = {
     "rename": keys.RENAME,
     "release": keys.RELEASE,
@@ -75,7 +74,8 @@ class ClusterRooms(Rooms):
         }
         client: Any
         if self.sharded:
-            client = RedisCluster.from_url(url, max_connections=MAX_CONNECTIONS, **options)
+            # Beyond `call`'s turns, batches and the keeper need connections of their own.
+            client = RedisCluster.from_url(url, max_connections=4 * MAX_CONNECTIONS, **options)
         else:  # blocking: a burst of requests waits for a free connection instead of failing
             pool = redis.BlockingConnectionPool.from_url(
                 url, max_connections=MAX_CONNECTIONS, timeout=REQUEST_TIMEOUT, **options
@@ -112,7 +112,7 @@ class ClusterRooms(Rooms):
 
     async def start(self) -> None:
         if self.sharded:
-            with contextlib.suppress(Exception):  # if Redis is away, the keeper retries
+            with contextlib.suppress(*FAILURES):  # if Redis is away, the keeper retries
                 await self.publisher.redis.initialize()
         await self.subscriber.subscribe(self._node_channel)
         self.subscribed.set()
@@ -284,9 +284,17 @@ class ClusterRooms(Rooms):
     async def _locate(self, channel: str) -> Address:
         if not self.sharded:
             return self._address
-        node = self.publisher.redis.get_node_from_key(channel)
-        if node is None:
-            raise OSError(f"no Redis Cluster node holds {channel}")
+        client = self.publisher.redis
+        try:
+            node = client.get_node_from_key(channel)
+        except FAILURES:
+            node = None
+        if node is None:  # the client does not know the cluster's shards (yet, or any more)
+            try:
+                await client.initialize()
+                node = client.get_node_from_key(channel)
+            except FAILURES as exc:
+                raise OSError(f"no Redis Cluster node for {channel}: {exc}") from None
         return node.host, node.port
 
     def _heard(self, channel: bytes, data: bytes) -> None:

@@ -22,7 +22,13 @@ from collections.abc import Awaitable
 from typing import Any, Final, TypeVar
 
 import hiredis
-from redis.exceptions import ConnectionError, NoScriptError, RedisError, ResponseError
+from redis.exceptions import (
+    ConnectionError,
+    NoScriptError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+)
 
 from ..metrics import Stats
 from ..protocol import Unavailable
@@ -31,6 +37,9 @@ from .subscriber import Address, command
 logger = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT: Final = 1.5  # seconds a request may wait for Redis
+MAX_CONNECTIONS: Final = 32  # to Redis (to each shard), per node; requests beyond wait
+# What a failing Redis raises: redis-py's errors, the cluster client's own, the socket's.
+FAILURES: Final = (RedisError, RedisClusterException, OSError, TimeoutError)
 
 T = TypeVar("T")
 Command = tuple[Any, ...]  # a command's words: ("PUBLISH", channel, payload)
@@ -107,6 +116,8 @@ class Publisher:
         self.redis = redis
         self.stats = stats
         self._pipe_to = pipe_to
+        # The cluster client fails when its connections run out: requests queue here instead.
+        self._turns = asyncio.Semaphore(MAX_CONNECTIONS)
         self._pipe: Pipe | None = None
         self._connecting: asyncio.Task[None] | None = None
         self.scripts = {name: redis.register_script(source) for name, source in scripts.items()}
@@ -118,9 +129,9 @@ class Publisher:
         """Await one Redis operation within `REQUEST_TIMEOUT`; `Unavailable` if it fails."""
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(REQUEST_TIMEOUT):
+            async with asyncio.timeout(REQUEST_TIMEOUT), self._turns:
                 result = await awaitable
-        except (RedisError, OSError, TimeoutError) as exc:
+        except FAILURES as exc:
             raise self._unavailable(exc) from None
         self.stats.redis_round_trips.observe(time.perf_counter() - started)
         return result
@@ -145,11 +156,11 @@ class Publisher:
             self._batch.append((words, future))
             try:
                 result = await future
-            except (RedisError, OSError, TimeoutError) as exc:
+            except FAILURES as exc:
                 raise self._unavailable(exc) from None
             if not isinstance(result, Exception):
                 return result
-            if attempt == 1 and str(result).startswith("NOSCRIPT"):  # Redis restarted
+            if attempt == 1 and _no_script(result):  # Redis restarted, or a new shard
                 await self.call(self._load_scripts())
                 continue
             raise self._unavailable(result)
@@ -185,7 +196,7 @@ class Publisher:
                     return
                 results = await self._execute(batch)
             self.stats.redis_round_trips.observe(time.perf_counter() - started)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except FAILURES as exc:
             results = [RedisError(repr(exc))] * len(batch)
         for (_, future), result in zip(batch, results, strict=True):
             if future.done():
@@ -247,3 +258,8 @@ class Publisher:
         pool = getattr(self.redis, "connection_pool", None)  # given, so not closed with it
         if pool is not None:
             await pool.aclose()
+
+
+def _no_script(error: Exception) -> bool:
+    """Whether `error` says Redis lacks a script (as hiredis or redis-py words it)."""
+    return isinstance(error, NoScriptError) or str(error).startswith("NOSCRIPT")
