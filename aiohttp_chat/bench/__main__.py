@@ -27,7 +27,8 @@ LIMITS_OUT_OF_REACH = (
     *("--allowed-origin", "https://bench.invalid"),
 )
 
-SCENARIOS = ("fanout", "latency", "slow", "limits", "scraped", "idle")  # idle grows the server
+# idle grows the server; rooms starts servers of its own
+SCENARIOS = ("fanout", "latency", "slow", "limits", "scraped", "idle", "rooms")
 SIMPLE: dict[str, Callable[[Setup], Figures]] = {
     "fanout": runner.fanout,
     "limits": runner.fanout,  # the same load, on a server with every limit on (see below)
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--server-pid", type=int, help="pid of the --url server, to read its CPU and memory")
     add("--server-arg", action="append", default=[], help="extra option for the started server")
     add("--redis", action="store_true", help="start a Redis too and run the server on it")
+    add("--redis-cluster", action="store_true", help="rooms: the nodes share a Redis Cluster")
     add("--workers", type=int, default=1, help="server processes (with a Redis; default: 1)")
     add("--rooms", type=int, default=4, help="fanout: rooms (default: 4)")
     add("--members", type=int, default=50, help="fanout: members per room (default: 50)")
@@ -75,19 +77,67 @@ def run(args: argparse.Namespace, setup: Setup) -> dict[str, Figures]:
         runs = []
         for index in range(args.runs):
             print(f"{name}: run {index + 1} of {args.runs}...", file=sys.stderr, flush=True)
+            if name == "rooms":
+                runs.append(rooms(args, setup))
+                continue
             with ExitStack() as stack:
                 if not args.url:
                     limits = LIMITS_OUT_OF_REACH if name == "limits" else LIMITS_OFF
                     server_args = [*limits, *args.server_arg]
                     if args.redis or args.workers > 1:
-                        redis_url, redis_pid = stack.enter_context(runner.redis_process())
+                        redis_url, redis_pids = stack.enter_context(runner.redis_process())
                         server_args += ["--redis-url", redis_url, "--workers", str(args.workers)]
-                        setup = replace(setup, redis_pid=redis_pid)
+                        setup = replace(setup, redis_pids=redis_pids)
                     url, pid = stack.enter_context(runner.server_process(server_args))
                     setup = replace(setup, urls=[url], server_pid=pid)
                 runs.append(_scenario(name, args, setup, results)())
         results[name] = runner.median_of(runs)
     return results
+
+
+def rooms(args: argparse.Namespace, setup: Setup) -> Figures:
+    """Many rooms over two nodes sharing a Redis (started here), against one lone server.
+
+    8x the rooms of `fanout`, half its members each. `affinity`: each room's members on one
+    node, as a load balancer with room affinity places them; `mixed`: every room's members
+    split over both nodes. Figures per delivery count every node's CPU."""
+    setup = replace(setup, rooms=setup.rooms * 8, members=max(2, setup.members // 2))
+    cluster = ["--redis-cluster"] if args.redis_cluster else []
+    figures = Figures()
+    with runner.server_process([*LIMITS_OFF, *args.server_arg]) as (url, pid):
+        lone = runner.fanout(replace(setup, urls=[url], server_pid=pid))
+    cost = lone.values["deliveries_per_server_cpu_s"]
+    figures.values["lone_deliveries_per_server_cpu_s"] = cost
+    for placement in ("affinity", "mixed"):
+        with ExitStack() as stack:
+            redis_url, redis_pids = stack.enter_context(runner.redis_process(args.redis_cluster))
+            node_args = [*LIMITS_OFF, *args.server_arg, "--redis-url", redis_url, *cluster]
+            nodes = [stack.enter_context(runner.server_process(node_args)) for _ in range(2)]
+            urls = [url for url, _ in nodes]
+            two = runner.fanout(
+                replace(
+                    setup,
+                    urls=urls,
+                    server_pid=nodes[0][1],
+                    more_server_pids=(nodes[1][1],),
+                    redis_pids=redis_pids,
+                    affinity=placement == "affinity",
+                )
+            )
+            unserved = sum(runner.unserved_events(url) for url in urls)
+        per_cpu = two.values["deliveries_per_server_cpu_s"]
+        figures.values |= {
+            f"{placement}_deliveries_per_s": two.values["deliveries_per_s"],
+            f"{placement}_deliveries_per_server_cpu_s": per_cpu,
+            f"{placement}_cpu_per_delivery_vs_lone": (
+                cost / per_cpu if isinstance(cost, float) and isinstance(per_cpu, float) else None
+            ),
+            f"{placement}_redis_cpu_us_per_delivery": two.values.get("redis_cpu_us_per_delivery"),
+            f"{placement}_unserved_events": unserved,
+            f"{placement}_messages_lost": two.values["messages_lost"],
+            f"{placement}_out_of_order": two.values["out_of_order"],
+        }
+    return figures
 
 
 def _scenario(

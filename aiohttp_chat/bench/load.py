@@ -40,6 +40,7 @@ class Plan:
     stuck: bool = False  # the last member of the first room stops reading
     concurrency: int = 200  # connections being opened at once
     first_sender: int = 0  # sender ids are unique across processes
+    affinity: bool = False  # all of a room's members on one of `urls` (else spread over them)
 
 
 @dataclass
@@ -153,7 +154,8 @@ class Run:
         async def open_one(index: int, client: Client) -> None:
             """Connect and go straight to the room, as a real client does."""
             async with gate:
-                url = plan.urls[index % len(plan.urls)]
+                spread = _room_number(plan.rooms[client.room]) if plan.affinity else index
+                url = plan.urls[spread % len(plan.urls)]
                 small = STUCK_RECEIVE_BUFFER if self._is_stuck(client) else None
                 client.socket = await connect(url, client.on_text, receive_buffer=small)
                 await client.greeted
@@ -307,3 +309,8 @@ def work(plan: Plan, parent: Connection) -> None:
         asyncio.run(_work(plan, parent))
     else:
         uvloop.run(_work(plan, parent))
+
+
+def _room_number(name: str) -> int:
+    """N of a room named `bench-N`: which server a room goes to, the same in every process."""
+    return int(name.rsplit("-", 1)[1])

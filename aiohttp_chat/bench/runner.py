@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -26,7 +28,9 @@ PAGE = 1024
 class Setup:
     urls: list[str]
     server_pid: int | None
-    redis_pid: int | None = None
+    redis_pids: tuple[int, ...] = ()  # the Redis server(s), whose CPU is reported
+    more_server_pids: tuple[int, ...] = ()  # other nodes, whose CPU counts as the server's
+    affinity: bool = False  # each room's members on one server (else spread over `urls`)
     rooms: int = 4
     members: int = 50
     senders: int = 5
@@ -107,17 +111,45 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], what: str) -> None
 
 
 @contextmanager
-def redis_process() -> Iterator[tuple[str, int]]:
-    """A private `redis-server` on a free port; yields its URL and its pid."""
-    port = free_port()
-    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-    proc = subprocess.Popen([*command, "--appendonly", "no"], stdout=subprocess.DEVNULL)
+def redis_process(cluster: bool = False) -> Iterator[tuple[str, tuple[int, ...]]]:
+    """A private `redis-server` on a free port, or with `cluster` a three-master Redis
+    Cluster; yields its URL and the servers' pids."""
+    workdir = tempfile.mkdtemp(prefix="bench-redis-")
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        _wait_listening(port, proc, "redis-server")
-        yield f"redis://127.0.0.1:{port}/0", proc.pid
+        ports = [free_port() for _ in range(3 if cluster else 1)]
+        for port in ports:
+            command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+            command += ["--appendonly", "no", "--dir", workdir]
+            if cluster:
+                command += ["--cluster-enabled", "yes", "--cluster-port", str(free_port())]
+                command += ["--cluster-config-file", f"nodes-{port}.conf"]
+            procs.append(subprocess.Popen(command, stdout=subprocess.DEVNULL))
+        for port, proc in zip(ports, procs, strict=True):
+            _wait_listening(port, proc, "redis-server")
+        if cluster:
+            create = ["redis-cli", "--cluster", "create", "--cluster-yes"]
+            subprocess.run([*create, *(f"127.0.0.1:{p}" for p in ports)], check=True,
+                           stdout=subprocess.DEVNULL, timeout=30)  # fmt: skip
+            _wait_cluster_ok(ports)
+        yield f"redis://127.0.0.1:{ports[0]}/0", tuple(proc.pid for proc in procs)
     finally:
-        proc.terminate()
-        proc.wait(15)
+        for proc in procs:
+            proc.terminate()
+            proc.wait(15)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _wait_cluster_ok(ports: list[int]) -> None:
+    deadline = time.monotonic() + 30
+    for port in ports:
+        info = ""
+        while "cluster_state:ok" not in info:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the Redis Cluster is not ok: {info}")
+            time.sleep(0.1)
+            info = subprocess.run(["redis-cli", "-p", str(port), "cluster", "info"],
+                                  capture_output=True, text=True, check=False).stdout  # fmt: skip
 
 
 @contextmanager
@@ -211,6 +243,7 @@ def fanout(
         senders=setup.senders,
         window=setup.window,
         stuck=stuck,
+        affinity=setup.affinity,
     )
     if rate is not None:
         senders = sum(len(p.rooms) * p.senders for p in plans)
@@ -223,8 +256,8 @@ def fanout(
         generators.tell((start, end, end))
         memory: list[float] = []
         time.sleep(max(0.0, start - time.monotonic()))
-        cpu_before = server_cpu(setup.server_pid)
-        redis_before = server_cpu(setup.redis_pid)
+        cpu_before = _servers_cpu(setup)
+        redis_before = _redis_cpu(setup)
         scrapes, next_scrape = 0, time.monotonic()
         while (now := time.monotonic()) < end:
             if scrape and now >= next_scrape:
@@ -234,8 +267,8 @@ def fanout(
             if rss is not None:
                 memory.append(rss / 2**20)
             time.sleep(min(0.5, max(0.0, end - time.monotonic())))
-        cpu_after = server_cpu(setup.server_pid)
-        redis_after = server_cpu(setup.redis_pid)
+        cpu_after = _servers_cpu(setup)
+        redis_after = _redis_cpu(setup)
         stats: list[Stats] = [answer[0] for answer in generators.gather("done")]
     finally:
         generators.finish()
@@ -269,6 +302,27 @@ def fanout(
     if scrape:
         figures.values["metrics_scrapes"] = scrapes
     return figures
+
+
+def _redis_cpu(setup: Setup) -> float | None:
+    if not setup.redis_pids:
+        return None
+    return sum(server_cpu(pid) or 0.0 for pid in setup.redis_pids)
+
+
+def _servers_cpu(setup: Setup) -> float | None:
+    seconds = [server_cpu(pid) for pid in (setup.server_pid, *setup.more_server_pids)]
+    return None if seconds[0] is None else sum(s for s in seconds if s is not None)
+
+
+def unserved_events(chat_url: str) -> float:
+    """How many broadcasts the server at `chat_url` heard for rooms it has no member in."""
+    url = chat_url.replace("ws://", "http://", 1).rsplit("/", 1)[0] + "/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith("aiohttp_chat_redis_events_unserved_total "):
+                return float(line.split()[1])
+    return 0.0
 
 
 def _scrape(chat_url: str) -> int:

@@ -32,7 +32,7 @@ from redis.exceptions import (
 
 from ..metrics import Stats
 from ..protocol import Unavailable
-from .subscriber import Address, command
+from .subscriber import Address
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class Pipe(asyncio.Protocol):
 
     def send(self, batch: list[Batched]) -> None:
         assert self.transport is not None
-        self.transport.write(b"".join(command(*words) for words, _ in batch))
+        self.transport.write(b"".join([hiredis.pack_command(words) for words, _ in batch]))
         now = time.monotonic()
         self.waiting.extend((now, future) for _, future in batch)
         if self._watchdog is None:
