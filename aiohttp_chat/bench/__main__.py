@@ -137,6 +137,19 @@ def rooms(args: argparse.Namespace, setup: Setup) -> Figures:
             f"{placement}_messages_lost": two.values["messages_lost"],
             f"{placement}_out_of_order": two.values["out_of_order"],
         }
+    # A lone server at the message rate each node carried with affinity: on this machine a
+    # server's cost per delivery grows as its load falls (fewer frames share a send()), so
+    # this tells what Redis costs from what a half-loaded process costs.
+    node_rate = figures.values["affinity_deliveries_per_s"]
+    if isinstance(node_rate, float) and isinstance(cost, float):
+        rate = node_rate / 2 / (setup.members - 1)
+        with runner.server_process([*LIMITS_OFF, *args.server_arg]) as (url, pid):
+            half = runner.fanout(replace(setup, urls=[url], server_pid=pid), rate=rate)
+        half_cost = half.values["deliveries_per_server_cpu_s"]
+        per_cpu = figures.values["affinity_deliveries_per_server_cpu_s"]
+        figures.values["lone_at_node_rate_deliveries_per_server_cpu_s"] = half_cost
+        if isinstance(half_cost, float) and isinstance(per_cpu, float):
+            figures.values["affinity_cpu_per_delivery_vs_lone_at_node_rate"] = half_cost / per_cpu
     return figures
 
 
