@@ -160,6 +160,18 @@ def free_port() -> int:
         return port
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` different free ports (all held at once while they are picked)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def wait_for_port(port: int, proc: subprocess.Popen[Any], timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -257,21 +269,26 @@ class RedisClusterServer(RedisServer):
 
     def __init__(self) -> None:
         self.dir = tempfile.mkdtemp(prefix="redis-cluster-")
-        self.ports = [(free_port(), free_port()) for _ in range(self.MASTERS)]  # client, bus
+        ports = free_ports(2 * self.MASTERS)
+        self.ports = list(zip(ports[::2], ports[1::2], strict=True))  # client, cluster bus
         self.port = self.ports[0][0]
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.procs: list[subprocess.Popen[bytes]] = []
         self.created = False
-        self.start()
-        addresses = [f"127.0.0.1:{port}" for port, _ in self.ports]
-        subprocess.run(
-            ["redis-cli", "--cluster", "create", *addresses, "--cluster-yes"],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            timeout=30,
-        )
-        self.created = True
-        self._wait_until_ok()
+        try:
+            self.start()
+            addresses = [f"127.0.0.1:{port}" for port, _ in self.ports]
+            subprocess.run(
+                ["redis-cli", "--cluster", "create", *addresses, "--cluster-yes"],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                timeout=30,
+            )
+            self.created = True
+            self._wait_until_ok()
+        except BaseException:
+            self.remove()
+            raise
 
     def start(self) -> None:
         self.procs = []
@@ -282,7 +299,7 @@ class RedisClusterServer(RedisServer):
             command += ["--cluster-node-timeout", "2000", "--save", "", "--appendonly", "no"]
             self.procs.append(subprocess.Popen(command, stdout=subprocess.DEVNULL))
         for (port, _), proc in zip(self.ports, self.procs, strict=True):
-            wait_for_port(port, proc)
+            wait_for_port(port, proc)  # a port taken meanwhile: it fails, and removes all
         if self.created:  # restarted: the nodes find each other again from their files
             self._wait_until_ok()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .conftest import run_process
+from .conftest import require_program, run_process
 
 SMALL = ("--duration", "1", "--warmup", "0.5", "--rooms", "2", "--members", "6")
 
@@ -31,6 +31,20 @@ async def test_every_scenario_runs_and_loses_nothing() -> None:
     assert idle["connections"] == 300
     assert idle["broadcast_reached"] == idle["broadcast_expected"] == 29
     assert idle["server_kib_per_connection"] > 0
+
+
+async def test_the_rooms_scenario_spreads_rooms_over_two_nodes() -> None:
+    require_program("redis-server")
+    code, out, err = await run_process(
+        "aiohttp_chat.bench", "rooms", *SMALL, "--senders", "2", "--json", limit=120
+    )
+    assert code == 0, err
+    figures = json.loads(out)["rooms"]["values"]
+    for placement in ("affinity", "mixed"):
+        assert figures[f"{placement}_deliveries_per_server_cpu_s"] > 0
+        assert figures[f"{placement}_messages_lost"] == figures[f"{placement}_out_of_order"] == 0
+        assert figures[f"{placement}_cpu_per_delivery_vs_lone"] > 0
+    assert figures["affinity_cpu_per_delivery_vs_lone_at_node_rate"] > 0
 
 
 async def test_table_output_and_bad_scenario() -> None:

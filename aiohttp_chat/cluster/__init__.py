@@ -36,7 +36,7 @@ from ..utils import Registry
 from ..wire import ChatSocket
 from . import keys
 from .keeper import Keeper
-from .publisher import FAILURES, MAX_CONNECTIONS, REQUEST_TIMEOUT, Publisher
+from .publisher import FAILURES, MAX_CONNECTIONS, REQUEST_TIMEOUT, Publisher, finish
 from .subscriber import Address, Subscriber
 
 logger = logging.getLogger(__name__)
@@ -106,7 +106,8 @@ class ClusterRooms(Rooms):
         self.keeper = Keeper(self)
         self.members: dict[ChatSocket, Member] = {}  # to rename one that lost its nick
         self.subscribed = asyncio.Event()  # set once this node hears its own channel
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()  # releases, publications of leaves
+        self._keeping: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -116,17 +117,16 @@ class ClusterRooms(Rooms):
                 await self.publisher.redis.initialize()
         await self.subscriber.subscribe(self._node_channel)
         self.subscribed.set()
-        self._spawn(self.keeper.run())
+        self._keeping = asyncio.create_task(self.keeper.run(), name="cluster-keeper")
         logger.info("Cluster node %s started", self.node)
 
     async def stop(self) -> None:
         # What is under way (the leaves of the members just closed, above all) gets a short
         # grace to reach the other nodes; then everything stops.
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=REQUEST_TIMEOUT)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._keeping is not None:
+            self._keeping.cancel()
+            await asyncio.gather(self._keeping, return_exceptions=True)
+        await finish(self._tasks)
         await self.publisher.drain()
         with contextlib.suppress(Unavailable):  # leave the cluster politely if we can
             await self.keeper.leave_cluster()

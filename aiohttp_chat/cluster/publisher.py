@@ -15,6 +15,7 @@ the keeper) uses redis-py, through `call`.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from collections import deque
@@ -127,12 +128,17 @@ class Publisher:
 
     async def call(self, awaitable: Awaitable[T]) -> T:
         """Await one Redis operation within `REQUEST_TIMEOUT`; `Unavailable` if it fails."""
-        started = time.perf_counter()
         try:
-            async with asyncio.timeout(REQUEST_TIMEOUT), self._turns:
-                result = await awaitable
+            async with self._turns:  # waiting for a turn is not Redis being slow
+                started = time.perf_counter()
+                async with asyncio.timeout(REQUEST_TIMEOUT):
+                    result = await awaitable
         except FAILURES as exc:
             raise self._unavailable(exc) from None
+        finally:  # cancelled before its turn: the command was never sent, nor will be
+            created = inspect.iscoroutine(awaitable) and inspect.getcoroutinestate(awaitable)
+            if created == inspect.CORO_CREATED:
+                awaitable.close()  # type: ignore[attr-defined]
         self.stats.redis_round_trips.observe(time.perf_counter() - started)
         return result
 
@@ -244,12 +250,7 @@ class Publisher:
             return results
 
     async def drain(self) -> None:
-        """Give what is under way a short grace, then cancel it (the node is stopping)."""
-        if self._pending:
-            await asyncio.wait(self._pending, timeout=REQUEST_TIMEOUT)
-        for task in self._pending:
-            task.cancel()
-        await asyncio.gather(*self._pending, return_exceptions=True)
+        await finish(self._pending)
 
     async def aclose(self) -> None:
         if self._pipe is not None and self._pipe.transport is not None:
@@ -258,6 +259,15 @@ class Publisher:
         pool = getattr(self.redis, "connection_pool", None)  # given, so not closed with it
         if pool is not None:
             await pool.aclose()
+
+
+async def finish(tasks: set[asyncio.Task[None]]) -> None:
+    """Give `tasks` a short grace to end, then cancel what is left (the node is stopping)."""
+    if tasks:
+        await asyncio.wait(tasks, timeout=REQUEST_TIMEOUT)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _no_script(error: Exception) -> bool:
