@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
-from .conftest import require_program, run_process
+from .conftest import ServerProcess, require_program, run_process
 
 SMALL = ("--duration", "1", "--warmup", "0.5", "--rooms", "2", "--members", "6")
 
@@ -45,6 +46,19 @@ async def test_the_rooms_scenario_spreads_rooms_over_two_nodes() -> None:
         assert figures[f"{placement}_messages_lost"] == figures[f"{placement}_out_of_order"] == 0
         assert figures[f"{placement}_cpu_per_delivery_vs_lone"] > 0
     assert figures["affinity_cpu_per_delivery_vs_lone_at_node_rate"] > 0
+
+
+async def test_a_refused_handshake_ends_the_run_with_one_line(
+    server_process: Callable[..., ServerProcess],
+) -> None:
+    server = server_process()
+    wrong_path = f"ws://127.0.0.1:{server.port}"  # the chat page, not /chat
+    code, _, err = await run_process("aiohttp_chat.bench", "fanout", "--url", wrong_path)
+    assert code == 1
+    assert err.splitlines()[-1] == (
+        f"python -m aiohttp_chat.bench: cannot connect to {wrong_path}: the server answered 200 OK"
+    )
+    assert "Traceback" not in err and "InvalidStateError" not in err
 
 
 async def test_table_output_and_bad_scenario() -> None:

@@ -213,7 +213,11 @@ def main(argv: list[str] | None = None) -> None:
         connections=args.connections,
         room_size=args.room_size,
     )
-    results = run(args, setup)
+    try:
+        results = run(args, setup)
+    except runner.BenchError as exc:
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
     if args.json:
         print(json.dumps({name: vars(figures) for name, figures in results.items()}, indent=2))
     else:

@@ -281,7 +281,12 @@ class Run:
 async def _work(plan: Plan, parent: Connection) -> None:
     loop = asyncio.get_running_loop()
     run = Run(plan)
-    await run.open()
+    try:
+        await run.open()
+    except OSError as exc:  # refused, or nothing listens: one line for the user, no traceback
+        parent.send(("failed", f"cannot connect to {plan.urls[0]}: {exc.strerror or exc}"))
+        run.close()
+        return
     parent.send(("ready", run.stats.connections, run.stats.connect_seconds))
     command: Any = await loop.run_in_executor(None, parent.recv)
     if plan.scenario == "fanout":

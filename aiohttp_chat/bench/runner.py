@@ -171,6 +171,10 @@ def server_process(args: list[str]) -> Iterator[tuple[str, int]]:
 # ---------------------------------------------------------------------------- generators
 
 
+class BenchError(Exception):
+    """The run cannot go on; the text says why, in one line."""
+
+
 class Generators:
     """Generator processes, each with its share of the rooms."""
 
@@ -191,6 +195,8 @@ class Generators:
             if not pipe.poll(timeout):
                 raise TimeoutError(f"a generator did not answer {expected!r}")
             answer = pipe.recv()
+            if answer[0] == "failed":
+                raise BenchError(answer[1])
             assert answer[0] == expected, answer
             answers.append(answer[1:])
         return answers

@@ -38,6 +38,10 @@ def client_frame(opcode: int, payload: bytes) -> bytes:
     return header + _ZERO_MASK + payload
 
 
+class HandshakeRefused(ConnectionError):
+    """The server did not open a WebSocket (a wrong path, a full server...)."""
+
+
 class BenchSocket(asyncio.Protocol):
     """One connection; counts text frames and calls `on_text(payload)` while it is set."""
 
@@ -65,6 +69,8 @@ class BenchSocket(asyncio.Protocol):
             self.closed.set_result(None)
 
     def data_received(self, data: bytes) -> None:
+        if self.open.done() and not self._handshaken:
+            return  # the handshake was refused: the rest is the refusal's body
         buffer = self._buffer
         buffer += data
         if not self._handshaken and not self._handshake():
@@ -105,7 +111,8 @@ class BenchSocket(asyncio.Protocol):
         status = bytes(self._buffer[: self._buffer.find(b"\r\n")])
         del self._buffer[: end + 4]
         if b" 101 " not in status:
-            self.open.set_exception(ConnectionError(status.decode(errors="replace")))
+            answer = status.decode(errors="replace").partition(" ")[2]
+            self.open.set_exception(HandshakeRefused(f"the server answered {answer}"))
             assert self.transport is not None
             self.transport.close()
             return False
