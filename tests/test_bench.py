@@ -61,6 +61,24 @@ async def test_a_refused_handshake_ends_the_run_with_one_line(
     assert "Traceback" not in err and "InvalidStateError" not in err
 
 
+async def test_compare_runs_the_scenario_on_a_second_server_and_gives_ratios(
+    server_process: Callable[..., ServerProcess],
+) -> None:
+    other = server_process("--rate-limit", "0")
+    url = other.url()
+    code, out, err = await run_process(
+        "aiohttp_chat.bench", "fanout", *SMALL, "--runs", "2", "--compare", url,
+        "--compare-pid", str(other.proc.pid), "--json", limit=120,
+    )  # fmt: skip
+    assert code == 0, err
+    results = json.loads(out)
+    assert list(results) == ["fanout", f"fanout on {url}", f"fanout: ratio, this / {url}"]
+    ours, theirs, ratio = (results[name]["values"] for name in results)
+    assert theirs["messages_lost"] == 0 and theirs["deliveries_per_server_cpu_s"] > 0
+    expected = ours["deliveries_per_server_cpu_s"] / theirs["deliveries_per_server_cpu_s"]
+    assert abs(ratio["deliveries_per_server_cpu_s"] - expected) < 1e-9
+
+
 async def test_table_output_and_bad_scenario() -> None:
     code, out, _ = await run_process("aiohttp_chat.bench", "fanout", *SMALL, limit=60)
     assert code == 0

@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     add = parser.add_argument
     add("--url", action="append", help="target this server (repeat to spread clients)")
     add("--server-pid", type=int, help="pid of the --url server, to read its CPU and memory")
+    add("--compare", metavar="URL", help="run each scenario against this server too; print ratios")
+    add("--compare-pid", type=int, help="pid of the --compare server, to read its CPU and memory")
     add("--server-arg", action="append", default=[], help="extra option for the started server")
     add("--redis", action="store_true", help="start a Redis too and run the server on it")
     add("--redis-cluster", action="store_true", help="rooms: the nodes share a Redis Cluster")
@@ -74,28 +76,48 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, setup: Setup) -> dict[str, Figures]:
-    """Each scenario `--runs` times; a fresh server for each run unless `--url` names one."""
+    """Each scenario `--runs` times; a fresh server for each run unless `--url` names one.
+
+    With `--compare`, each run is also made against that server, alternating which goes
+    first, and the ratios of the medians (this / compare) are added."""
     results: dict[str, Figures] = {}
+    other = replace(setup, urls=[args.compare or ""], server_pid=args.compare_pid)
     for name in args.scenarios or DEFAULT_SCENARIOS:
-        runs = []
+        runs, compared = [], []
         for index in range(args.runs):
             print(f"{name}: run {index + 1} of {args.runs}...", file=sys.stderr, flush=True)
             if name == "rooms":
                 runs.append(rooms(args, setup))
                 continue
-            with ExitStack() as stack:
-                if not args.url:
-                    limits = LIMITS_OUT_OF_REACH if name == "limits" else LIMITS_OFF
-                    server_args = [*limits, *args.server_arg]
-                    if args.redis or args.workers > 1:
-                        redis_url, redis_pids = stack.enter_context(runner.redis_process())
-                        server_args += ["--redis-url", redis_url, "--workers", str(args.workers)]
-                        setup = replace(setup, redis_pids=redis_pids)
-                    url, pid = stack.enter_context(runner.server_process(server_args))
-                    setup = replace(setup, urls=[url], server_pid=pid)
-                runs.append(_scenario(name, args, setup, results)())
+            if args.compare and index % 2 == 0:
+                compared.append(_scenario(name, args, other, results)())
+            runs.append(_one_run(name, args, setup, results))
+            if args.compare and index % 2 == 1:
+                compared.append(_scenario(name, args, other, results)())
         results[name] = runner.median_of(runs)
+        if compared:
+            results[f"{name} on {args.compare}"] = runner.median_of(compared)
+            results[f"{name}: ratio, this / {args.compare}"] = runner.ratios(
+                results[name], results[f"{name} on {args.compare}"]
+            )
     return results
+
+
+def _one_run(
+    name: str, args: argparse.Namespace, setup: Setup, results: dict[str, Figures]
+) -> Figures:
+    """One run of scenario `name`, on a fresh server unless `--url` names one."""
+    with ExitStack() as stack:
+        if not args.url:
+            limits = LIMITS_OUT_OF_REACH if name == "limits" else LIMITS_OFF
+            server_args = [*limits, *args.server_arg]
+            if args.redis or args.workers > 1:
+                redis_url, redis_pids = stack.enter_context(runner.redis_process())
+                server_args += ["--redis-url", redis_url, "--workers", str(args.workers)]
+                setup = replace(setup, redis_pids=redis_pids)
+            url, pid = stack.enter_context(runner.server_process(server_args))
+            setup = replace(setup, urls=[url], server_pid=pid)
+        return _scenario(name, args, setup, results)()
 
 
 def rooms(args: argparse.Namespace, setup: Setup) -> Figures:

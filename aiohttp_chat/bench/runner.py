@@ -393,6 +393,16 @@ def slow(setup: Setup) -> Figures:
     return figures
 
 
+def ratios(these: Figures, those: Figures) -> Figures:
+    """Each figure of `these` divided by the same figure of `those`, where both are numbers."""
+    values: dict[str, float | int | None] = {}
+    for key, value in these.values.items():
+        other = those.values.get(key)
+        if isinstance(value, int | float) and isinstance(other, int | float) and other:
+            values[key] = value / other
+    return Figures(values=values)
+
+
 def median_of(runs: list[Figures]) -> Figures:
     merged = Figures(series=runs[-1].series)
     for key in runs[0].values:
