@@ -41,6 +41,7 @@ from .subscriber import Address, Subscriber
 
 logger = logging.getLogger(__name__)
 
+STOP_SECONDS: Final = 5.0  # at most, to release this node's members when it stops
 SCRIPTS: Final = {
     "rename": keys.RENAME,
     "release": keys.RELEASE,
@@ -128,10 +129,14 @@ class ClusterRooms(Rooms):
             await asyncio.gather(self._keeping, return_exceptions=True)
         await finish(self._tasks)
         await self.publisher.drain()
-        with contextlib.suppress(Unavailable):  # leave the cluster politely if we can
-            await self.keeper.leave_cluster()
-        await self.subscriber.close()
-        await self.publisher.aclose()
+        # Leave the cluster politely if Redis lets us soon; else the lease runs out.
+        with contextlib.suppress(Unavailable, TimeoutError):
+            async with asyncio.timeout(STOP_SECONDS):
+                await self.keeper.leave_cluster()
+        for closing in (self.subscriber.close(), self.publisher.aclose()):
+            with contextlib.suppress(*FAILURES):  # a connection that will not close: let go
+                async with asyncio.timeout(REQUEST_TIMEOUT):
+                    await closing
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)
