@@ -157,14 +157,18 @@ def build_parser() -> argparse.ArgumentParser:
         defaults.max_outbound_bytes,
         type=_positive(int),
     )
-    compress = ENV_PREFIX + "COMPRESS"
-    parser.add_argument(
-        "--compress",
-        action=argparse.BooleanOptionalAction,
-        default=_from_environment(compress, os.environ.get(compress, "0"), _switch, None),
-        help=f"offer permessage-deflate (costs CPU and memory per client; default: off) "
-        f"[{compress}=1]",
-    )
+
+    def switch(flag: str, help: str) -> None:
+        """An on/off option, off by default; its environment twin takes 1 or 0."""
+        env = ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
+        parser.add_argument(
+            flag,
+            action=argparse.BooleanOptionalAction,
+            default=_from_environment(env, os.environ.get(env, "0"), _switch, None),
+            help=f"{help} (default: off) [{env}=1]",
+        )
+
+    switch("--compress", "offer permessage-deflate (costs CPU and memory per client)")
     option(
         "--history",
         "chat messages kept per room for the history request; 0 keeps none",
@@ -234,13 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
         "without it this process is the whole server",
         None,
     )
-    redis_cluster = ENV_PREFIX + "REDIS_CLUSTER"
-    parser.add_argument(
+    switch(
         "--redis-cluster",
-        action=argparse.BooleanOptionalAction,
-        default=_from_environment(redis_cluster, os.environ.get(redis_cluster, "0"), _switch, None),
-        help="--redis-url names a node of a Redis Cluster (7 or newer): keys and channels "
-        f"spread over its shards, with sharded pub/sub (default: off) [{redis_cluster}=1]",
+        "--redis-url names a node of a Redis Cluster (7 or newer): keys and channels spread "
+        "over its shards, with sharded pub/sub",
     )
     option(
         "--workers",
