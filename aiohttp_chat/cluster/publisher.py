@@ -28,7 +28,6 @@ from redis.exceptions import (
     NoScriptError,
     RedisClusterException,
     RedisError,
-    ResponseError,
 )
 
 from ..metrics import Stats
@@ -205,14 +204,8 @@ class Publisher:
         except FAILURES as exc:
             results = [RedisError(repr(exc))] * len(batch)
         for (_, future), result in zip(batch, results, strict=True):
-            if future.done():
-                continue
-            if isinstance(result, (RedisError, OSError)) and not isinstance(
-                result, (NoScriptError, ResponseError)
-            ):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
+            if not future.done():
+                future.set_result(result)  # an error too, as the Pipe hands it: `batch` decides
 
     async def _open_pipe(self) -> Pipe:
         """The connection to the single Redis: the open one, or a new one (one at a time)."""
