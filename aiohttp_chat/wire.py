@@ -145,15 +145,14 @@ class ChatSocket(web.WebSocketResponse):
 
     def send_nowait(self, payload: bytes, frame: bytes) -> bool:
         """Queue one text message (`frame` is `payload` framed); False if the socket is done."""
+        pending = self._pending
+        if pending is not None:  # the fan-out's hot path: open when this step's first came
+            pending.append(frame if self._deflating is None else payload)
+            return True
         if self.closed or self._transport is None:
             return False
-        pending = self._pending
-        item = frame if self._deflating is None else payload
-        if pending is None:
-            self._pending = [item]
-            self._outbox.schedule(self)
-        else:
-            pending.append(item)
+        self._pending = [frame if self._deflating is None else payload]
+        self._outbox.schedule(self)
         return True
 
     def is_control(self, message: WSMessage) -> bool:
