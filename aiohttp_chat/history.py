@@ -83,6 +83,7 @@ class MemoryHistory:
         self.epoch = new_epoch()
         self._n = 0
         self._rooms: OrderedDict[str, _Room] = OrderedDict()  # idle longest first
+        self._expires_at = 0.0  # no room expires before this
         self.bytes = 0
 
     def append(self, room: str, user: str, message: str, stamp: str) -> str:
@@ -142,11 +143,15 @@ class MemoryHistory:
         self.bytes -= self._rooms.pop(room).bytes
 
     def _expire(self, now: float) -> None:
+        if now < self._expires_at:  # nothing can have expired yet: checked once per message
+            return
         while self._rooms:
             room, oldest = next(iter(self._rooms.items()))
             if oldest.last + self.ttl > now:
+                self._expires_at = oldest.last + self.ttl  # the room idle longest goes first
                 return
             self._forget(room)
+        self._expires_at = now + self.ttl
 
 
 # ------------------------------------------------------------------------ with Redis

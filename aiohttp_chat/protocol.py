@@ -125,17 +125,24 @@ def validate_history(request: Message, current_room: str) -> tuple[str, str | No
 # ---------------------------------------------------------------------------- time
 
 _last_second: int = -1
+_last_second_stamp: str = ""
+_last_milli: int = -1
 _last_stamp: str = ""
 
 
 def format_time(seconds: float) -> str:
     """`seconds` since the epoch in UTC with milliseconds: `2026-11-24T07:33:40.992Z`."""
-    global _last_second, _last_stamp
-    whole = int(seconds)
+    global _last_second, _last_second_stamp, _last_milli, _last_stamp
+    milli = int(seconds * 1000)
+    if milli == _last_milli:  # under load, many messages share a millisecond
+        return _last_stamp
+    whole = milli // 1000
     if whole != _last_second:  # one strftime per second, not per message
         _last_second = whole
-        _last_stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
-    return f"{_last_stamp}.{int(seconds * 1000) % 1000:03d}Z"
+        _last_second_stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    _last_milli = milli
+    _last_stamp = f"{_last_second_stamp}.{milli % 1000:03d}Z"
+    return _last_stamp
 
 
 # ---------------------------------------------------------------------------- encoding
