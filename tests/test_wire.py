@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 from aiohttp_chat.bench.wsclient import BenchSocket
 from aiohttp_chat.bench.wsclient import connect as raw_connect
 from aiohttp_chat.server import ROOMS, Settings
-from aiohttp_chat.wire import text_frame
+from aiohttp_chat.wire import MAX_DEFERRED_STEPS, Outbox, text_frame
 
 from .conftest import Connect, scrape, stamped, value
 
@@ -147,3 +147,35 @@ async def test_the_bench_client_reads_frames_cut_anywhere() -> None:
     for index in range(len(stream)):
         socket.data_received(stream[index : index + 1])
     assert texts == payloads
+
+
+class _Written:
+    """Stands in for a `ChatSocket` in the `Outbox`: notes the loop step of each flush."""
+
+    def __init__(self, steps: list[int]) -> None:
+        self.steps, self.flushed_at = steps, []
+
+    def flush(self) -> None:
+        self.flushed_at.append(len(self.steps))
+
+
+async def test_the_outbox_flushes_a_lone_message_one_step_later() -> None:
+    outbox, steps = Outbox(), []
+    written = _Written(steps)
+    outbox.schedule(written)  # type: ignore[arg-type]
+    outbox.messages += 1
+    for _ in range(10):
+        steps.append(0)
+        await asyncio.sleep(0)
+    assert written.flushed_at == [2]
+
+
+async def test_the_outbox_holds_a_flush_while_messages_keep_coming_but_not_forever() -> None:
+    outbox, steps = Outbox(), []
+    written = _Written(steps)
+    outbox.schedule(written)  # type: ignore[arg-type]
+    for _ in range(20):  # a message queued at every step
+        outbox.messages += 1
+        steps.append(0)
+        await asyncio.sleep(0)
+    assert written.flushed_at == [MAX_DEFERRED_STEPS + 1]
