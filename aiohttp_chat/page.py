@@ -47,6 +47,8 @@ async def index(request: web.Request) -> web.StreamResponse:
 
 async def _secure(request: web.Request, response: web.StreamResponse) -> None:
     """Add the page's security headers to the page and its assets (not to WebSockets)."""
+    if isinstance(response, web.WebSocketResponse):
+        return  # before `request.path`, which the request would keep for the connection's life
     if request.path == "/" or request.path.startswith(STATIC_PREFIX):
         response.headers.update(HEADERS)
 
