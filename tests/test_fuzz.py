@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 
 import pytest
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from aiohttp_chat.server import Settings
@@ -63,6 +64,20 @@ BROADCASTS = {
     "nick_changed": {"room": str, "from_user": str, "to_user": str},
     "chat_message": {"message": str, "user": str, "id": str, "time": str},
 }
+
+
+def strict_json(text: str) -> Any:
+    """JSON as RFC 8259 has it: no NaN or Infinity, and no number beyond a double."""
+
+    def refuse(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    def finite(text: str) -> float:
+        if not math.isfinite(value := float(text)):
+            raise ValueError(f"{text} does not fit a double")
+        return value
+
+    return json.loads(text, parse_constant=refuse, parse_float=finite)
 
 
 def assert_broadcast(message: Any) -> None:
@@ -121,6 +136,7 @@ async def test_chat_answers_everything_and_tells_the_room_only_protocol(
 @pytest.mark.parametrize("settings", [Settings(rate_limit=0)])
 @FUZZING
 @given(frames=st.lists(FRAMES, min_size=1, max_size=8))
+@example(frames=[(WSMsgType.TEXT, text) for text in ("Infinity", "-Infinity", "NaN", "1e999")])
 async def test_echo_answers_everything(
     client: TestClient[Any, Any],
     errors: pytest.LogCaptureFixture,
@@ -138,7 +154,7 @@ async def test_echo_answers_everything(
                 assert reply == {"success": False, "message": "Binary frames are not supported."}
                 continue
             try:
-                value = json.loads(data)
+                value = strict_json(str(data))
             except ValueError:
                 assert reply == {"success": False, "message": "Message must be valid JSON."}
             else:
