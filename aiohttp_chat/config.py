@@ -43,6 +43,7 @@ class Settings:
 ENV_PREFIX: Final = "AIOHTTP_CHAT_"
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS: Final = ("text", "json")
+LOOPS: Final = ("auto", "uvloop", "asyncio")
 N = TypeVar("N", int, float)
 
 
@@ -267,6 +268,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PORT",
     )
     parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    option(
+        "--loop",
+        "event loop: uvloop delivers about 10%% more per CPU-second; auto takes it if installed",
+        "auto",
+        type=str.lower,
+        choices=LOOPS,
+    )
     option("--log-level", "log level", "INFO", type=str.upper, choices=LOG_LEVELS)
     option(
         "--log-format",

@@ -370,6 +370,7 @@ def main(argv: list[str] | None = None) -> None:
         argv = sys.argv[1:] if argv is None else argv
         raise SystemExit(_supervise(argv, args.workers, args.metrics_port))
     how = "with TLS (https, wss)" if tls else "(the page at /, /chat, /echo)"
+    loop = _event_loop(parser, args.loop)
     try:
         web.run_app(
             create_app(settings_from(args)),
@@ -380,11 +381,26 @@ def main(argv: list[str] | None = None) -> None:
             print=lambda _: logger.info("Listening on %s:%s %s", args.host, args.port, how),
             access_log=None,
             shutdown_timeout=CLOSE_TIMEOUT,
+            loop=loop,
         )
     except OSError as exc:
         logger.error("Cannot serve on %s:%s: %s", args.host, args.port, exc.strerror or exc)
         raise SystemExit(1) from None
     logger.info("Server stopped")
+
+
+def _event_loop(parser: argparse.ArgumentParser, choice: str) -> asyncio.AbstractEventLoop:
+    """The loop `--loop` names: uvloop if asked for (or, with `auto`, if it is installed)."""
+    if choice != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if choice == "uvloop":
+                parser.error("--loop uvloop: uvloop is not installed (pip install uvloop)")
+        else:
+            logger.info("Running on uvloop")
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 def _tls_context(

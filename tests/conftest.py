@@ -19,10 +19,26 @@ from typing import Any
 
 import aiohttp
 import pytest
+import uvloop
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from aiohttp_chat.server import CLUSTER, Settings, create_app
+
+BOTH_LOOPS = {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+# The modules that write to transports run in-process on both loops; the server processes the
+# other tests start run on uvloop, the default.
+ON_BOTH_LOOPS = ("test_wire.py", "test_server.py")
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """The loops `--loop` offers: the modules that write to transports run on both."""
+    if item.path.name in ON_BOTH_LOOPS:
+        return BOTH_LOOPS
+    return {"asyncio": asyncio.new_event_loop}
+
 
 TIMEOUT = 5.0
 CLIENT_TIMEOUT = 15.0  # for a client process to say something

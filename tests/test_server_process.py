@@ -53,8 +53,11 @@ async def test_signal_closes_every_socket_with_going_away_and_exits_0(
     assert "was disconnected by the server, code 1001" in err
 
 
-async def test_chat_between_two_clients_and_quiet_logs(server_process: StartServer) -> None:
-    server = server_process()
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+async def test_chat_between_two_clients_and_quiet_logs(
+    server_process: StartServer, loop: str
+) -> None:
+    server = server_process("--loop", loop)
     async with aiohttp.ClientSession() as session:
         alice = await session.ws_connect(server.url())
         bob = await session.ws_connect(server.url())
@@ -71,6 +74,12 @@ async def test_chat_between_two_clients_and_quiet_logs(server_process: StartServ
     _, _, err = server.stop()
     assert "hi 1" not in err  # INFO logs connections, never messages
     assert err.count("connected as") == 2
+    assert ("Running on uvloop" in err) is (loop == "uvloop")
+
+
+async def test_the_default_loop_is_uvloop_when_installed(server_process: StartServer) -> None:
+    _, _, err = server_process().stop()
+    assert "Running on uvloop" in err
 
 
 async def test_options_from_the_environment(server_process: StartServer) -> None:

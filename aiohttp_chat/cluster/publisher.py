@@ -20,7 +20,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 import hiredis
 from redis.exceptions import (
@@ -56,8 +56,7 @@ class Pipe(asyncio.Protocol):
         self._watchdog: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     @property
     def usable(self) -> bool:

@@ -21,7 +21,7 @@ import ssl
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
-from typing import Final
+from typing import Final, cast
 
 import hiredis
 
@@ -54,8 +54,7 @@ class _Link(asyncio.Protocol):
         self.lost = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
         self.heard = time.monotonic()
