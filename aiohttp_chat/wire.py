@@ -165,7 +165,7 @@ class ChatSocket(web.WebSocketResponse):
     def send_nowait(self, payload: bytes, frame: bytes) -> bool:
         """Queue one text message (`frame` is `payload` framed); False if the socket is done."""
         pending = self._pending
-        if pending is not None:  # the fan-out's hot path: open when this step's first came
+        if pending is not None:  # the fan-out's hot path: it was open when its first frame came
             pending.append(frame if self._deflating is None else payload)
             return True
         if self.closed or self._transport is None:
