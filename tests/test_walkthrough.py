@@ -78,8 +78,9 @@ def test_each_snippet_is_the_code_of_the_module_it_names(block: Block) -> None:
     named = MODULE.findall(block.before)
     assert named, f"line {block.line_number}: the text before the snippet names no module"
     module = ROOT / named[-1]  # the one named nearest before the snippet
-    code = _stripped(module.read_text().splitlines())
-    assert _stripped(block.lines) in code, f"line {block.line_number}: not in {named[-1]}"
+    code = f"\n{_stripped(module.read_text().splitlines())}\n"  # whole lines only
+    snippet = f"\n{_stripped(block.lines)}\n"
+    assert snippet in code, f"line {block.line_number}: not in {named[-1]}"
 
 
 def test_every_module_the_guide_names_exists() -> None:
