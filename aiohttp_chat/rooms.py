@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from . import protocol, utils
+from . import protocol, utils, wire
 from .history import MemoryHistory
 from .metrics import Stats
 from .protocol import Message
@@ -87,4 +87,4 @@ class Rooms:
         """Tell this process's members of `room`, but `exclude`."""
         members = self.registry.get(room)
         if members:
-            self.stats.deliveries += utils.broadcast(members.values(), payload, exclude)
+            self.stats.deliveries += wire.broadcast(members.values(), payload, exclude)

@@ -2,20 +2,18 @@
 
 The registry moves are plain functions on plain data (generic over the value, so they can be
 tested with any object in place of a socket); each raises `ProtocolError` when a rule forbids
-the move and then leaves the registry untouched. `broadcast` takes a message serialized once
-by its caller, frames it once and never awaits.
+the move and then leaves the registry untouched.
 """
 
 from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Iterable
 from typing import Final, TypeVar
 
 from . import protocol
 from .protocol import ProtocolError
-from .wire import ChatSocket, text_frame
+from .wire import ChatSocket
 
 T = TypeVar("T")
 Registry = defaultdict[str, dict[str, T]]
@@ -82,19 +80,3 @@ def free_default_nick(
         if nick not in members:
             return nick
     return None
-
-
-def broadcast(
-    members: Iterable[ChatSocket], payload: bytes, exclude: ChatSocket | None = None
-) -> int:
-    """Queue a serialized message for every open member but `exclude`; how many took it.
-
-    It is framed once. The members are snapshotted first, so the registry may change freely
-    while (or after) this runs; closed peers are skipped.
-    """
-    frame = text_frame(payload)
-    sent = 0
-    for member in tuple(members):
-        if member is not exclude and member.send_nowait(payload, frame):
-            sent += 1
-    return sent

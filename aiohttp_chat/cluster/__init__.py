@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 import redis.asyncio as redis
 from redis.asyncio.cluster import RedisCluster
 
-from .. import history, protocol, utils
+from .. import history, protocol, utils, wire
 from ..config import Settings
 from ..metrics import Stats
 from ..protocol import Message, ProtocolError, Unavailable
@@ -313,7 +313,7 @@ class ClusterRooms(Rooms):
         self.stats.redis_events += 1
         members = self.registry.get(room)
         if members:
-            self.stats.deliveries += utils.broadcast(members.values(), body)
+            self.stats.deliveries += wire.broadcast(members.values(), body)
         else:
             self.stats.redis_events_unserved += 1
 
