@@ -112,6 +112,11 @@ def _heartbeat_seconds(text: str) -> float | None:
     return _not_negative(float, "off")(text) or None
 
 
+def _environment_name(flag: str) -> str:
+    """The environment twin of an option: `--max-connections` is AIOHTTP_CHAT_MAX_CONNECTIONS."""
+    return ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=command_name("aiohttp_chat.server"),
@@ -122,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = Settings()
 
     def option(flag: str, help: str, default: object, **kwargs: Any) -> None:
-        env = ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
+        env = _environment_name(flag)
         if (raw := os.environ.get(env)) is not None:
             kind = kwargs.get("type")
             if kwargs.get("action") is _Repeated:
@@ -161,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def switch(flag: str, help: str) -> None:
         """An on/off option, off by default; its environment twin takes 1 or 0."""
-        env = ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
+        env = _environment_name(flag)
         parser.add_argument(
             flag,
             action=argparse.BooleanOptionalAction,

@@ -321,9 +321,14 @@ def _servers_cpu(setup: Setup) -> float | None:
     return None if seconds[0] is None else sum(s for s in seconds if s is not None)
 
 
+def _metrics_url(chat_url: str) -> str:
+    """The /metrics URL of the server whose chat WebSocket is at `chat_url`."""
+    return chat_url.replace("ws://", "http://", 1).rsplit("/", 1)[0] + "/metrics"
+
+
 def unserved_events(chat_url: str) -> float:
     """How many broadcasts the server at `chat_url` heard for rooms it has no member in."""
-    url = chat_url.replace("ws://", "http://", 1).rsplit("/", 1)[0] + "/metrics"
+    url = _metrics_url(chat_url)
     with urllib.request.urlopen(url, timeout=5) as response:
         for line in response.read().decode().splitlines():
             if line.startswith("aiohttp_chat_redis_events_unserved_total "):
@@ -333,7 +338,7 @@ def unserved_events(chat_url: str) -> float:
 
 def _scrape(chat_url: str) -> int:
     """Read the server's /metrics once; 1 if it answered with metrics."""
-    url = chat_url.replace("ws://", "http://", 1).rsplit("/", 1)[0] + "/metrics"
+    url = _metrics_url(chat_url)
     with urllib.request.urlopen(url, timeout=5) as response:
         return int(b"aiohttp_chat_deliveries_total" in response.read())
 
