@@ -1,16 +1,26 @@
 """The chat page in a real browser: Debian's Chromium driven by Playwright.
 
 `launch()` starts the browser; `ChatPage` is one open chat page as a test (or the screenshot
-command) uses it. Every page fails its test when a script error, a console error (a CSP
-violation is one), a dialog (`alert`) or a request to another host happens on it.
+command) uses it. Every page fails its test when a script error, a console error, a CSP
+violation, a dialog (`alert`) or a request to another host happens on it.
+
+One console error is the browser's, not the page's: while a test keeps the server down on
+purpose (`async with page.outage(): ...`), each reconnect attempt that the browser reports as
+refused. It is excused only inside that window, only when it names no URL but the page's own
+`/chat`, only when no script logged it, and at most once for each of the page's own attempts
+that Playwright itself saw fail. How the browser words it does not matter.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -29,7 +39,14 @@ CHROMIUM_ARGS = [
 WAIT_MS = 10_000  # for the page to show something
 RECONNECT_MS = 30_000  # for the page to come back after its server did
 
+SETTLE_SECONDS = 3.0  # for the browser's reports of an outage's last attempts to arrive
+
 expect.set_options(timeout=WAIT_MS)
+
+_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.IGNORECASE)
+# Reported by a listener the browser runs before any page script, whatever the console says.
+_REPORT_CSP = """document.addEventListener("securitypolicyviolation", (event) =>
+  window.reportCspViolation(`${event.effectiveDirective} blocked ${event.blockedURI}`));"""
 
 
 def require_chromium() -> None:
@@ -50,18 +67,46 @@ async def launch() -> AsyncIterator[Browser]:
             await browser.close()
 
 
+@dataclass
+class Outage:
+    """What happened while a test kept the page's server down."""
+
+    failed_attempts: int = 0  # the page's own /chat WebSockets that Playwright saw fail
+    refused: list[str] = field(default_factory=list)  # console errors that may report them
+    explained: asyncio.Event = field(default_factory=asyncio.Event)  # each refusal by a failure
+
+    def __post_init__(self) -> None:
+        self.explained.set()
+
+    def failed(self) -> None:
+        self.failed_attempts += 1
+        self._check()
+
+    def reported(self, text: str) -> None:
+        self.refused.append(text)
+        self._check()
+
+    def _check(self) -> None:
+        if len(self.refused) <= self.failed_attempts:
+            self.explained.set()
+        else:
+            self.explained.clear()
+
+
 class ChatPage:
     """One browser page on the chat server at `origin` (`http://127.0.0.1:PORT`)."""
 
     def __init__(self, page: Page, origin: str) -> None:
         self.page = page
         self.origin = origin
+        self.chat_url = origin.replace("http", "ws", 1) + "/chat"
         self.problems: list[str] = []
+        self._outage: Outage | None = None
         page.on("pageerror", lambda error: self.problems.append(f"script error: {error}"))
         page.on("console", self._console)
         page.on("dialog", self._dialog)
         page.on("request", self._request)
-        page.on("websocket", self._request)
+        page.on("websocket", self._websocket)
 
     @classmethod
     async def open(
@@ -70,12 +115,46 @@ class ChatPage:
         """A page in a context of its own (its own localStorage), at `path`."""
         options = {"viewport": {"width": 1000, "height": 640}, **context}
         page = cls(await (await browser.new_context(**options)).new_page(), origin)
+        await page.page.expose_function("reportCspViolation", page._csp_violation)
+        await page.page.add_init_script(_REPORT_CSP)
         await page.page.goto(origin + path)
         return page
 
+    @asynccontextmanager
+    async def outage(self) -> AsyncIterator[Outage]:
+        """While the test keeps the server down: the browser's reports of the page's own
+        attempts being refused are expected. The block should end once the page is back, so
+        that no attempt is under way; the reports of the last ones get a moment to arrive."""
+        self._outage = outage = Outage()
+        try:
+            yield outage
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(outage.explained.wait(), SETTLE_SECONDS)
+        finally:
+            self._outage = None
+            unexplained = outage.refused[outage.failed_attempts :]
+            self.problems += [f"console error: {text}" for text in unexplained]
+
     def _console(self, message: Any) -> None:
-        if message.type == "error":
+        if message.type != "error":
+            return
+        if self._outage is not None and not message.args and self._names_only_chat(message.text):
+            self._outage.reported(message.text)  # excused if an attempt failed for it
+        else:
             self.problems.append(f"console error: {message.text}")
+
+    def _names_only_chat(self, text: str) -> bool:
+        """Whether every URL in `text` is the page's own /chat (with or without a query)."""
+        return all(url.split("?")[0] == self.chat_url for url in _URL.findall(text))
+
+    def _websocket(self, websocket: Any) -> None:
+        self._request(websocket)
+        if websocket.url.split("?")[0] == self.chat_url and self._outage is not None:
+            outage = self._outage  # the attempt counts for the outage it began in
+            websocket.on("socketerror", lambda error: outage.failed())
+
+    def _csp_violation(self, text: str) -> None:
+        self.problems.append(f"CSP violation: {text}")
 
     def _dialog(self, dialog: Any) -> None:
         self.problems.append(f"a script opened a dialog: {dialog.message}")
@@ -86,6 +165,7 @@ class ChatPage:
             self.problems.append(f"a request to another host: {request.url}")
 
     def assert_fine(self) -> None:
+        assert self._outage is None, "an outage was never ended"
         assert not self.problems, self.problems
 
     # ------------------------------------------------------------------ doing

@@ -19,7 +19,15 @@ from aiohttp_chat.server import Settings, create_app
 
 from . import screenshots
 from .browser import RECONNECT_MS, ChatPage, launch, require_chromium
-from .conftest import ClientProcess, RedisServer, ServerProcess, joined_peer, next_event, say
+from .conftest import (
+    ClientProcess,
+    RedisServer,
+    ServerProcess,
+    eventually,
+    joined_peer,
+    next_event,
+    say,
+)
 
 OpenPage = Callable[..., Awaitable[ChatPage]]
 Serve = Callable[..., Awaitable[str]]
@@ -259,15 +267,16 @@ async def test_the_page_reconnects_after_a_server_restart(
     await page.type("before")
     await expect(page.log.locator("li.message.sent")).to_have_count(1)
 
-    server.stop(signal.SIGTERM)
-    await page.expect_line("Connection lost (code 1001: Server shutdown). Reconnecting…")
-    await expect(page.page.locator("#status")).to_contain_text("Reconnecting…")
-    await page.type("while away")
-    await expect(page.page.locator("#send-error")).to_contain_text("Not connected")
-    await expect(page.page.locator("#line")).to_have_value("while away")  # kept
+    async with page.outage():  # the page's attempts while the server is down are refused
+        server.stop(signal.SIGTERM)
+        await page.expect_line("Connection lost (code 1001: Server shutdown). Reconnecting…")
+        await expect(page.page.locator("#status")).to_contain_text("Reconnecting…")
+        await page.type("while away")
+        await expect(page.page.locator("#send-error")).to_contain_text("Not connected")
+        await expect(page.page.locator("#line")).to_have_value("while away")  # kept
 
-    server_process(port=server.port)
-    await page.expect_line("Reconnected: in Lounge as Alice.", within=RECONNECT_MS)
+        server_process(port=server.port)
+        await page.expect_line("Reconnected: in Lounge as Alice.", within=RECONNECT_MS)
     await page.expect_connected()
     async with aiohttp.ClientSession() as session:
         ws = await joined_peer(session, chat_url(origin), "Bob", "Lounge")
@@ -291,14 +300,14 @@ async def test_with_redis_the_page_catches_up_on_what_another_node_carried(
         await say(ws, "before")
         await page.expect_line("before")
 
-        a.stop(signal.SIGKILL)  # node A vanishes; the page sees its connection drop
-        await page.expect_line("Reconnecting…")
         missed = [f"missed {n}" for n in range(3)]
-        for text in missed:
-            await say(ws, text)
-        server_process("--redis-url", redis_server.url, port=a.port)
-
-        await page.expect_line("Reconnected: in Lounge as User", within=RECONNECT_MS)
+        async with page.outage():
+            a.stop(signal.SIGKILL)  # node A vanishes; the page sees its connection drop
+            await page.expect_line("Reconnecting…")
+            for text in missed:
+                await say(ws, text)
+            server_process("--redis-url", redis_server.url, port=a.port)
+            await page.expect_line("Reconnected: in Lounge as User", within=RECONNECT_MS)
         await page.expect_line("Missed in Lounge while away")
         await expect(page.log.locator("li.message")).to_have_count(4)
         shown = [text for _, text in await page.messages()]
@@ -310,6 +319,44 @@ async def test_with_redis_the_page_catches_up_on_what_another_node_carried(
         assert (await next_event(ws, "chat_message"))["message"] == "back"
         assert await page.members() == await user_list(ws, "Lounge")
         await ws.close()
+
+
+async def test_an_outage_excuses_only_the_browsers_report_of_the_pages_own_attempts(
+    server_process: Callable[..., ServerProcess], browser: Browser
+) -> None:
+    """The check above is no blindfold: inside the outage a script's own console error and a
+    CSP violation still count, and outside it the same refused attempt is a fault."""
+    server = server_process()
+    page = await ChatPage.open(browser, f"http://127.0.0.1:{server.port}")
+    await page.join("Alice", "Lounge")
+    elsewhere = f"ws://127.0.0.1:{server.port + 1}/chat"
+    async with page.outage() as outage:
+        server.stop(signal.SIGTERM)
+        await page.expect_line("Reconnecting…")
+        await eventually(lambda: _async(outage.failed_attempts > 0 and bool(outage.refused)), 20)
+        await page.page.evaluate(
+            "([own, other]) => { console.error(`WebSocket connection to '${own}' failed`);"
+            " try { new WebSocket(other); } catch (e) {} }",
+            [page.chat_url, elsewhere],
+        )
+        script_error = f"console error: WebSocket connection to '{page.chat_url}' failed"
+        csp = f"CSP violation: connect-src blocked {elsewhere}"
+        await eventually(lambda: _async({script_error, csp} <= {*page.problems}), 10)
+        server = server_process(port=server.port)  # the outage ends as the test's do
+        await page.expect_line("Reconnected: in Lounge as Alice.", within=RECONNECT_MS)
+    # The refused attempts were excused; every other problem is the script's or names `elsewhere`.
+    assert all(p == script_error or elsewhere in p for p in page.problems), page.problems
+    page.problems.clear()
+
+    server.stop(signal.SIGTERM)  # no outage declared this time: the same refusals are faults
+    await page.expect_line("Reconnecting…")
+    await eventually(lambda: _async(bool(page.problems)), 20)
+    assert all(page.chat_url in problem for problem in page.problems), page.problems
+    page.problems.clear()
+
+
+async def _async(value: bool) -> bool:
+    return value
 
 
 # ------------------------------------------------------------------------ any screen
