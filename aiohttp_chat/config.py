@@ -12,7 +12,7 @@ from . import protocol
 from .cli import command_name
 from .history import DEFAULT_MAX_BYTES, DEFAULT_PER_ROOM, DEFAULT_TTL
 from .limits import Network, normalize_origin, parse_network
-from .wire import DEFAULT_MAX_OUTBOUND_BYTES
+from .wire import DEFAULT_MAX_OUTBOUND_BYTES, DEFAULT_PING_RATE, PING_BURST
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +22,7 @@ class Settings:
     max_frame_bytes: int = 64 * 1024
     max_message_chars: int = protocol.DEFAULT_MAX_MESSAGE_CHARS
     max_outbound_bytes: int = DEFAULT_MAX_OUTBOUND_BYTES
+    ping_rate: float = DEFAULT_PING_RATE  # pings a second a connection may send; 0: no limit
     compress: bool = False
     redis_url: str | None = None  # None: this process is the whole server
     redis_cluster: bool = False  # redis_url names a node of a Redis Cluster
@@ -162,6 +163,15 @@ def build_parser() -> argparse.ArgumentParser:
         "unsent data a peer may have queued; past it the peer is closed with 1008 Too slow",
         defaults.max_outbound_bytes,
         type=_positive(int),
+    )
+
+    option(
+        "--ping-rate",
+        f"pings a second a client may send, sustained (after {PING_BURST} at once); more go "
+        "unanswered, and more than 20 of those within 10 s close it with 1008 Flooding; "
+        "0 answers every ping",
+        defaults.ping_rate,
+        type=_not_negative(float, "no limit"),
     )
 
     def switch(flag: str, help: str) -> None:
@@ -346,6 +356,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_frame_bytes=args.max_frame_bytes,
         max_message_chars=args.max_message_chars,
         max_outbound_bytes=args.max_outbound_bytes,
+        ping_rate=args.ping_rate,
         compress=args.compress,
         redis_url=args.redis_url,
         redis_cluster=args.redis_cluster,

@@ -23,6 +23,8 @@ from . import protocol
 
 FLOOD_REFUSALS: Final = 20  # more refusals than this ...
 FLOOD_WINDOW: Final = 10.0  # ... within this many seconds is flooding
+MAX_CREDIT: Final = 60.0  # seconds of the server's own waiting a bucket may be credited for
+CREDIT_KEPT: Final = 1.0  # seconds without a request after which that credit is gone
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -39,7 +41,11 @@ class RateLimit:
 
     def allow(self, now: float) -> bool:
         """Whether a request made at `now` may be carried out (it takes a token)."""
-        tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        elapsed, tokens = now - self.stamp, self.tokens
+        if tokens < self.burst:
+            tokens = min(self.burst, tokens + elapsed * self.rate)
+        elif elapsed > CREDIT_KEPT:  # credit from `served`: for the requests queued meanwhile
+            tokens = float(self.burst)
         self.stamp = now
         if tokens >= 1:
             self.tokens = tokens - 1
@@ -49,6 +55,15 @@ class RateLimit:
             self._refused = deque(maxlen=FLOOD_REFUSALS + 1)
         self._refused.append(now)
         return False
+
+    def served(self, now: float) -> None:
+        """The request `allow` let through last was answered at `now`. While the server was
+        busy with it (waiting for Redis, say), the client's next requests queued up unread;
+        that time refills the bucket beyond its burst, so that a client within its rate is
+        not refused when the server catches up on them all at once."""
+        credit = self.tokens + (now - self.stamp) * self.rate
+        self.tokens = min(credit, self.burst + MAX_CREDIT * self.rate)
+        self.stamp = now
 
     def flooding(self) -> bool:
         """More than `FLOOD_REFUSALS` requests refused within `FLOOD_WINDOW` seconds."""

@@ -69,6 +69,7 @@ class Stats:
         "disconnects",
         "handshakes_refused",
         "history_requests",
+        "pings_refused",
         "redis_events",
         "redis_events_unserved",
         "redis_round_trips",
@@ -80,6 +81,7 @@ class Stats:
         self.chat_messages = 0
         self.deliveries = 0
         self.history_requests = 0
+        self.pings_refused = 0  # over the ping rate: not answered
         self.requests: Counter[tuple[str, str]] = Counter()  # (action, outcome)
         self.disconnects: Counter[str] = Counter()
         self.handshakes_refused: Counter[str] = Counter()
@@ -135,6 +137,11 @@ class StatsCollector(Collector):
         )
         yield CounterMetricFamily(
             PREFIX + "history_requests", "History requests answered.", value=stats.history_requests
+        )
+        yield CounterMetricFamily(
+            PREFIX + "pings_refused",
+            "Pings over the ping rate, left unanswered.",
+            value=stats.pings_refused,
         )
         if stats.redis_up is not None:
             yield GaugeMetricFamily(

@@ -102,12 +102,14 @@ async def ws_echo(request: web.Request) -> web.StreamResponse:
     try:
         async for message in socket:
             if socket.is_control(message):
+                if socket.dropped_for is not None:
+                    break
                 continue
             if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 continue
             if limit is not None and not limit.allow(time.monotonic()):
                 if limit.flooding():
-                    await _close_flooding(socket, address, "echo")
+                    _drop_flooding(socket, address, "echo")
                     break
                 reply = _ECHO_RATE_LIMITED
             elif message.type is WSMsgType.TEXT:
@@ -136,9 +138,9 @@ def _rate_limit(settings: Settings) -> RateLimit | None:
     return RateLimit(settings.rate_limit, settings.rate_burst, time.monotonic())
 
 
-async def _close_flooding(socket: ChatSocket, address: str, who: str) -> None:
+def _drop_flooding(socket: ChatSocket, address: str, who: str) -> None:
     logger.info("%s (%s) keeps flooding after refusals: closing", address, who)
-    await socket.close(code=WSCloseCode.POLICY_VIOLATION, message=_FLOODING)
+    socket.drop("flooding", WSCloseCode.POLICY_VIOLATION, wire.FLOODING)
 
 
 async def ws_chat(request: web.Request) -> web.StreamResponse:
@@ -162,6 +164,9 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
             while True:  # inline, not a helper coroutine: one frame less per idle connection
                 message = await socket.receive()
                 if socket.is_control(message):
+                    if socket.dropped_for is not None:  # one ping too many
+                        ending = WSMsgType.CLOSING
+                        break
                     continue
                 if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                     ending = message.type
@@ -169,11 +174,13 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
                 if limit is not None and not limit.allow(time.monotonic()):
                     if limit.flooding():  # refused before any work is done for it
                         ending = WSMsgType.CLOSING
-                        await _close_flooding(socket, address, session.nick)
+                        _drop_flooding(socket, address, session.nick)
                         break
                     reply = _rate_limited(message, session.stats)
                 elif message.type is WSMsgType.TEXT:
                     reply = await session.handle_text(message.data)
+                    if limit is not None:  # the time it took was the server's, not theirs
+                        limit.served(time.monotonic())
                 else:
                     reply = _BINARY_REFUSED
                 socket.send_payload_nowait(reply)  # in order with the broadcasts queued for it
@@ -215,10 +222,8 @@ def _disconnect_reason(ending: WSMsgType, socket: ChatSocket) -> str:
     """Why a chat connection ended, as the metrics name it."""
     if ending is WSMsgType.CLOSE:
         return "polite"
-    if socket.too_slow:
-        return "too_slow"
-    if socket.sent_close_code == WSCloseCode.POLICY_VIOLATION:
-        return "flooding"
+    if socket.dropped_for is not None:
+        return socket.dropped_for
     if socket.sent_close_code == WSCloseCode.MESSAGE_TOO_BIG:  # close_code is the peer's reply
         return "frame_too_big"
     return "server" if ending is WSMsgType.CLOSING else "vanished"
@@ -227,7 +232,6 @@ def _disconnect_reason(ending: WSMsgType, socket: ChatSocket) -> str:
 _ENDINGS: Final = {WSMsgType.CLOSE: "left", WSMsgType.CLOSING: "was disconnected by the server"}
 _BINARY_REFUSED: Final = protocol.encode(protocol.fail(None, protocol.BINARY_NOT_SUPPORTED))
 _ECHO_RATE_LIMITED: Final = protocol.encode(protocol.echo_error(protocol.RATE_LIMITED))
-_FLOODING: Final = protocol.FLOODING_REASON.encode()
 
 
 # -------------------------------------------------------------------------------- app
@@ -280,14 +284,14 @@ def create_app(settings: Settings | None = None) -> web.Application:
     settings = app[SETTINGS] = settings or Settings()
     app[ROOMS] = utils.new_registry()
     app[ECHO_SOCKETS] = set()
-    app[OUTBOX] = Outbox(settings.max_outbound_bytes)
+    app[STATS] = Stats()
+    app[OUTBOX] = Outbox(settings.max_outbound_bytes, settings.ping_rate, app[STATS])
     app[ADMISSION] = Admission(
         max_connections=settings.max_connections,
         max_per_address=settings.max_connections_per_ip,
         trusted_proxies=settings.trusted_proxies,
         allowed_origins=settings.allowed_origins,
     )
-    app[STATS] = Stats()
     if settings.redis_url:
         from .cluster import ClusterRooms  # only with --redis-url: a single server needs no Redis
 

@@ -13,7 +13,10 @@ framed once (`text_frame`); no coroutine, task or future per recipient.
 
 A peer whose unsent data passes `max_outbound_bytes` is too slow: it is closed with 1008
 `Too slow`, aborted if it does not complete the close within a grace period, and everything
-queued for it is dropped, so no client can make the server's memory grow.
+queued for it is dropped, so no client can make the server's memory grow. Pongs are queued
+like text frames and count toward that cap, and only the most recent ping of a loop step is
+answered (RFC 6455, 5.5.3); pings beyond a rate of their own (`ping_rate`) go unanswered, and
+a peer that keeps sending them is closed with 1008 `Flooding`.
 
 Only public API is used: `web.BaseRequest.transport`, the asyncio `Transport`, and, for a
 peer that negotiated permessage-deflate (`--compress`), `WebSocketResponse.send_frame`, fed
@@ -27,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Final
@@ -34,15 +38,25 @@ from typing import Any, Final
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 from aiohttp.abc import AbstractStreamWriter
 
+from . import protocol
+from .limits import RateLimit
+from .metrics import Stats
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_OUTBOUND_BYTES: Final = 1 << 20
-SLOW_CLOSE_GRACE: Final = 2.0  # seconds a too-slow peer gets to complete the close
+DEFAULT_PING_RATE: Final = 2.0  # pings a second a peer may send, sustained ...
+PING_BURST: Final = 10  # ... after this many at once
+DROP_GRACE: Final = 2.0  # seconds a dropped peer gets to take its close frame
 MAX_DEFERRED_STEPS: Final = 4  # loop steps a busy loop may hold back a flush (see `Outbox`)
 
 _TEXT_OPCODE: Final = 0x1
+_CLOSE_OPCODE: Final = 0x8
 _PING_OPCODE: Final = 0x9
 _PONG_OPCODE: Final = 0xA
+_CLOSE_CODE: Final = struct.Struct("!H")
+TOO_SLOW: Final = b"Too slow"
+FLOODING: Final = protocol.FLOODING_REASON.encode()
 _LEN16: Final = struct.Struct("!BBH")
 _LEN64: Final = struct.Struct("!BBQ")
 
@@ -99,10 +113,20 @@ async def sweep_forever(sockets: Callable[[], Iterable[ChatSocket]], interval: f
 
 
 class Outbox:
-    """Writes the frames queued while the loop is busy, once per socket, when it is not."""
+    """Writes the frames queued while the loop is busy, once per socket, when it is not.
 
-    def __init__(self, max_outbound_bytes: int = DEFAULT_MAX_OUTBOUND_BYTES) -> None:
+    It also holds what every socket's writing shares: the outbound cap, the ping rate (0:
+    every ping is answered) and the counters."""
+
+    def __init__(
+        self,
+        max_outbound_bytes: int = DEFAULT_MAX_OUTBOUND_BYTES,
+        ping_rate: float = DEFAULT_PING_RATE,
+        stats: Stats | None = None,
+    ) -> None:
         self.max_outbound_bytes = max_outbound_bytes
+        self.ping_rate = ping_rate
+        self.stats = Stats() if stats is None else stats
         self._dirty: list[ChatSocket] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self.messages = 0  # queued one by one (replies, greetings): grows while the loop is busy
@@ -160,9 +184,11 @@ class ChatSocket(web.WebSocketResponse):
         "_deflating",
         "_outbox",
         "_pending",
-        "_too_slow",
+        "_pings",
+        "_pong",
         "_transport",
         "alive",
+        "dropped_for",
         "sent_close_code",
     )
 
@@ -173,8 +199,10 @@ class ChatSocket(web.WebSocketResponse):
         self._outbox = outbox
         self._transport: asyncio.Transport | None = None
         self._pending: list[bytes] | None = None
+        self._pong: bytes | None = None  # the answer to the latest ping, until flushed
+        self._pings: RateLimit | None = None  # made at the first ping
         self._deflating: _Deflating | None = None  # only with permessage-deflate
-        self._too_slow = False
+        self.dropped_for: str | None = None  # "too_slow" or "flooding": see `drop`
         self.sent_close_code: int | None = None  # `close_code` is the peer's answer to it
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter:
@@ -198,12 +226,30 @@ class ChatSocket(web.WebSocketResponse):
         return True
 
     def is_control(self, message: WSMessage) -> bool:
-        """Note the sign of life; answer a ping. True if `message` needs nothing more."""
+        """Note the sign of life; answer a ping. True if `message` needs nothing more (then
+        `dropped_for` tells whether it was one ping too many)."""
         self.alive = True
         if message.type is WSMsgType.PING:
-            self._write(_PONG_OPCODE, message.data)
+            self._answer_ping(message.data)
             return True
         return message.type is WSMsgType.PONG
+
+    def _answer_ping(self, payload: bytes) -> None:
+        outbox = self._outbox
+        if outbox.ping_rate:
+            now = time.monotonic()
+            if (pings := self._pings) is None:
+                pings = self._pings = RateLimit(outbox.ping_rate, PING_BURST, now)
+            if not pings.allow(now):
+                outbox.stats.pings_refused += 1
+                if pings.flooding():
+                    logger.info("A peer keeps sending pings after refusals: closing")
+                    self.drop("flooding", WSCloseCode.POLICY_VIOLATION, FLOODING)
+                return
+        self._pong = _frame(_PONG_OPCODE, payload)  # replaces an unsent one: only the latest
+        if self._pending is None and self._transport is not None and not self.closed:
+            self._pending = []
+            outbox.schedule(self)
 
     def sweep(self) -> None:
         """Drop the peer if it stayed silent since the last sweep; otherwise ping it."""
@@ -224,7 +270,7 @@ class ChatSocket(web.WebSocketResponse):
     @property
     def too_slow(self) -> bool:
         """Whether it was closed for reading too slowly."""
-        return self._too_slow
+        return self.dropped_for == "too_slow"
 
     def send_payload_nowait(self, payload: bytes) -> bool:
         """Queue one text message: `payload` is its UTF-8 text."""
@@ -234,23 +280,33 @@ class ChatSocket(web.WebSocketResponse):
     def flush(self) -> None:
         """Write what is queued, then disconnect the peer if it is over its outbound cap."""
         items, self._pending = self._pending, None
+        pong, self._pong = self._pong, None
         transport = self._transport
-        if not items or self.closed or transport is None or transport.is_closing():
+        if items is None or self.closed or transport is None or transport.is_closing():
             return
         if (deflating := self._deflating) is None:
+            if pong is not None:
+                items.append(pong)
             transport.write(items[0] if len(items) == 1 else b"".join(items))
             unsent = transport.get_write_buffer_size()
         else:
+            if pong is not None:  # a control frame: never compressed, written between frames
+                transport.write(pong)
             deflating.queue.extend(items)
             deflating.queued_bytes += sum(map(len, items))
             deflating.ready.set()
             unsent = transport.get_write_buffer_size() + deflating.queued_bytes
         if unsent > self._outbox.max_outbound_bytes:
-            self._drop_too_slow(unsent)
+            logger.info("Disconnecting a peer too slow to read: %d bytes unsent", unsent)
+            if deflating is not None:
+                deflating.queue.clear()
+            self.drop("too_slow", WSCloseCode.POLICY_VIOLATION, TOO_SLOW)
 
     async def close(
         self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True
     ) -> bool:
+        if self.dropped_for is not None:
+            return False  # closed already, without waiting for the peer
         self.flush()  # what was queued goes out before the close frame
         if not self.closed:
             self.sent_close_code = code
@@ -259,27 +315,26 @@ class ChatSocket(web.WebSocketResponse):
         finally:
             self._wake_deflating()
 
-    def _drop_too_slow(self, unsent: int) -> None:
-        if self._too_slow:
-            return
-        self._too_slow = True
-        if self._deflating is not None:
-            self._deflating.queue.clear()
-        logger.info("Disconnecting a peer too slow to read: %d bytes unsent", unsent)
-        self._outbox.spawn(self._close_too_slow())
+    def drop(self, why: str, code: int, reason: bytes) -> None:
+        """Close at once, without waiting for the peer: reading stops, nothing more is queued,
+        the close frame follows what was, and the connection is cut if the peer has not taken
+        it all within `DROP_GRACE` seconds. `why` names it for the metrics.
 
-    async def _close_too_slow(self) -> None:
-        if not self.closed:
-            self.sent_close_code = WSCloseCode.POLICY_VIOLATION
-        try:
-            async with asyncio.timeout(SLOW_CLOSE_GRACE):
-                await super().close(code=WSCloseCode.POLICY_VIOLATION, message=b"Too slow")
-        except TimeoutError:
-            pass
-        finally:
-            self._wake_deflating()
-            if self._transport is not None:
-                self._transport.abort()
+        For a peer that floods or does not read: waiting for its answer would cost as much as
+        what it does (aiohttp reads on until the close frame comes)."""
+        self.flush()  # what was queued goes first (a too-slow peer's was dropped already)
+        transport = self._transport
+        if transport is None or self.closed or self.dropped_for is not None:
+            return
+        self.dropped_for, self.sent_close_code = why, code
+        self._transport = self._pending = self._pong = None
+        self._wake_deflating()
+        if transport.is_closing():
+            return
+        transport.pause_reading()
+        transport.write(_frame(_CLOSE_OPCODE, _CLOSE_CODE.pack(code) + reason))
+        transport.close()
+        asyncio.get_running_loop().call_later(DROP_GRACE, transport.abort)
 
     def _wake_deflating(self) -> None:
         """Let the deflating task, if any, see that the socket closed."""
@@ -288,10 +343,10 @@ class ChatSocket(web.WebSocketResponse):
 
     async def _send_deflated(self, deflating: _Deflating) -> None:
         """Feed aiohttp's compressing writer, in order, for as long as the socket is open."""
-        while not self.closed:
+        while not self.closed and self.dropped_for is None:
             await deflating.ready.wait()
             deflating.ready.clear()
-            while deflating.queue and not self.closed:
+            while deflating.queue and not self.closed and self.dropped_for is None:
                 payload = deflating.queue.popleft()
                 deflating.queued_bytes -= len(payload)
                 try:

@@ -166,6 +166,61 @@ async def open_peer(client: TestClient[Any, Any], **kwargs: Any) -> Peer:
     return Peer(ws, first["user"])
 
 
+# ------------------------------------------------------------------------ raw frames
+
+
+class RawWebSocket:
+    """A WebSocket client written by hand, for what a real client library will not do:
+    frames sent in one write, unmasked frames, pongs read one by one."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, host: str, port: int, path: str = "/chat") -> RawWebSocket:
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+        assert head.startswith(b"HTTP/1.1 101 "), head
+        return cls(reader, writer)
+
+    @staticmethod
+    def frame(opcode: int, payload: bytes, *, masked: bool = True) -> bytes:
+        """One final frame; masked (with a key that changes the bytes) unless told not to."""
+        assert len(payload) < 126
+        if not masked:
+            return bytes((0x80 | opcode, len(payload))) + payload
+        key = b"\x5a\xa5\x0f\xf0"
+        body = bytes(byte ^ key[i % 4] for i, byte in enumerate(payload))
+        return bytes((0x80 | opcode, 0x80 | len(payload))) + key + body
+
+    def send(self, *frames: bytes) -> None:
+        self.writer.write(b"".join(frames))
+
+    async def read(self) -> tuple[int, bytes]:
+        """The next frame's opcode and payload; (-1, b"") once the connection is closed."""
+        try:
+            first, second = await asyncio.wait_for(self.reader.readexactly(2), TIMEOUT)
+            length = second & 0x7F
+            if length == 126:
+                length = int.from_bytes(await self.reader.readexactly(2))
+            elif length == 127:
+                length = int.from_bytes(await self.reader.readexactly(8))
+            return first & 0x0F, await self.reader.readexactly(length)
+        except (asyncio.IncompleteReadError, ConnectionResetError):
+            return -1, b""
+
+    def close(self) -> None:
+        self.writer.transport.abort()
+
+
+PING, PONG, CLOSE = 0x9, 0xA, 0x8
+
+
 # ------------------------------------------------------------------------ real processes
 
 

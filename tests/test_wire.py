@@ -6,6 +6,7 @@ import asyncio
 import json
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
+from socket import SO_SNDBUF, SOL_SOCKET
 from typing import Any
 
 import pytest
@@ -16,7 +17,17 @@ from aiohttp_chat.bench.wsclient import connect as raw_connect
 from aiohttp_chat.server import ROOMS, Settings
 from aiohttp_chat.wire import MAX_DEFERRED_STEPS, Outbox, text_frame
 
-from .conftest import Connect, scrape, stamped, value
+from .conftest import (
+    CLOSE,
+    PING,
+    PONG,
+    Connect,
+    RawWebSocket,
+    eventually,
+    scrape,
+    stamped,
+    value,
+)
 
 RawConnect = Callable[..., Awaitable[BenchSocket]]
 
@@ -115,6 +126,79 @@ async def test_a_client_flooding_requests_without_reading_is_dropped(
         "shame": True,
     }
     await alice.assert_quiet()
+
+
+# ------------------------------------------------------------------------ pings and pongs
+
+
+async def _raw(client: TestClient[Any, Any]) -> RawWebSocket:
+    """A hand-written client on `client`'s server, its greeting read."""
+    assert client.port is not None
+    peer = await RawWebSocket.open("127.0.0.1", client.port)
+    opcode, greeting = await peer.read()
+    assert opcode == 0x1 and json.loads(greeting)["action"] == "connecting"
+    return peer
+
+
+@pytest.mark.parametrize("settings", [Settings(ping_rate=0)])
+async def test_many_pings_at_once_get_one_pong_for_the_latest(
+    client: TestClient[Any, Any],
+) -> None:
+    peer = await _raw(client)
+    pings = [RawWebSocket.frame(PING, f"ping {n}".encode()) for n in range(50)]
+    request = RawWebSocket.frame(0x1, b'{"action":"user_list","room":"x"}')
+    peer.send(*pings, request)  # one write: the server reads them in one step
+    frames = dict([await peer.read() for _ in range(2)])  # the reply, and one pong
+    assert frames[PONG] == b"ping 49"  # RFC 6455 5.5.3: the most recent one
+    assert json.loads(frames[0x1])["action"] == "user_list"
+    peer.send(RawWebSocket.frame(PING, b"later"))
+    assert await peer.read() == (PONG, b"later")  # one at a time, each is answered
+    peer.close()
+
+
+async def test_pings_past_the_ping_rate_go_unanswered_and_a_flood_is_closed(
+    client: TestClient[Any, Any], connect: Connect
+) -> None:
+    alice = await connect()
+    peer = await _raw(client)
+    joined = await alice.recv()
+    peer.send(*(RawWebSocket.frame(PING, f"{n}".encode()) for n in range(100)))
+    assert await peer.read() == (PONG, b"9")  # the burst of 10 answered; the rest refused
+    opcode, payload = await peer.read()
+    assert (opcode, payload) == (CLOSE, struct.pack("!H", 1008) + b"Flooding")
+    assert await peer.read() == (-1, b"")  # not waited for: cut after the grace
+    assert await alice.recv() == {
+        "action": "left", "room": "Default", "user": joined["user"], "shame": True,
+    }  # fmt: skip
+    samples = await scrape(client)
+    assert value(samples, "pings_refused_total") == 21  # the 21st refusal is the flood
+    assert value(samples, "disconnects_total", reason="flooding") == 1
+    peer.close()
+
+
+@pytest.mark.parametrize(
+    "settings", [Settings(ping_rate=0, max_outbound_bytes=16 * 1024, rate_limit=0)]
+)
+async def test_a_peer_that_never_reads_its_pongs_is_too_slow(
+    client: TestClient[Any, Any], raw: RawConnect
+) -> None:
+    greeted = asyncio.Event()
+    stuck = await raw(lambda frame: greeted.set(), receive_buffer=4096)
+    await greeted.wait()
+    (ours,) = client.app[ROOMS]["Default"].values()  # a slow link: small kernel buffers
+    ours.get_extra_info("socket").setsockopt(SOL_SOCKET, SO_SNDBUF, 4096)
+    stuck.pause_reading()  # pongs pile up like any other frame it does not read
+    for _ in range(5_000):
+        stuck.send(PING, b"p" * 125)
+        await asyncio.sleep(0.0002)  # a step of its own each: a pong each
+        if ours.dropped_for is not None:
+            break
+    assert ours.dropped_for == "too_slow"
+
+    async def counted() -> bool:  # once the grace is over and the connection cut
+        return value(await scrape(client), "disconnects_total", reason="too_slow") == 1
+
+    await eventually(counted, 5)
 
 
 @pytest.mark.parametrize("settings", [Settings(compress=True, rate_limit=0)])
