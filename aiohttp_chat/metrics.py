@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import Final
+from typing import Final, NamedTuple
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -33,7 +33,18 @@ ACTIONS: Final = frozenset(
 # Why connections ended, and why handshakes were refused: the label values, all of them.
 DISCONNECTS: Final = ("polite", "vanished", "too_slow", "flooding", "frame_too_big", "server")
 REFUSALS: Final = {403: "origin", 429: "per_address", 503: "full"}
-Gauges = Callable[[], tuple[dict[str, int], int]]  # open connections by endpoint; rooms
+
+
+class Readings(NamedTuple):
+    """What the server can tell at scrape time."""
+
+    connections: dict[str, int]  # open, by endpoint
+    rooms: int  # with members here
+    history_bytes: int | None = None  # the history in this process (None: it is in Redis)
+    history_rooms: int | None = None
+
+
+Gauges = Callable[[], Readings]
 REDIS_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
@@ -105,14 +116,26 @@ class StatsCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         stats = self.stats
-        open_by_endpoint, rooms = self.gauges()
+        readings = self.gauges()
         connections = GaugeMetricFamily(
             PREFIX + "connections", "Open WebSocket connections.", labels=["endpoint"]
         )
-        for endpoint, count in open_by_endpoint.items():
+        for endpoint, count in readings.connections.items():
             connections.add_metric([endpoint], count)
         yield connections
-        yield GaugeMetricFamily(PREFIX + "rooms", "Rooms with members here.", value=rooms)
+        yield GaugeMetricFamily(PREFIX + "rooms", "Rooms with members here.", value=readings.rooms)
+        if readings.history_bytes is not None:
+            yield GaugeMetricFamily(
+                PREFIX + "history_bytes",
+                "Memory the history holds, as counted against --history-max-bytes.",
+                value=readings.history_bytes,
+            )
+        if readings.history_rooms is not None:
+            yield GaugeMetricFamily(
+                PREFIX + "history_rooms",
+                "Rooms whose history is kept.",
+                value=readings.history_rooms,
+            )
         yield CounterMetricFamily(
             PREFIX + "chat_messages", "Chat messages accepted.", value=stats.chat_messages
         )

@@ -317,10 +317,14 @@ def create_app(settings: Settings | None = None) -> web.Application:
 # -------------------------------------------------------------------------------- operating
 
 
-def _gauges(app: web.Application) -> tuple[dict[str, int], int]:
+def _gauges(app: web.Application) -> metrics.Readings:
     rooms = app[ROOMS]
     chat = sum(len(members) for members in rooms.values())
-    return {"chat": chat, "echo": len(app[ECHO_SOCKETS])}, len(rooms)
+    readings = metrics.Readings({"chat": chat, "echo": len(app[ECHO_SOCKETS])}, len(rooms))
+    if CLUSTER in app:
+        return readings
+    history = app[CHAT_ROOMS].history
+    return readings._replace(history_bytes=history.bytes, history_rooms=history.rooms())
 
 
 def _health(app: web.Application) -> tuple[bool, dict[str, object]]:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import sys
 import time
+import tracemalloc
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,7 +14,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
-from aiohttp_chat.history import MemoryHistory
+from aiohttp_chat.history import ROOM_BYTES, MemoryHistory, entry_bytes, split_stream_id
 from aiohttp_chat.protocol import UNAVAILABLE
 from aiohttp_chat.server import Settings, create_app
 
@@ -110,27 +113,110 @@ def test_retention_by_time_after_the_last_message() -> None:
     assert (history.rooms(), history.bytes) == (0, 0)
 
 
+def room_bytes(room: str, *messages: tuple[str, str]) -> int:
+    """What a room holding `messages` ((user, text) pairs) counts for in the cap."""
+    return ROOM_BYTES + sys.getsizeof(room) + sum(entry_bytes(*m) for m in messages)
+
+
 def test_the_memory_cap_forgets_the_rooms_idle_longest() -> None:
     clock = Clock()
-    history = MemoryHistory(max_bytes=600, clock=clock)
+    message = ("bob", "x" * 100)
+    cap = sum(room_bytes(room, message) for room in ("first", "second", "third"))
+    history = MemoryHistory(max_bytes=cap + entry_bytes(*message), clock=clock)
     for room in ("first", "second", "third"):
         clock.now += 1
         history.append(room, "bob", "x" * 100, STAMP)
     clock.now += 1
     history.append("first", "bob", "x" * 100, STAMP)  # now second is the idlest
-    assert history.bytes <= 600
+    assert history.bytes == history.max_bytes
     history.append("fourth", "bob", "x" * 100, STAMP)
     assert history.read("second", None, 50) == ([], True)
     assert len(history.read("first", None, 50)[0]) == 2
-    assert history.bytes <= 600
+    assert history.bytes == history.max_bytes  # "fourth" costs what "second" did
 
 
 def test_one_room_over_the_cap_loses_its_oldest() -> None:
-    history = MemoryHistory(max_bytes=500)
+    history = MemoryHistory(max_bytes=room_bytes("only", *[("bob", "m10")] * 5))
     fill(history, "only", 20)
     messages, _ = history.read("only", None, 50)
-    assert 0 < len(messages) < 20 and messages[-1]["message"] == "m19"
-    assert history.bytes <= 500
+    assert [message["message"] for message in messages] == [f"m{i}" for i in range(15, 20)]
+    assert history.bytes <= history.max_bytes
+
+
+@pytest.mark.parametrize("suffix", ["²", "٣", "007", "1.5", ""])
+def test_an_after_that_only_looks_like_ours_is_unknown(suffix: str) -> None:
+    """'²' and '٣' are digits to `str.isdigit`, and `int` refuses the first; '007' is not
+    an id we issue. Each is an id the server never gave: unknown, so not complete."""
+    history = MemoryHistory()
+    (issued,) = fill(history, "room", 1)
+    epoch = issued.rpartition("-")[0]
+    assert history.read("room", f"{epoch}-{suffix}", 10) == (
+        history.read("room", None, 10)[0],
+        False,
+    )
+    assert (
+        split_stream_id(f"{epoch}-{suffix}-1") == split_stream_id(f"{epoch}-1-{suffix}") == ("", "")
+    )
+
+
+def test_a_message_bigger_than_the_cap_is_not_kept() -> None:
+    history = MemoryHistory(max_bytes=1000)
+    fill(history, "small", 1)
+    history.append("huge", "bob", "x" * 2000, STAMP)
+    assert (history.rooms(), history.bytes) == (0, 0)
+
+
+def _traced_growth(fill: Callable[[MemoryHistory], None], history: MemoryHistory) -> int:
+    """How many bytes `fill(history)` left allocated, by tracemalloc."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        fill(history)
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+def _rooms_of_one(count: int, text: str = "hi") -> Callable[[MemoryHistory], None]:
+    def fill(history: MemoryHistory) -> None:
+        for n in range(count):  # every string made here, as a request would make it
+            history.append(f"room {n}", f"User{n}", f"{text} {n}", f"2026-12-01T10:{n}Z")
+
+    return fill
+
+
+@pytest.mark.parametrize(
+    ("rooms", "per_room", "text"),
+    [
+        (50_000, 1, "hi"),  # the attack: many rooms of one tiny message
+        (200, 100, "hi"),  # full rooms of tiny messages
+        (200, 100, "x" * 1000),
+        (200, 100, "é" * 500),  # two bytes a character, as Python stores it
+        (200, 100, "😀" * 300),  # four
+    ],
+)
+def test_the_bytes_counted_are_the_bytes_held(rooms: int, per_room: int, text: str) -> None:
+    def fill(history: MemoryHistory) -> None:
+        for n in range(rooms):
+            for m in range(per_room):
+                history.append(f"room {n}", f"User{n}", f"{text} {m}", f"10:00:{m:02}.{n:03}Z")
+
+    history = MemoryHistory(max_bytes=1 << 40)
+    held = _traced_growth(fill, history)
+    assert 0.8 <= held / history.bytes <= 1.25, (held, history.bytes)
+
+
+def test_the_cap_bounds_what_the_process_holds() -> None:
+    """The attack: one message in each of 200,000 rooms, under a 5 MB cap. The memory held
+    stays within 1.5x the cap (with only the texts counted, the process grew by 112 MB)."""
+    cap = 5_000_000
+    history = MemoryHistory(max_bytes=cap)
+    held = _traced_growth(_rooms_of_one(200_000), history)
+    assert history.bytes <= cap
+    assert held <= 1.5 * cap, held
+    assert history.rooms() < 200_000  # the idlest were forgotten
 
 
 # ------------------------------------------------------------------------ over the wire
@@ -236,7 +322,7 @@ async def test_history_keeps_the_configured_count(connect: Connect) -> None:
     assert texts((await history(alice))["messages"]) == ["two", "three"]
 
 
-@pytest.mark.parametrize("settings", [Settings(history_max_bytes=400)])
+@pytest.mark.parametrize("settings", [Settings(history_max_bytes=1800)])  # two such rooms
 async def test_history_memory_cap(connect: Connect) -> None:
     alice = await connect()
     for room in ("Older", "Newer"):

@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from aiohttp_chat.server import Settings, create_app
+from aiohttp_chat.server import CHAT_ROOMS, Settings, create_app
 
 from .conftest import (
     Connect,
@@ -105,6 +105,9 @@ async def test_metrics_follow_a_scripted_session(
     assert value(samples, "requests_total", action="history", outcome="ok") == 1
     assert value(samples, "requests_total", action="other", outcome="refused") == 1
     assert value(samples, "history_requests_total") == 1
+    history = client.app[CHAT_ROOMS].history
+    assert value(samples, "history_rooms") == 1
+    assert value(samples, "history_bytes") == history.bytes > 0
 
     # refused handshakes: a foreign origin, then one too many from this address
     response = await client.get("/chat", headers={**_HANDSHAKE, "Origin": "https://evil.example"})
