@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Final, NamedTuple
 
 from yarl import URL
@@ -107,13 +107,15 @@ class Admission:
         self.open = 0
         self.by_address: dict[str, int] = {}
 
-    def client_address(self, peer: str | None, forwarded_for: str | None) -> str:
+    def client_address(self, peer: str | None, forwarded_for: Sequence[str]) -> str:
         """The client's address: the peer's, or from a trusted proxy the right-most address
-        in `X-Forwarded-For` that is not itself a trusted proxy."""
+        in `X-Forwarded-For` that is not itself a trusted proxy. `forwarded_for` holds every
+        line of that header, in order: read as one list, as RFC 9110 says to, since a proxy
+        may add a line of its own after the client's instead of appending to it."""
         address = peer or "unknown"
         if not forwarded_for or not self._trusted(address):
             return address
-        for hop in reversed(forwarded_for.split(",")):
+        for hop in reversed(",".join(forwarded_for).split(",")):
             address = hop.strip()
             if not self._trusted(address):
                 return address

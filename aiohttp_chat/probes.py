@@ -34,13 +34,18 @@ def metrics(
     allowed = tuple(allowed)
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        address = admission.client_address(request.remote, request.headers.get("X-Forwarded-For"))
+        address = admission.client_address(request.remote, forwarded_for(request))
         if not _within(address, allowed):
             raise web.HTTPForbidden(text="Metrics are not served to your address.")
         body = generate_latest(registry)  # a few hundred series: cheap, once per scrape
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     return handle
+
+
+def forwarded_for(request: web.BaseRequest) -> list[str]:
+    """Every `X-Forwarded-For` line of `request`, in order (see `Admission.client_address`)."""
+    return request.headers.getall("X-Forwarded-For", [])
 
 
 def _within(address: str, networks: tuple[Network, ...]) -> bool:

@@ -71,7 +71,7 @@ async def _accept(request: web.Request) -> tuple[ChatSocket, str]:
             headers={"Upgrade": "websocket", "Connection": "Upgrade"},
         )
     headers = request.headers
-    address = admission.client_address(request.remote, headers.get("X-Forwarded-For"))
+    address = admission.client_address(request.remote, probes.forwarded_for(request))
     refusal = admission.refusal(address, headers.get("Origin"), headers.get("Host"))
     if refusal is not None:
         logger.debug("Refused %s: %s", address, refusal.text)

@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
+from multidict import CIMultiDict
 
 from aiohttp_chat.limits import Admission, RateLimit, same_host
 from aiohttp_chat.server import ADMISSION, Settings, create_app
@@ -50,14 +51,17 @@ def test_flooding_is_more_than_20_refusals_within_10_seconds() -> None:
 def test_client_address_behind_trusted_proxies() -> None:
     proxies = [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("127.0.0.1/32")]
     admission = Admission(trusted_proxies=proxies)
-    assert admission.client_address("127.0.0.1", "203.0.113.7") == "203.0.113.7"
-    assert admission.client_address("127.0.0.1", "1.1.1.1, 203.0.113.7, 10.1.2.3") == (
+    assert admission.client_address("127.0.0.1", ["203.0.113.7"]) == "203.0.113.7"
+    assert admission.client_address("127.0.0.1", ["1.1.1.1, 203.0.113.7, 10.1.2.3"]) == (
         "203.0.113.7"  # the right-most that is not itself a proxy; 1.1.1.1 may be spoofed
     )
-    assert admission.client_address("127.0.0.1", "10.0.0.1, 10.0.0.2") == "10.0.0.1"
-    assert admission.client_address("198.51.100.1", "203.0.113.7") == "198.51.100.1"  # spoofed
-    assert admission.client_address("127.0.0.1", None) == "127.0.0.1"
-    assert Admission().client_address("127.0.0.1", "203.0.113.7") == "127.0.0.1"
+    assert admission.client_address("127.0.0.1", ["10.0.0.1, 10.0.0.2"]) == "10.0.0.1"
+    assert admission.client_address("198.51.100.1", ["203.0.113.7"]) == "198.51.100.1"  # spoofed
+    assert admission.client_address("127.0.0.1", []) == "127.0.0.1"
+    assert Admission().client_address("127.0.0.1", ["203.0.113.7"]) == "127.0.0.1"
+    # The client's own line first, then the one the proxy added: one list, read from the right.
+    assert admission.client_address("127.0.0.1", ["9.9.9.9", "8.8.8.8"]) == "8.8.8.8"
+    assert admission.client_address("127.0.0.1", ["9.9.9.9", "8.8.8.8, 10.0.0.1"]) == "8.8.8.8"
 
 
 @pytest.mark.parametrize(
@@ -229,6 +233,30 @@ async def test_forwarded_for_counts_from_a_trusted_proxy(client: TestClient[Any,
     assert client.app[ADMISSION].by_address == {"203.0.113.1": 1, "203.0.113.2": 1}
     for peer in (one, two):
         await peer.ws.close()
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [Settings(max_connections_per_ip=1, trusted_proxies=(ipaddress.ip_network("127.0.0.1"),))],
+)
+async def test_a_forwarded_for_line_of_the_clients_own_does_not_count(
+    client: TestClient[Any, Any],
+) -> None:
+    """A proxy that adds its own `X-Forwarded-For` line after the client's: the client said
+    9.9.9.9 in its line, the proxy says 203.0.113.1 in the last one, and that is the one."""
+
+    def lines(own: str, proxy: str) -> CIMultiDict[str]:
+        return CIMultiDict([("X-Forwarded-For", own), ("X-Forwarded-For", proxy)])
+
+    one = await open_peer(client, headers=lines("9.9.9.9", "203.0.113.1"))
+    for own in ("9.9.9.9", "198.51.100.2"):  # whatever its own line says, it is 203.0.113.1
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await client.ws_connect("/chat", headers=lines(own, "203.0.113.1"))
+        assert refused.value.status == 429
+    assert client.app[ADMISSION].by_address == {"203.0.113.1": 1}
+    metrics = await client.get("/metrics", headers=lines("127.0.0.1", "8.8.8.8"))
+    assert metrics.status == 403  # /metrics is for loopback: the proxy said 8.8.8.8
+    await one.ws.close()
 
 
 @pytest.mark.parametrize("settings", [Settings(max_connections_per_ip=1)])
