@@ -106,10 +106,7 @@ class ChatSession:
 
     async def user_list(self, request: Message) -> Message:
         room = request.get("room")
-        if room is None:
-            room = self.room
-        elif not isinstance(room, str):
-            raise ProtocolError(protocol.ROOM_INVALID)
+        room = self.room if room is None else protocol.validate_room(room)
         return protocol.user_list_reply(room, await self.rooms.users(room))
 
     async def history_request(self, request: Message) -> Message:

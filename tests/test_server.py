@@ -335,11 +335,17 @@ async def test_user_list(client: TestClient[Any, Any], connect: Connect) -> None
             "room": "Default",
             "users": [alice.nick],
         }
-    assert await alice.ask(action="user_list", room=["x"]) == {
-        "action": "user_list",
-        "success": False,
-        "message": "Room name must be a string and between 3-20 chars.",
-    }
+    for room, text in [
+        (["x"], "Room name must be a string and between 3-20 chars."),
+        ("x" * 60_000, "Room name must be a string and between 3-20 chars."),  # not echoed
+        ("ab", "Room name must be a string and between 3-20 chars."),
+        ("Lounge\x1b[2J", "Room name contains characters that are not allowed."),
+    ]:
+        assert await alice.ask(action="user_list", room=room) == {
+            "action": "user_list",
+            "success": False,
+            "message": text,
+        }
 
 
 # ------------------------------------------------------------------------ bad input
