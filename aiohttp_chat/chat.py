@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 class ChatSession:
     """The state of one connection registered as `nick` in `room` (a `rooms.Member`)."""
 
-    __slots__ = ("max_message_chars", "nick", "room", "rooms", "socket", "stats")
+    __slots__ = ("max_message_chars", "may_change_room", "nick", "room", "rooms", "socket", "stats")
 
     def __init__(
         self,
@@ -34,12 +34,14 @@ class ChatSession:
         *,
         room: str = protocol.DEFAULT_ROOM,
         max_message_chars: int = protocol.DEFAULT_MAX_MESSAGE_CHARS,
+        may_change_room: Callable[[], bool] | None = None,
     ) -> None:
         self.rooms = rooms
         self.socket = socket
         self.nick = nick
         self.room = room
         self.max_message_chars = max_message_chars
+        self.may_change_room = may_change_room  # the budget of the client's address
         self.stats: Stats = rooms.stats
 
     # ------------------------------------------------------------------ lifecycle
@@ -73,11 +75,12 @@ class ChatSession:
             logger.debug("%s: action not allowed", self.nick)
             self.stats.request(action, "refused")
             return encode_failure(action, protocol.NOT_ALLOWED)
+        outcome = "ok"
         try:
             reply = await handler(self, request)
         except ProtocolError as exc:
-            reply = protocol.fail(action, exc.text)
-        self.stats.request(action, "ok" if reply["success"] else "refused")
+            reply, outcome = protocol.fail(action, exc.text), exc.outcome
+        self.stats.request(action, outcome)
         logger.debug("%s: %s -> %s", self.nick, action, reply["success"])
         return protocol.encode(reply)
 
@@ -90,6 +93,8 @@ class ChatSession:
 
     async def join_room(self, request: Message) -> Message:
         new = protocol.validate_room(request.get("room"))
+        if self.may_change_room is not None and not self.may_change_room():
+            raise ProtocolError(protocol.ROOM_CHANGES_LIMITED, "rate_limited")
         old = self.room
         await self.rooms.move(self, new)
         await self._broadcast(protocol.left(old, self.nick, shame=False), old)

@@ -8,10 +8,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
-from . import protocol
+from . import handshakes, protocol
 from .cli import command_name
 from .history import DEFAULT_MAX_BYTES, DEFAULT_PER_ROOM, DEFAULT_TTL
-from .limits import Network, normalize_origin, parse_network
+from .limits import (
+    DEFAULT_ROOM_CHANGES,
+    ROOM_CHANGE_BURST,
+    Network,
+    normalize_origin,
+    parse_network,
+)
 from .wire import DEFAULT_MAX_OUTBOUND_BYTES, DEFAULT_PING_RATE, PING_BURST
 
 
@@ -33,8 +39,13 @@ class Settings:
     rate_burst: int = 20
     max_connections: int = 10_000  # per process; 0 turns it off
     max_connections_per_ip: int = 256  # per client address; 0 turns it off
+    handshake_timeout: float = handshakes.DEFAULT_TIMEOUT  # 0 turns it off
+    max_pending: int = handshakes.DEFAULT_MAX_PENDING  # not yet WebSockets; 0 turns it off
+    max_pending_per_ip: int = handshakes.DEFAULT_MAX_PER_ADDRESS  # per peer; 0 turns it off
+    room_changes: float = DEFAULT_ROOM_CHANGES  # a minute per client address; 0 turns it off
     trusted_proxies: tuple[Network, ...] = ()
     allowed_origins: tuple[str, ...] = ()  # besides the server's own; "*" allows all
+    server_names: tuple[str, ...] = ()  # names of this server, besides loopback (Origin)
     tls_cert: str | None = None
     tls_key: str | None = None
     metrics_from: tuple[Network, ...] = (parse_network("127.0.0.0/8"), parse_network("::1"))
@@ -107,6 +118,13 @@ def _each(kind: Callable[[str], Any]) -> Callable[[str], tuple[Any, ...]]:
 
     parse.__name__ = getattr(kind, "__name__", "value")
     return parse
+
+
+def _server_name(text: str) -> str:
+    name = text.strip().lower().rstrip(".")
+    if not name or any(c in name for c in "/:@ ") or "://" in text:
+        raise argparse.ArgumentTypeError(f"a server name is a host name, got {text}")
+    return name
 
 
 def _heartbeat_seconds(text: str) -> float | None:
@@ -229,6 +247,34 @@ def build_parser() -> argparse.ArgumentParser:
         type=_not_negative(int, "off"),
     )
     option(
+        "--room-changes",
+        f"rooms one client address may enter a minute (new chat connections and join_room), "
+        f"across its connections, after {ROOM_CHANGE_BURST} at once; 0 turns the limit off",
+        defaults.room_changes,
+        type=_not_negative(float, "off"),
+    )
+    option(
+        "--handshake-timeout",
+        "seconds a new connection has to complete its request; an HTTP connection idle "
+        "between requests is closed after as long; 0 turns it off",
+        defaults.handshake_timeout,
+        type=_not_negative(float, "off"),
+    )
+    option(
+        "--max-pending",
+        "connections not yet WebSockets (HTTP requests, handshakes under way) this process "
+        "holds; more are answered 503 at once; 0 turns the cap off",
+        defaults.max_pending,
+        type=_not_negative(int, "off"),
+    )
+    option(
+        "--max-pending-per-ip",
+        "connections not yet WebSockets from one peer address (a trusted proxy excepted); "
+        "more are answered 429 at once; 0 turns it off",
+        defaults.max_pending_per_ip,
+        type=_not_negative(int, "off"),
+    )
+    option(
         "--trusted-proxy",
         "a reverse proxy (CIDR) whose X-Forwarded-For names the client; repeatable "
         "(comma-separated in the environment)",
@@ -245,6 +291,16 @@ def build_parser() -> argparse.ArgumentParser:
         type=_origin,
         action=_Repeated,
         metavar="ORIGIN",
+    )
+    option(
+        "--server-name",
+        "a name of this server, as its pages are reached (chat.example.com): its own page's "
+        "Origin is recognised only for those, loopback names and IP addresses; repeatable "
+        "(comma-separated in the environment)",
+        defaults.server_names,
+        type=_server_name,
+        action=_Repeated,
+        metavar="NAME",
     )
     option("--tls-cert", "certificate chain (PEM) to serve https and wss", None, metavar="FILE")
     option("--tls-key", "private key (PEM) of --tls-cert", None, metavar="FILE")
@@ -367,8 +423,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
         rate_burst=args.rate_burst,
         max_connections=args.max_connections,
         max_connections_per_ip=args.max_connections_per_ip,
+        room_changes=args.room_changes,
+        handshake_timeout=args.handshake_timeout,
+        max_pending=args.max_pending,
+        max_pending_per_ip=args.max_pending_per_ip,
         trusted_proxies=tuple(args.trusted_proxy),
         allowed_origins=tuple(args.allowed_origin),
+        server_names=tuple(args.server_name),
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         metrics_from=tuple(args.metrics_from),

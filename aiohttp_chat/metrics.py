@@ -32,7 +32,10 @@ ACTIONS: Final = frozenset(
 )
 # Why connections ended, and why handshakes were refused: the label values, all of them.
 DISCONNECTS: Final = ("polite", "vanished", "too_slow", "flooding", "frame_too_big", "server")
-REFUSALS: Final = {403: "origin", 429: "per_address", 503: "full"}
+REFUSALS: Final = (
+    *("origin", "per_address", "full", "room_changes"),
+    *("pending_per_address", "pending_full"),  # before the request is read (handshakes.py)
+)
 
 
 class Readings(NamedTuple):
@@ -75,10 +78,12 @@ class Stats:
     """The server's counters, kept where the work happens."""
 
     __slots__ = (
+        "bad_requests",
         "chat_messages",
         "deliveries",
         "disconnects",
         "handshakes_refused",
+        "handshakes_timed_out",
         "history_requests",
         "pings_refused",
         "redis_events",
@@ -96,6 +101,8 @@ class Stats:
         self.requests: Counter[tuple[str, str]] = Counter()  # (action, outcome)
         self.disconnects: Counter[str] = Counter()
         self.handshakes_refused: Counter[str] = Counter()
+        self.handshakes_timed_out = 0  # no answered request within --handshake-timeout
+        self.bad_requests = 0  # malformed HTTP, answered 400 by aiohttp
         self.redis_up: bool | None = None  # None: this server has no Redis
         self.redis_round_trips = Histogram(REDIS_BUCKETS)
         self.redis_events = 0  # broadcasts heard from other nodes
@@ -156,7 +163,17 @@ class StatsCollector(Collector):
             "handshakes_refused",
             "WebSocket handshakes refused before the upgrade, by reason.",
             stats.handshakes_refused,
-            tuple(REFUSALS.values()),
+            REFUSALS,
+        )
+        yield CounterMetricFamily(
+            PREFIX + "handshakes_timed_out",
+            "Connections cut for not completing a request within --handshake-timeout.",
+            value=stats.handshakes_timed_out,
+        )
+        yield CounterMetricFamily(
+            PREFIX + "bad_requests",
+            "Malformed HTTP requests (answered 400).",
+            value=stats.bad_requests,
         )
         yield CounterMetricFamily(
             PREFIX + "history_requests", "History requests answered.", value=stats.history_requests

@@ -7,14 +7,13 @@ in `metrics_from`; `/healthz` answers everyone.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from .limits import Admission, Network
+from .limits import Admission, Network, within
 
 Health = Callable[[], tuple[bool, dict[str, Any]]]  # (can serve, the body to answer)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -35,7 +34,7 @@ def metrics(
 
     async def handle(request: web.Request) -> web.StreamResponse:
         address = admission.client_address(request.remote, forwarded_for(request))
-        if not _within(address, allowed):
+        if not within(address, allowed):
             raise web.HTTPForbidden(text="Metrics are not served to your address.")
         body = generate_latest(registry)  # a few hundred series: cheap, once per scrape
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -46,11 +45,3 @@ def metrics(
 def forwarded_for(request: web.BaseRequest) -> list[str]:
     """Every `X-Forwarded-For` line of `request`, in order (see `Admission.client_address`)."""
     return request.headers.getall("X-Forwarded-For", [])
-
-
-def _within(address: str, networks: tuple[Network, ...]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in networks)

@@ -53,6 +53,7 @@ TOO_MANY_CONNECTIONS: Final = "Too many connections from your address."
 ORIGIN_NOT_ALLOWED: Final = "Origin not allowed."
 LIMIT_INVALID: Final = f"Limit must be an integer between 1 and {HISTORY_LIMIT_MAX}."
 AFTER_INVALID: Final = "After must be a message id."
+ROOM_CHANGES_LIMITED: Final = "Too many room changes, slow down."
 
 
 def message_invalid_text(limit: int) -> str:
@@ -60,11 +61,13 @@ def message_invalid_text(limit: int) -> str:
 
 
 class ProtocolError(ValueError):
-    """A request that breaks a rule; its text is what the client is told."""
+    """A request that breaks a rule; its text is what the client is told. `outcome` is
+    how /metrics counts the refusal."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, outcome: str = "refused") -> None:
         super().__init__(text)
         self.text = text
+        self.outcome = outcome
 
 
 class Unavailable(ProtocolError):

@@ -16,15 +16,17 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Final
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 from prometheus_client import CollectorRegistry
 
-from . import logs, metrics, page, probes, protocol, utils, wire
+from . import handshakes, logs, metrics, page, probes, protocol, utils, wire
 from .chat import ChatSession, encode_failure
 from .config import Settings, build_parser, parse_args, settings_from
+from .handshakes import Handshakes
 from .history import MemoryHistory
 from .limits import Admission, RateLimit
 from .metrics import Stats
@@ -45,6 +47,7 @@ ECHO_SOCKETS: Final = web.AppKey[set[ChatSocket]]("echo_sockets")
 OUTBOX: Final = web.AppKey("outbox", Outbox)
 CHAT_ROOMS: Final = web.AppKey("chat_rooms", Rooms)  # this process's, or over Redis
 ADMISSION: Final = web.AppKey("admission", Admission)
+HANDSHAKES: Final = web.AppKey("handshakes", Handshakes)
 STATS: Final = web.AppKey("stats", Stats)
 REGISTRY: Final = web.AppKey("registry", CollectorRegistry)
 CLUSTER: Final = web.AppKey["ClusterRooms"]("cluster")  # the same, only with --redis-url
@@ -72,10 +75,18 @@ async def _accept(request: web.Request) -> tuple[ChatSocket, str]:
         )
     headers = request.headers
     address = admission.client_address(request.remote, probes.forwarded_for(request))
-    refusal = admission.refusal(address, headers.get("Origin"), headers.get("Host"))
+    enters_room = request.path == "/chat"
+    local = request.transport.get_extra_info("sockname") if request.transport else None
+    refusal = admission.refusal(
+        address,
+        headers.get("Origin"),
+        headers.get("Host"),
+        enters_room=enters_room,
+        local=local[0] if isinstance(local, tuple) else None,
+    )
     if refusal is not None:
         logger.debug("Refused %s: %s", address, refusal.text)
-        app[STATS].handshakes_refused[metrics.REFUSALS[refusal.status]] += 1
+        app[STATS].handshakes_refused[refusal.reason] += 1
         raise _REFUSED[refusal.status](text=refusal.text, headers=refusal.headers)
     admission.opened(address)
     try:
@@ -83,6 +94,7 @@ async def _accept(request: web.Request) -> tuple[ChatSocket, str]:
     except BaseException:
         admission.closed(address)
         raise
+    app[HANDSHAKES].upgraded(request.transport)
     return socket, address
 
 
@@ -155,7 +167,13 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
             reason = protocol.NICK_UNAVAILABLE_REASON.encode()
             await socket.close(code=WSCloseCode.TRY_AGAIN_LATER, message=reason)
             return socket
-        session = ChatSession(rooms, socket, nick, max_message_chars=settings.max_message_chars)
+        session = ChatSession(
+            rooms,
+            socket,
+            nick,
+            max_message_chars=settings.max_message_chars,
+            may_change_room=partial(_may_change_room, app[ADMISSION], address),
+        )
         limit = _rate_limit(settings)
         ending = WSMsgType.ERROR
         try:
@@ -202,6 +220,10 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
     finally:
         app[ADMISSION].closed(address)
     return socket
+
+
+def _may_change_room(admission: Admission, address: str) -> bool:
+    return admission.change_room(address, time.monotonic())
 
 
 def _log_connected(address: str, session: ChatSession) -> None:
@@ -286,11 +308,20 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[ECHO_SOCKETS] = set()
     app[STATS] = Stats()
     app[OUTBOX] = Outbox(settings.max_outbound_bytes, settings.ping_rate, app[STATS])
+    app[HANDSHAKES] = Handshakes(
+        timeout=settings.handshake_timeout,
+        max_pending=settings.max_pending,
+        max_per_address=settings.max_pending_per_ip,
+        trusted_proxies=settings.trusted_proxies,
+        stats=app[STATS],
+    )
     app[ADMISSION] = Admission(
         max_connections=settings.max_connections,
         max_per_address=settings.max_connections_per_ip,
         trusted_proxies=settings.trusted_proxies,
         allowed_origins=settings.allowed_origins,
+        room_changes=settings.room_changes,
+        server_names=settings.server_names,
     )
     if settings.redis_url:
         from .cluster import ClusterRooms  # only with --redis-url: a single server needs no Redis
@@ -308,10 +339,16 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.on_shutdown.append(_close_all)
     app.on_cleanup.append(_close_outbox)
     app.add_routes([web.get("/echo", ws_echo), web.get("/chat", ws_chat), *_probes(app)])
+    app.on_response_prepare.append(_answered)
     page.serve(app)
     if settings.metrics_port:
         app.cleanup_ctx.append(_probes_port)
     return app
+
+
+async def _answered(request: web.Request, response: web.StreamResponse) -> None:
+    """A request was answered: its connection met the handshake deadline."""
+    request.app[HANDSHAKES].answered(request.transport)
 
 
 # -------------------------------------------------------------------------------- operating
@@ -377,24 +414,85 @@ def main(argv: list[str] | None = None) -> None:
     if args.workers > 1:
         argv = sys.argv[1:] if argv is None else argv
         raise SystemExit(_supervise(argv, args.workers, args.metrics_port))
-    how = "with TLS (https, wss)" if tls else "(the page at /, /chat, /echo)"
     loop = _event_loop(parser, args.loop)
+    settings = _within_open_files(settings_from(args))
     try:
-        web.run_app(
-            create_app(settings_from(args)),
-            host=args.host,
-            port=args.port,
-            ssl_context=tls,
-            reuse_port=args.reuse_port or None,
-            print=lambda _: logger.info("Listening on %s:%s %s", args.host, args.port, how),
-            access_log=None,
-            shutdown_timeout=CLOSE_TIMEOUT,
-            loop=loop,
-        )
+        with asyncio.Runner(loop_factory=lambda: loop) as runner:
+            runner.run(serve(create_app(settings), args.port, tls, reuse_port=args.reuse_port))
     except OSError as exc:
         logger.error("Cannot serve on %s:%s: %s", args.host, args.port, exc.strerror or exc)
         raise SystemExit(1) from None
     logger.info("Server stopped")
+
+
+async def serve(
+    app: web.Application, port: int, tls: ssl.SSLContext | None = None, *, reuse_port: bool = False
+) -> None:
+    """Serve `app` until SIGINT or SIGTERM, then close every WebSocket (1001) and stop."""
+    stopping = asyncio.Event()
+    async with listening(app, port, tls, reuse_port=reuse_port):
+        how = "with TLS (https, wss)" if tls else "(the page at /, /chat, /echo)"
+        logger.info("Listening on %s:%s %s", app[SETTINGS].host, port, how)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stopping.set)
+        await stopping.wait()
+
+
+@contextlib.asynccontextmanager
+async def listening(
+    app: web.Application, port: int, tls: ssl.SSLContext | None = None, *, reuse_port: bool = False
+) -> AsyncIterator[asyncio.Server]:
+    """`app` served on its settings' host and `port` for the block: every connection is
+    accepted through `app[HANDSHAKES]`, and a malformed request is one line at DEBUG
+    (`handshakes.HttpLog`)."""
+    settings = app[SETTINGS]
+    # aiohttp's keep-alive timeout also runs from the start of a connection: a second later
+    # than the handshake deadline, so that the deadline, which is counted, comes first.
+    idle = settings.handshake_timeout + 1 if settings.handshake_timeout else 75.0
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        shutdown_timeout=CLOSE_TIMEOUT,
+        keepalive_timeout=idle,
+        logger=handshakes.HttpLog(app[STATS]),
+    )
+    await runner.setup()
+    try:
+        assert runner.server is not None
+        server = await asyncio.get_running_loop().create_server(
+            app[HANDSHAKES].protocol_factory(runner.server),
+            settings.host,
+            port,
+            reuse_port=reuse_port or None,
+            ssl=tls,  # and its handshake within the deadline too (allowed only with TLS)
+            ssl_handshake_timeout=(settings.handshake_timeout or None) if tls else None,
+        )
+        yield server
+        server.close()  # no new connections; the runner closes those that are open
+    finally:
+        await runner.cleanup()
+
+
+def _within_open_files(settings: Settings) -> Settings:
+    """Raise the limit of open files as far as allowed, and keep the connection caps
+    within it, so that the process can always answer /healthz (see `handshakes.py`)."""
+    before, files = handshakes.raise_open_files_limit()
+    if files != before:
+        logger.info("Raised the limit of open files from %d to %d", before, files)
+    connections, pending = handshakes.capacity(
+        files, settings.max_connections, settings.max_pending
+    )
+    for option, asked, fitted in (
+        ("--max-connections", settings.max_connections, connections),
+        ("--max-pending", settings.max_pending, pending),
+    ):
+        if not asked:
+            logger.info("%s is off: at most %d, as %d open files allow", option, fitted, files)
+        elif asked != fitted:
+            logger.warning("%s %d lowered to %d: this process may open %d files (ulimit -n)",
+                           option, asked, fitted, files)  # fmt: skip
+    return replace(settings, max_connections=connections, max_pending=pending)
 
 
 def _event_loop(parser: argparse.ArgumentParser, choice: str) -> asyncio.AbstractEventLoop:

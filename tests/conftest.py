@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -23,6 +24,7 @@ import uvloop
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from aiohttp_chat.limits import DEFAULT_ROOM_CHANGES
 from aiohttp_chat.server import CLUSTER, Settings, create_app
 
 BOTH_LOOPS = {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
@@ -137,11 +139,19 @@ def settings() -> Settings:
     return Settings()
 
 
+def many_people(settings: Settings) -> Settings:
+    """`settings` for tests in which many people connect from one address, 127.0.0.1: the
+    budget of room changes per address is off, unless the test set one of its own."""
+    if settings.room_changes != DEFAULT_ROOM_CHANGES:
+        return settings
+    return replace(settings, room_changes=0)
+
+
 @pytest.fixture
 async def client(
     aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]], settings: Settings
 ) -> TestClient[Any, Any]:
-    return await aiohttp_client(create_app(settings))
+    return await aiohttp_client(create_app(many_people(settings)))
 
 
 @pytest.fixture
@@ -260,6 +270,7 @@ class ServerProcess:
     def __init__(self, *args: str, port: int | None = None) -> None:
         self.port = port or free_port()
         command = [sys.executable, "-m", "aiohttp_chat.server", "--host", "127.0.0.1"]
+        command += ["--room-changes", "0"]  # many people from one address (see `many_people`)
         # A file, not a pipe: a pipe could fill up and block the server. Closed by the fixture.
         self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115
         self.proc = subprocess.Popen(
@@ -541,13 +552,10 @@ async def node(
     """Start a server node (in this process, on its own port) on the shared Redis."""
 
     async def start() -> TestClient[Any, Any]:
-        client = await aiohttp_client(
-            create_app(
-                Settings(
-                    redis_url=redis_server.url, redis_cluster=redis_server.cluster, rate_limit=0
-                )
-            )
+        settings = Settings(
+            redis_url=redis_server.url, redis_cluster=redis_server.cluster, rate_limit=0
         )
+        client = await aiohttp_client(create_app(many_people(settings)))
         await asyncio.wait_for(client.app[CLUSTER].subscribed.wait(), TIMEOUT)
         return client
 

@@ -451,6 +451,7 @@ async def test_workers_share_one_port(redis_server: RedisServer) -> None:
     port = free_port()
     command = [sys.executable, "-m", "aiohttp_chat.server", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--workers", "3", *redis_server.args]
+    command += ["--room-changes", "0"]  # twelve people from one address
     supervisor = await asyncio.create_subprocess_exec(*command, stderr=subprocess.PIPE)
     try:
         await _listening(port, supervisor)

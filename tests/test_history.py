@@ -25,6 +25,7 @@ from .conftest import (
     ServerProcess,
     StartNode,
     eventually,
+    many_people,
     open_peer,
     stamped,
 )
@@ -424,7 +425,7 @@ async def test_redis_history_length_and_time_are_configurable(
     aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
 ) -> None:
     settings = Settings(redis_url=redis_server.url, history=2, history_ttl=0.5)
-    client = await aiohttp_client(create_app(settings))
+    client = await aiohttp_client(create_app(many_people(settings)))
     alice = await open_peer(client)
     for text in ("one", "two", "three"):
         assert (await alice.ask(action="chat_message", message=text))["success"] is True

@@ -12,10 +12,11 @@ import pytest
 from aiohttp.test_utils import TestClient
 from multidict import CIMultiDict
 
+from aiohttp_chat import limits
 from aiohttp_chat.limits import Admission, RateLimit, same_host
 from aiohttp_chat.server import ADMISSION, Settings, create_app
 
-from .conftest import Connect, ServerProcess, open_peer, run_process
+from .conftest import Connect, ServerProcess, open_peer, run_process, scrape, value
 
 SLOW_DOWN = "Too many requests, slow down."
 
@@ -90,18 +91,57 @@ def test_caps_count_open_connections_only() -> None:
         429,
         "Too many connections from your address.",
         {},
+        "per_address",
     )
     admission.opened("b")
     assert admission.refusal("c", None, None) == (
         503,
         "Server full, try again later.",
         {"Retry-After": "5"},
+        "full",
     )
     admission.closed("a")
     assert admission.refusal("a", None, None) is None
     admission.closed("a")
     admission.closed("b")
     assert (admission.open, admission.by_address) == (0, {})
+
+
+def test_time_spent_serving_a_request_is_credited_not_charged() -> None:
+    """A request that waited on Redis for 10 s: the 67 the client sent meanwhile, at 6.7 a
+    second, are read back to back when Redis is back, and none is refused."""
+    limit = RateLimit(rate=10, burst=20, now=0.0)
+    assert limit.allow(0.0)
+    limit.served(10.0)  # answered 10 s later
+    assert all(limit.allow(10.0 + n * 1e-5) for n in range(67))
+    assert not limit.flooding()
+    stale = RateLimit(rate=10, burst=20, now=0.0)
+    stale.allow(0.0)
+    stale.served(10.0)
+    assert stale.allow(12.0)  # credit for the queue, gone once nothing queued is left
+    assert sum(stale.allow(12.0) for _ in range(40)) == 19  # the burst, no more
+
+
+def test_room_changes_have_a_budget_per_address() -> None:
+    admission = Admission(room_changes=60)
+    assert all(admission.change_room("a", 0.0) for _ in range(10))  # 10 at once
+    assert not admission.change_room("a", 0.0)
+    assert admission.change_room("b", 0.0)  # another address: its own budget
+    assert admission.change_room("a", 1.0)  # one a second
+    assert not admission.change_room("a", 1.0)
+    assert admission.refusal("a", None, None, enters_room=True, now=1.0) == limits.ROOM_CHANGES
+    assert admission.refusal("a", None, None, now=1.0) is None  # /echo enters no room
+    assert all(Admission().change_room("a", 0.0) for _ in range(100))  # 0: no budget
+
+
+def test_a_budget_is_forgotten_once_refilled_and_its_address_gone() -> None:
+    admission = Admission(room_changes=60)
+    admission.opened("kept")
+    for address in ("kept", "refilling", "refilled"):
+        admission.change_room(address, 0.0)
+    admission.change_room("refilling", 9.5)
+    admission.prune(10.0)
+    assert set(admission._budgets) == {"kept", "refilling"}  # a reconnect resets nothing
 
 
 # ------------------------------------------------------------------------ rate limit
@@ -269,6 +309,73 @@ async def test_forwarded_for_from_anyone_else_is_ignored(client: TestClient[Any,
     await one.ws.close()
 
 
+@pytest.mark.parametrize("settings", [Settings(room_changes=6, rate_limit=0)])
+async def test_room_changes_past_the_budget_are_refused_with_their_own_text(
+    client: TestClient[Any, Any], connect: Connect
+) -> None:
+    alice = await connect()  # entering Default: the first change of 10
+    for n in range(9):
+        await alice.join(f"Room {n}")
+    assert await alice.ask(action="join_room", room="One more") == {
+        "action": "join_room",
+        "success": False,
+        "message": "Too many room changes, slow down.",
+    }
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await client.ws_connect("/chat")  # a new connection enters a room too
+    assert refused.value.status == 429
+    echo = await client.ws_connect("/echo")  # which /echo does not
+    samples = await scrape(client)
+    assert value(samples, "requests_total", action="join_room", outcome="rate_limited") == 1
+    assert value(samples, "handshakes_refused_total", reason="room_changes") == 1
+    await echo.close()
+
+
+async def test_a_churn_of_polite_clients_cannot_drown_a_room(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+) -> None:
+    """20 clients from one address, each within its request rate, entering and leaving rooms
+    as fast as it may: a member of the room, elsewhere, hears at most the address's budget."""
+    client = await aiohttp_client(create_app(Settings()))  # every limit at its default
+    url = client.make_url("/chat")
+    elsewhere = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+    async with aiohttp.ClientSession(connector=elsewhere) as session:
+        watcher = await session.ws_connect(url)
+        await watcher.receive_json(timeout=5)
+        await watcher.send_json({"action": "join_room", "room": "Lounge"})
+        await watcher.receive_json(timeout=5)
+        churners = []
+        for _ in range(20):
+            try:
+                churners.append(await client.ws_connect("/chat"))
+            except aiohttp.WSServerHandshakeError as refused:
+                assert refused.status == 429  # the budget: 10 at once
+        assert len(churners) == 10
+
+        async def churn(ws: Any) -> None:
+            for n in range(30):  # 10 a second: the request rate
+                await ws.send_json({"action": "join_room", "room": ("Lounge", "Kitchen")[n % 2]})
+                await asyncio.sleep(0.1)
+
+        heard = 0
+
+        async def listen() -> None:
+            nonlocal heard
+            while True:
+                message = await watcher.receive_json()
+                heard += message["action"] in ("joined", "left")
+
+        listening = asyncio.create_task(listen())
+        await asyncio.gather(*(churn(ws) for ws in churners))
+        await asyncio.sleep(0.2)
+        listening.cancel()
+        # In 3 s the address had no room change left but those refilling, one a second.
+        assert heard <= 2 * 4, heard
+        for ws in churners:
+            await ws.close()
+        await watcher.close()
+
+
 # ------------------------------------------------------------------------ Origin
 
 
@@ -304,6 +411,51 @@ async def test_origins(
     response = await client.get("/chat", headers={"Upgrade": "websocket", **_HANDSHAKE, **headers})
     assert (response.status, await response.text()) == (403, "Origin not allowed.")
     assert client.app[ADMISSION].open == 0
+
+
+@pytest.mark.parametrize(
+    ("host", "local", "ours"),
+    [
+        ("localhost:8080", None, True),
+        ("LOCALHOST", None, True),
+        ("chat.localhost:8080", None, True),  # *.localhost stays on the machine
+        ("127.0.0.1:8080", None, True),
+        ("127.1.2.3:8080", None, True),
+        ("[::1]:8080", None, True),
+        ("192.168.1.5:8080", "192.168.1.5", True),  # the address it came in on
+        ("192.168.1.5:8080", "::ffff:192.168.1.5", True),  # the same, on a dual-stack socket
+        ("192.168.1.5:8080", "10.0.0.1", False),
+        ("chat.example.com", None, True),  # --server-name
+        ("Chat.Example.Com.:443", None, True),
+        ("evil.example:8080", "127.0.0.1", False),  # a rebinding page: a name not given
+        ("localhost.evil.example", None, False),
+        ("", None, False),
+        ("[not an address", None, False),
+    ],
+)
+def test_own_host(host: str, local: str | None, ours: bool) -> None:
+    admission = Admission(server_names=["chat.example.com"])
+    assert admission.own_host(host, local) is ours
+
+
+async def test_a_dns_rebinding_page_is_refused_and_a_named_deployment_works(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+) -> None:
+    """The page of evil.example whose name now points at this server: its Origin equals the
+    Host it sends, and that alone no longer makes it the server's own page."""
+    rebinding = {"Origin": "http://evil.example:8080", "Host": "evil.example:8080"}
+    client = await aiohttp_client(create_app(Settings()))
+    response = await client.get(
+        "/chat", headers={"Upgrade": "websocket", **_HANDSHAKE, **rebinding}
+    )
+    assert (response.status, await response.text()) == (403, "Origin not allowed.")
+    named = await aiohttp_client(create_app(Settings(server_names=("chat.example.com",))))
+    behind_a_proxy = {"Origin": "https://chat.example.com", "Host": "chat.example.com"}
+    peer = await open_peer(named, headers=behind_a_proxy)
+    await peer.ws.close()
+    refused = await named.get("/chat", headers={"Upgrade": "websocket", **_HANDSHAKE, **rebinding})
+    assert refused.status == 403
+    assert value(await scrape(named), "handshakes_refused_total", reason="origin") == 1
 
 
 # ------------------------------------------------------------------------ the client's view

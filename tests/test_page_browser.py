@@ -25,6 +25,7 @@ from .conftest import (
     ServerProcess,
     eventually,
     joined_peer,
+    many_people,
     next_event,
     say,
 )
@@ -47,7 +48,7 @@ async def serve(
     """Start a chat server in this process; its origin (`http://127.0.0.1:PORT`)."""
 
     async def start(**settings: Any) -> str:
-        server = await aiohttp_server(create_app(Settings(**settings)))
+        server = await aiohttp_server(create_app(many_people(Settings(**settings))))
         return f"http://127.0.0.1:{server.port}"
 
     return start

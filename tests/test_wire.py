@@ -201,6 +201,23 @@ async def test_a_peer_that_never_reads_its_pongs_is_too_slow(
     await eventually(counted, 5)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="aiohttp's WebSocket reader takes unmasked client frames (RFC 6455 5.1 says the "
+    "server must close the connection) and no public API lets a server refuse them. This "
+    "test is the reminder: when aiohttp checks it, the test passes and strict xfail fails.",
+)
+async def test_an_unmasked_frame_from_a_client_closes_the_connection(
+    client: TestClient[Any, Any],
+) -> None:
+    peer = await _raw(client)
+    try:
+        peer.send(RawWebSocket.frame(0x1, b'{"action":"user_list"}', masked=False))
+        assert await peer.read() == (CLOSE, struct.pack("!H", 1002))  # a protocol error
+    finally:
+        peer.close()
+
+
 @pytest.mark.parametrize("settings", [Settings(compress=True, rate_limit=0)])
 async def test_compress_negotiates_permessage_deflate(connect: Connect) -> None:
     alice = await connect(compress=15)

@@ -20,10 +20,14 @@ from .runner import Figures, Setup
 # The load comes from one address and as fast as it can: the server's limits are turned off
 # the documented way. The `limits` scenario turns each one on instead, set too high to be hit,
 # to show what checking them costs.
-LIMITS_OFF = ("--rate-limit", "0", "--max-connections", "0", "--max-connections-per-ip", "0")
+LIMITS_OFF = (
+    *("--rate-limit", "0", "--max-connections", "0", "--max-connections-per-ip", "0"),
+    *("--room-changes", "0", "--max-pending-per-ip", "0"),
+)
 LIMITS_OUT_OF_REACH = (
     *("--rate-limit", "1000000", "--rate-burst", "1000000"),
     *("--max-connections", "1000000", "--max-connections-per-ip", "1000000"),
+    *("--room-changes", "100000000", "--max-pending-per-ip", "1000000"),
     *("--allowed-origin", "https://bench.invalid"),
 )
 
