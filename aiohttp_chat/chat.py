@@ -24,7 +24,16 @@ logger = logging.getLogger(__name__)
 class ChatSession:
     """The state of one connection registered as `nick` in `room` (a `rooms.Member`)."""
 
-    __slots__ = ("max_message_chars", "may_change_room", "nick", "room", "rooms", "socket", "stats")
+    __slots__ = (
+        "max_message_chars",
+        "may_change_room",
+        "missed",
+        "nick",
+        "room",
+        "rooms",
+        "socket",
+        "stats",
+    )
 
     def __init__(
         self,
@@ -42,6 +51,7 @@ class ChatSession:
         self.room = room
         self.max_message_chars = max_message_chars
         self.may_change_room = may_change_room  # the budget of the client's address
+        self.missed: str | None = None  # a room whose messages it may have missed
         self.stats: Stats = rooms.stats
 
     # ------------------------------------------------------------------ lifecycle
@@ -118,6 +128,8 @@ class ChatSession:
         room, after, limit = protocol.validate_history(request, self.room)
         self.stats.history_requests += 1
         messages, complete = await self.rooms.read_history(room, after, limit)
+        if self.missed == room:  # told once: its next catching up is from the history
+            complete, self.missed = False, None
         return protocol.history_reply(room, messages, complete)
 
     # ------------------------------------------------------------------ helpers

@@ -88,7 +88,9 @@ class Stats:
         "pings_refused",
         "redis_events",
         "redis_events_unserved",
+        "redis_recovered",
         "redis_round_trips",
+        "redis_unrecoverable",
         "redis_up",
         "requests",
     )
@@ -107,6 +109,8 @@ class Stats:
         self.redis_round_trips = Histogram(REDIS_BUCKETS)
         self.redis_events = 0  # broadcasts heard from other nodes
         self.redis_events_unserved = 0  # ... of rooms without a member here
+        self.redis_recovered = 0  # chat messages missed on the subscription, read from the log
+        self.redis_unrecoverable = 0  # gaps the log could not fill: members told to catch up
 
     def request(self, action: object, outcome: str) -> None:
         """One request answered `ok`, `refused` or `rate_limited`; unknown actions as `other`."""
@@ -198,6 +202,16 @@ class StatsCollector(Collector):
                 PREFIX + "redis_events_unserved",
                 "Broadcasts heard from other nodes for rooms without a member here.",
                 value=stats.redis_events_unserved,
+            )
+            yield CounterMetricFamily(
+                PREFIX + "redis_recovered",
+                "Chat messages missed on the subscription and fetched from the room's log.",
+                value=stats.redis_recovered,
+            )
+            yield CounterMetricFamily(
+                PREFIX + "redis_unrecoverable",
+                "Gaps in a room's messages the log could not fill (members told to catch up).",
+                value=stats.redis_unrecoverable,
             )
             trips = stats.redis_round_trips
             yield HistogramMetricFamily(

@@ -27,6 +27,7 @@ class Member(Protocol):
     socket: ChatSocket
     room: str
     nick: str
+    missed: str | None  # a room whose messages this member may have missed (with Redis)
 
 
 class Rooms:

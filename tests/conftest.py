@@ -337,6 +337,19 @@ class RedisServer:
             self.proc.wait()
 
     @property
+    def pids(self) -> list[int]:
+        return [self.proc.pid] if self.proc is not None else []
+
+    def pause(self) -> None:
+        """Stop the server's processes in their tracks (SIGSTOP): a Redis that stalls."""
+        for pid in self.pids:
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for pid in self.pids:
+            os.kill(pid, signal.SIGCONT)
+
+    @property
     def args(self) -> list[str]:
         """A server process's options to use it."""
         return ["--redis-url", self.url, *(["--redis-cluster"] if self.cluster else [])]
@@ -409,6 +422,26 @@ class RedisClusterServer(RedisServer):
     def remove(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    @property
+    def pids(self) -> list[int]:
+        return [proc.pid for proc in self.procs]
+
+
+@pytest.fixture(params=["one Redis", "Redis Cluster"])
+def each_redis(request: pytest.FixtureRequest) -> Iterator[RedisServer]:
+    """One Redis, then a three-master Redis Cluster: a module whose `redis_server` is this
+    runs every test on both."""
+    require_program("redis-server")
+    if request.param == "one Redis":
+        server = RedisServer()
+        yield server
+        server.stop()
+    else:
+        require_program("redis-cli")
+        cluster = RedisClusterServer()
+        yield cluster
+        cluster.remove()
 
 
 def require_program(name: str) -> None:

@@ -6,9 +6,11 @@ each, each node's lease and members, the rooms' histories. Broadcasts travel on 
 per room, and a node subscribes only to the rooms in which it has members, so a message
 reaches only the nodes that need it (`subscriber.py`). The origin node delivers to its own
 members directly. One channel per room and one publishing node per sender keep each sender's
-messages in order for every receiver. Delivery across nodes is at most once, as Redis pub/sub
-is. Commands go out batched per loop step (`publisher.py`); the lease, the re-registration
-after an outage and the reaping of dead nodes are the keeper's (`keeper.py`).
+messages in order for every receiver. A chat message missed on the way (the subscription was
+down, Redis restarted) is fetched from the room's log (`catchup.py`): every acknowledged
+message reaches every member once, in order, or the member is told to catch up. Commands go
+out batched per loop step (`publisher.py`); the lease, the re-registration after an outage
+and the reaping of dead nodes are the keeper's (`keeper.py`).
 
 When Redis is away, requests that need it fail fast with `protocol.Unavailable` and nothing
 is half-done: a chat message is published before it is delivered or acknowledged.
@@ -21,6 +23,7 @@ import contextlib
 import logging
 import secrets
 import ssl
+from collections import deque
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
@@ -35,6 +38,7 @@ from ..rooms import Member, Rooms
 from ..utils import Registry
 from ..wire import ChatSocket
 from . import keys
+from .catchup import Catchup
 from .keeper import Keeper
 from .publisher import FAILURES, MAX_CONNECTIONS, REQUEST_TIMEOUT, Publisher, finish
 from .subscriber import Address, Subscriber
@@ -42,12 +46,15 @@ from .subscriber import Address, Subscriber
 logger = logging.getLogger(__name__)
 
 STOP_SECONDS: Final = 5.0  # at most, to release this node's members when it stops
+UNSENT_MAX: Final = 1000  # broadcasts kept for Redis to come back (joins, leaves, renames)
 SCRIPTS: Final = {
     "rename": keys.RENAME,
     "release": keys.RELEASE,
     "register": keys.REGISTER,
     "append": keys.APPEND,
     "read": keys.READ,
+    "tail": keys.TAIL,
+    "recover": keys.RECOVER,
 }
 
 
@@ -98,15 +105,20 @@ class ClusterRooms(Rooms):
         self.subscriber = Subscriber(
             self._heard,
             self._locate,
+            resubscribed=self._resubscribed,
             sharded=self.sharded,
             username=username,
             password=password,
             tls=tls,
         )
         self._node_channel = keys.node_channel(self.node)
+        self.catchup = Catchup(
+            self._origin, self._fetch_missed, self._deliver_heard, self._missed, self.stats
+        )
         self.keeper = Keeper(self)
         self.members: dict[ChatSocket, Member] = {}  # to rename one that lost its nick
         self.subscribed = asyncio.Event()  # set once this node hears its own channel
+        self._unsent: deque[tuple[str, bytes]] = deque(maxlen=UNSENT_MAX)
         self._tasks: set[asyncio.Task[None]] = set()  # releases, publications of leaves
         self._keeping: asyncio.Task[None] | None = None
 
@@ -128,6 +140,7 @@ class ClusterRooms(Rooms):
             self._keeping.cancel()
             await asyncio.gather(self._keeping, return_exceptions=True)
         await finish(self._tasks)
+        await self.catchup.aclose()
         await self.publisher.drain()
         # Leave the cluster politely if Redis lets us soon; else the lease runs out.
         with contextlib.suppress(Unavailable, TimeoutError):
@@ -198,8 +211,7 @@ class ClusterRooms(Rooms):
         self._unserve(old)
 
     async def tell(self, room: str, payload: bytes, exclude: ChatSocket | None = None) -> None:
-        with contextlib.suppress(Unavailable):
-            await self._publish(room, payload)
+        await self._publish_or_keep(room, payload)
         self.deliver(room, payload, exclude)
 
     async def chat(self, member: Member, text: str, stamp: str) -> tuple[bytes, str]:
@@ -213,7 +225,7 @@ class ClusterRooms(Rooms):
         length, ttl_ms = self._history
         args = [
             length, ttl_ms, f"{self.node[:8]}{self._epochs:x}", keys.room_channel(room),
-            keys.event(self._origin, prefix), suffix, user, text, stamp, self._publish_verb,
+            self._origin, prefix, suffix, user, text, stamp, self._publish_verb,
         ]  # fmt: skip
         command = self.publisher.evalsha("append", [keys.history(room), keys.epoch(room)], args)
         id = history.text(await self.publisher.batch(command))
@@ -249,9 +261,28 @@ class ClusterRooms(Rooms):
         await self.call(self.publisher.redis.srem(keys.members(self.node), keys.member(room, nick)))
 
     async def _forget(self, room: str, nick: str, left: bytes) -> None:
-        with contextlib.suppress(Unavailable):  # if Redis is away, the keeper catches up
+        try:
             await self.release(room, nick)
-            await self._publish(room, left)
+        except Unavailable:  # the keeper releases it once Redis is back, then tells them
+            self._unsent.append((room, left))
+            return
+        await self._publish_or_keep(room, left)
+
+    async def _publish_or_keep(self, room: str, payload: bytes) -> None:
+        """Publish a broadcast now, or once Redis is back (`publish_unsent`)."""
+        try:
+            await self._publish(room, payload)
+        except Unavailable:
+            self._unsent.append((room, payload))
+
+    async def publish_unsent(self, *, superseded: bool) -> None:
+        """Publish, in order, the broadcasts Redis was away for (the keeper, once it is
+        back); drop them if `superseded` (this node's members were announced anew)."""
+        while self._unsent and not superseded:
+            room, payload = self._unsent[0]
+            await self._publish(room, payload)
+            self._unsent.popleft()
+        self._unsent.clear()
 
     @property
     def _publish_verb(self) -> str:
@@ -271,20 +302,50 @@ class ClusterRooms(Rooms):
             self.publisher.publish(keys.room_channel(room), event, sharded=self.sharded)
         )
 
-    async def announce(self, room: str, message: Message) -> None:
-        """Tell every member of `room`, on this node and the others (when Redis lets us)."""
-        await self.tell(room, protocol.encode(message))
+    async def announce(self, room: str, message: Message, *, here: bool = True) -> None:
+        """Tell every member of `room`, on the other nodes (when Redis lets us), and on
+        this one unless not `here`."""
+        if here:
+            await self.tell(room, protocol.encode(message))
+        else:
+            await self._publish_or_keep(room, protocol.encode(message))
 
     # ------------------------------------------------------------------ hearing
 
     async def _serve(self, room: str) -> None:
-        """Hear `room`'s channel while this node has members there."""
-        if room in self.registry:
-            await self.subscriber.subscribe(keys.room_channel(room))
+        """Hear `room`'s channel while this node has members there; from where its log
+        ends, read first (see `catchup.py`)."""
+        if room not in self.registry:
+            return
+        if self.catchup.follow(room):
+            log = [keys.history(room), keys.epoch(room)]
+            with contextlib.suppress(Unavailable):  # then from the first message heard
+                self.catchup.start_at(room, await self.publisher.script("tail", log, []))
+        await self.subscriber.subscribe(keys.room_channel(room))
 
     def _unserve(self, room: str) -> None:
         if room not in self.registry:
             self.subscriber.unsubscribe(keys.room_channel(room))
+            self.catchup.forget(room)
+
+    def _resubscribed(self, channel: str) -> None:
+        room = keys.room_of_channel(channel.encode())
+        if room is not None and room in self.registry:
+            self.catchup.resubscribed(room)
+
+    async def _fetch_missed(self, room: str, epoch: str, n: int) -> Any:
+        log, most = [keys.history(room), keys.epoch(room)], max(self._history[0], 1)
+        return await self.publisher.script("recover", log, [epoch, n, most])
+
+    def _deliver_heard(self, room: str, payload: bytes) -> None:
+        if members := self.registry.get(room):
+            self.stats.deliveries += wire.broadcast(members.values(), payload)
+
+    def _missed(self, room: str) -> None:
+        """Messages of `room` could not be delivered here: its members are to catch up."""
+        for socket in self.registry.get(room, {}).values():
+            if (member := self.members.get(socket)) is not None:
+                member.missed = room
 
     async def _locate(self, channel: str) -> Address:
         if not self.sharded:
@@ -307,15 +368,13 @@ class ClusterRooms(Rooms):
         if room is None:  # our own channel: another node kept one of our nicks
             self.displaced(*keys.split_member(data.decode()))
             return
-        origin, body = keys.split_event(data)
-        if origin == self._origin:
-            return  # delivered here when it was sent
-        self.stats.redis_events += 1
-        members = self.registry.get(room)
-        if members:
-            self.stats.deliveries += wire.broadcast(members.values(), body)
-        else:
-            self.stats.redis_events_unserved += 1
+        event = keys.split_event(data)
+        if event[0] != self._origin:  # ours were delivered here when sent; they still count
+            self.stats.redis_events += 1  # for the order (see `catchup.py`)
+            if room not in self.registry:
+                self.stats.redis_events_unserved += 1
+                return
+        self.catchup.heard(room, event)
 
     # ------------------------------------------------------------------ lost nicks
 

@@ -4,6 +4,13 @@ Every `RENEW_SECONDS` it renews the node's lease, re-registers every live member
 lost them (it restarted, even empty), removes the members of nodes whose lease expired
 (telling their rooms they left, `shame: true`), and checks the subscriber's links.
 
+A node reaps another only once it has itself reached Redis without a failure for a whole
+lease: when Redis stalls, every lease runs out at once, and a node that judged the others
+by that would report as gone people who never left. A node that was reaped (its lease
+really ran out while it could not reach Redis) finds the mark its reaper left, and tells the
+rooms again that its members are there (`joined`). Broadcasts it could not publish while
+Redis was away (joins, leaves, nick changes) are published once it is back, in order.
+
 Nick conflicts that arose while Redis was away are settled by one rule: the node whose id
 sorts first keeps the nick; the other renames its member to a fresh `User<n>` and tells it
 and its room with `nick_changed`.
@@ -13,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Final
 
 from .. import protocol
@@ -26,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 LEASE_SECONDS: Final = 10.0
 RENEW_SECONDS: Final = 2.0  # also how often dead nodes are looked for
+REAPED_MARK_SECONDS: Final = 7 * 24 * 3600  # a node cut off for longer is not coming back
 
 
 def _text(value: bytes | str) -> str:
@@ -60,7 +69,8 @@ class Keeper:
             if not self.rooms.subscriber.hears(keys.node_channel(self.node)):
                 return  # next time
             await self.register_all()
-        await self.reap()
+        if time.monotonic() - self.rooms.publisher.failed_at >= LEASE_SECONDS:
+            await self.reap()  # only on the strength of a lease of our own without a failure
 
     # ------------------------------------------------------------------ registering
 
@@ -69,6 +79,8 @@ class Keeper:
         publisher.failed = False
         await self.call(self.redis.set(keys.lease(self.node), "1", px=int(LEASE_SECONDS * 1000)))
         await self.call(self.redis.sadd(keys.NODES, self.node))
+        reaped = bool(await self.call(self.redis.getdel(keys.reaped(self.node))))
+        await self.rooms.publish_unsent(superseded=reaped)  # first: it happened before
         index = keys.members(self.node)
         for stale in map(_text, await self.call(self.redis.smembers(index))):
             room, nick = keys.split_member(stale)
@@ -83,10 +95,16 @@ class Keeper:
             outcome = _text(result)
             if outcome == "-":
                 self.rooms.displaced(room, nick)
-            elif outcome:  # we took it from node `outcome`: tell that node
+                continue
+            if outcome:  # we took it from node `outcome`: tell that node
                 notice = keys.member(room, nick).encode()
                 channel = keys.node_channel(outcome)
                 await self.call(self.rooms.publish_command(channel, notice))
+            if reaped:  # the other nodes' members heard that it left
+                await self.rooms.announce(room, protocol.joined(room, nick), here=False)
+        if reaped:
+            logger.warning("This node was reaped while it could not reach Redis: told the "
+                           "rooms again that its %d member(s) are here", len(live))  # fmt: skip
         logger.info("Registered %d member(s) in Redis", len(live))
 
     # ------------------------------------------------------------------ reaping
@@ -104,6 +122,7 @@ class Keeper:
                 if await self.rooms.publisher.script("release", [keys.nicks(room)], [nick, node]):
                     gone.append((room, nick))
             await self.call(self.redis.delete(index))
+            await self.call(self.redis.set(keys.reaped(node), "1", ex=REAPED_MARK_SECONDS))
             logger.info("Node %s is gone: removing its %d member(s)", node, len(gone))
             for room, nick in gone:
                 await self.rooms.announce(room, protocol.left(room, nick, shame=True))

@@ -6,12 +6,16 @@ prefix keeps it non-empty whatever the name holds (`}` included: the tag then en
 name, the same way for every key of that room).
 
 - `chat:{r:ROOM}:nicks`: hash nick -> owning node id;
-- `chat:{r:ROOM}:history` and `chat:{r:ROOM}:epoch`: the room's history (see `history.py`);
+- `chat:{r:ROOM}:log` and `chat:{r:ROOM}:epoch`: the room's history (see `history.py`), a
+  stream whose entries are numbered without gaps (`0-1`, `0-2`, ...), so that a node can tell
+  from the ids alone that it missed one, and fetch it;
 - `chat:{r:ROOM}:events`: the room's channel, which only the nodes serving the room hear;
 - `chat:{n:NODE}:lease`, `chat:{n:NODE}:members` (`room NUL nick` entries): the node's lease
   and its members, a superset (added before a claim, removed after a release), so that any
   node can reap a dead node's members once its lease expired;
 - `chat:{n:NODE}:events`: the node's own channel (a nick it lost in an outage);
+- `chat:{n:NODE}:reaped`: set by the node that reaped it, so that it announces its members
+  again when it is back;
 - `chat:nodes`: every node id.
 
 No script touches keys of two tags: a move between rooms claims the new room, then releases
@@ -31,7 +35,7 @@ def nicks(room: str) -> str:
 
 
 def history(room: str) -> str:
-    return f"chat:{{r:{room}}}:history"
+    return f"chat:{{r:{room}}}:log"
 
 
 def epoch(room: str) -> str:
@@ -65,6 +69,10 @@ def node_channel(node: str) -> str:
     return f"chat:{{n:{node}}}:events"
 
 
+def reaped(node: str) -> str:
+    return f"chat:{{n:{node}}}:reaped"
+
+
 def member(room: str, nick: str) -> str:
     """An entry of a node's member index."""
     return f"{room}{SEP}{nick}"
@@ -75,14 +83,20 @@ def split_member(entry: str) -> tuple[str, str]:
     return room, nick
 
 
-def event(origin: bytes, body: bytes) -> bytes:
-    """A broadcast on a room's channel: the node it comes from (not told again), then it."""
-    return origin + SEP.encode() + body
+_SEP: Final = SEP.encode()
 
 
-def split_event(event: bytes) -> tuple[bytes, bytes]:
-    origin, _, body = event.partition(SEP.encode())
-    return origin, body
+def event(origin: bytes, body: bytes, id: bytes = b"") -> bytes:
+    """A broadcast on a room's channel: the node it comes from (not told again), the id of a
+    chat message (empty for the other events), then the broadcast itself."""
+    return origin + _SEP + id + _SEP + body
+
+
+def split_event(event: bytes) -> tuple[bytes, bytes, bytes]:
+    """The origin, the chat message id (or b"") and the broadcast of an `event`."""
+    origin, _, rest = event.partition(_SEP)
+    id, _, body = rest.partition(_SEP)
+    return origin, id, body
 
 
 # ------------------------------------------------------------------------ scripts
@@ -112,22 +126,25 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 if owner and owner ~= ARGV[2] then return owner end
 return ''
 """
-# Add a message to its room's stream and publish its broadcast, with the id it got.
-# KEYS[1] stream, KEYS[2] epoch; ARGV[1] max length, ARGV[2] ttl (ms), ARGV[3] a new epoch if
-# none is kept, ARGV[4] channel, ARGV[5] event up to the id, ARGV[6] event after the id,
-# ARGV[7] user, ARGV[8] message, ARGV[9] time, ARGV[10] PUBLISH or SPUBLISH. Returns the id.
+# Add a message to its room's log and publish its broadcast, with the id it got.
+# KEYS[1] log, KEYS[2] epoch; ARGV[1] max length, ARGV[2] ttl (ms), ARGV[3] a new epoch if
+# none is kept, ARGV[4] channel, ARGV[5] the origin node, ARGV[6] the broadcast up to the id,
+# ARGV[7] after the id, ARGV[8] user, ARGV[9] message, ARGV[10] time, ARGV[11] PUBLISH or
+# SPUBLISH. Returns the id. The entry's number is the next after the log's last one (`0-*`,
+# Redis 7); a log that is gone (expired, evicted, lost) starts again at 1 under a new epoch,
+# so that no id is ever issued twice.
 APPEND: Final = """
 local epoch = redis.call('GET', KEYS[2])
-if not epoch then
+if not epoch or redis.call('EXISTS', KEYS[1]) == 0 then
     epoch = ARGV[3]
     redis.call('SET', KEYS[2], epoch)
 end
-local n = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*',
-    'u', ARGV[7], 'm', ARGV[8], 't', ARGV[9])
+local n = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '0-*',
+    'o', ARGV[5], 'u', ARGV[8], 'm', ARGV[9], 't', ARGV[10])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 local id = epoch .. '-' .. n
-redis.call(ARGV[10], ARGV[4], ARGV[5] .. id .. ARGV[6])
+redis.call(ARGV[11], ARGV[4], ARGV[5] .. '\\0' .. id .. '\\0' .. ARGV[6] .. id .. ARGV[7])
 return id
 """
 # KEYS[1] stream, KEYS[2] epoch; ARGV[1] how many, ARGV[2] the after id's epoch and ARGV[3]
@@ -140,4 +157,19 @@ if ARGV[3] ~= '' and epoch == ARGV[2] and #redis.call('XRANGE', KEYS[1], ARGV[3]
     lower, found = '(' .. ARGV[3], 1
 end
 return {epoch, found, redis.call('XREVRANGE', KEYS[1], '+', lower, 'COUNT', ARGV[1])}
+"""
+# Where a node starts to follow a room it begins to serve. KEYS[1] log, KEYS[2] epoch.
+# Returns the epoch ('' for none) and the id of the log's last entry ('' for none).
+TAIL: Final = """
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
+return {redis.call('GET', KEYS[2]) or '', last and last[1] or ''}
+"""
+# What a node missed. KEYS[1] log, KEYS[2] epoch; ARGV[1] the epoch it last saw, ARGV[2] the
+# number of the last entry it saw, ARGV[3] how many at most. Returns the epoch and the entries
+# after that one (every entry, oldest first, if the epoch is not the one it saw).
+RECOVER: Final = """
+local epoch = redis.call('GET', KEYS[2]) or ''
+local lower = '-'
+if epoch == ARGV[1] then lower = '(0-' .. ARGV[2] end
+return {epoch, redis.call('XRANGE', KEYS[1], lower, '+', 'COUNT', ARGV[3])}
 """

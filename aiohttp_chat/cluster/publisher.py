@@ -121,6 +121,7 @@ class Publisher:
         self._connecting: asyncio.Task[None] | None = None
         self.scripts = {name: redis.register_script(source) for name, source in scripts.items()}
         self.failed = True  # Redis may have lost what this node holds: the keeper checks
+        self.failed_at = time.monotonic()  # the last failure (a new node counts as one)
         self._batch: list[Batched] = []
         self._pending: set[asyncio.Task[None]] = set()
 
@@ -144,7 +145,7 @@ class Publisher:
         return await self.call(self.scripts[name](keys=keys, args=args))
 
     def _unavailable(self, exc: BaseException) -> Unavailable:
-        self.failed = True
+        self.failed, self.failed_at = True, time.monotonic()
         self.stats.redis_up = False
         logger.debug("Redis unavailable: %r", exc)
         return Unavailable()

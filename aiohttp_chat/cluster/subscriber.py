@@ -31,6 +31,7 @@ SILENCE: Final = 5.0  # seconds without a word (pings are answered) before a lin
 CONNECT_TIMEOUT: Final = 1.5
 Address = tuple[str, int]
 Deliver = Callable[[bytes, bytes], None]  # channel, payload
+Resubscribed = Callable[[str], None]  # a channel heard again after its link was lost
 Locate = Callable[[str], Awaitable[Address]]  # the server that carries a channel
 
 
@@ -137,6 +138,7 @@ class Subscriber:
         deliver: Deliver,
         locate: Locate,
         *,
+        resubscribed: Resubscribed = lambda channel: None,
         sharded: bool,
         username: str | None = None,
         password: str | None = None,
@@ -144,6 +146,7 @@ class Subscriber:
     ) -> None:
         self.deliver = deliver
         self.locate = locate
+        self.resubscribed = resubscribed
         self.verbs = ("SSUBSCRIBE", "SUNSUBSCRIBE") if sharded else ("SUBSCRIBE", "UNSUBSCRIBE")
         self.username, self.password, self.tls = username, password, tls
         self.wanted: set[str] = set()
@@ -188,7 +191,7 @@ class Subscriber:
                 link.send("PING")
         missing = [c for c in self.wanted if not any(c in k.active for k in self.links.values())]
         for channel in missing:
-            await self.subscribe(channel)
+            await self._subscribe_again(channel)
         if all(any(c in k.active for k in self.links.values()) for c in self.wanted):
             self.linked.set()
 
@@ -204,9 +207,15 @@ class Subscriber:
 
     async def _relink(self, channels: set[str]) -> None:
         for channel in channels:
-            await self.subscribe(channel)
+            await self._subscribe_again(channel)
         if all(any(c in k.active for k in self.links.values()) for c in self.wanted):
             self.linked.set()
+
+    async def _subscribe_again(self, channel: str) -> None:
+        """Subscribe to a channel whose link was lost; say so once Redis confirmed it."""
+        await self.subscribe(channel)
+        if self.hears(channel):
+            self.resubscribed(channel)
 
     async def _link_for(self, channel: str) -> _Link:
         address = await self.locate(channel)
