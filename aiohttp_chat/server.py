@@ -56,7 +56,7 @@ CLUSTER: Final = web.AppKey["ClusterRooms"]("cluster")  # the same, only with --
 # -------------------------------------------------------------------------------- views
 
 
-async def _accept(request: web.Request) -> tuple[ChatSocket, str]:
+async def _accept(request: web.Request, *, enters_room: bool) -> tuple[ChatSocket, str]:
     """Upgrade the request to a WebSocket and count it open (`Admission.closed` must follow);
     or refuse it before the upgrade: 426 for plain HTTP, 403, 429 or 503 by the limits.
     Returns the socket and the client's address."""
@@ -75,7 +75,6 @@ async def _accept(request: web.Request) -> tuple[ChatSocket, str]:
         )
     headers = request.headers
     address = admission.client_address(request.remote, probes.forwarded_for(request))
-    enters_room = request.path == "/chat"
     local = request.transport.get_extra_info("sockname") if request.transport else None
     refusal = admission.refusal(
         address,
@@ -107,7 +106,7 @@ _REFUSED: Final[dict[int, type[web.HTTPError]]] = {
 
 async def ws_echo(request: web.Request) -> web.StreamResponse:
     """Answer every JSON text frame V with `{"echo": V}`."""
-    socket, address = await _accept(request)
+    socket, address = await _accept(request, enters_room=False)
     sockets = request.app[ECHO_SOCKETS]
     sockets.add(socket)
     limit = _rate_limit(request.app[SETTINGS])
@@ -157,7 +156,7 @@ def _drop_flooding(socket: ChatSocket, address: str, who: str) -> None:
 
 async def ws_chat(request: web.Request) -> web.StreamResponse:
     """One chat connection: register it, answer its requests, unregister it, always."""
-    socket, address = await _accept(request)
+    socket, address = await _accept(request, enters_room=True)
     app = request.app
     try:
         rooms, settings = app[CHAT_ROOMS], app[SETTINGS]

@@ -575,20 +575,20 @@ async def next_event(ws: Any, action: str) -> Any:
 
 # ------------------------------------------------------------------------ cluster nodes
 
-StartNode = Callable[[], Awaitable[TestClient[Any, Any]]]
+StartNode = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 
 @pytest.fixture
 async def node(
     redis_server: RedisServer, aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]]
 ) -> AsyncIterator[StartNode]:  # Redis first, so that it outlives the nodes
-    """Start a server node (in this process, on its own port) on the shared Redis."""
+    """Start a server node (in this process, on its own port) on the shared Redis, or at
+    `url` (a proxy to it); with no rate limit unless `settings` give one."""
 
-    async def start() -> TestClient[Any, Any]:
-        settings = Settings(
-            redis_url=redis_server.url, redis_cluster=redis_server.cluster, rate_limit=0
-        )
-        client = await aiohttp_client(create_app(many_people(settings)))
+    async def start(url: str | None = None, **settings: Any) -> TestClient[Any, Any]:
+        options = {"redis_url": url or redis_server.url, "redis_cluster": redis_server.cluster}
+        app = create_app(many_people(Settings(**{"rate_limit": 0, **options, **settings})))
+        client = await aiohttp_client(app)
         await asyncio.wait_for(client.app[CLUSTER].subscribed.wait(), TIMEOUT)
         return client
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,30 +16,13 @@ from aiohttp.test_utils import TestClient
 from aiohttp_chat import protocol
 from aiohttp_chat.cluster import keys
 from aiohttp_chat.protocol import UNAVAILABLE
-from aiohttp_chat.server import CLUSTER, Settings, create_app
 
-from .conftest import TIMEOUT, Peer, RedisServer, eventually, many_people, open_peer, scrape, value
-
-Nodes = Callable[..., Awaitable[TestClient[Any, Any]]]
+from .conftest import Peer, RedisServer, StartNode, eventually, open_peer, scrape, value
 
 
 @pytest.fixture
 def redis_server(each_redis: RedisServer) -> RedisServer:
     return each_redis
-
-
-@pytest.fixture
-async def start_node(
-    redis_server: RedisServer, aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]]
-) -> Nodes:
-    async def start(**settings: Any) -> TestClient[Any, Any]:
-        options = {"redis_url": redis_server.url, "redis_cluster": redis_server.cluster}
-        app = create_app(many_people(Settings(rate_limit=0, **options, **settings)))
-        client = await aiohttp_client(app)
-        await asyncio.wait_for(client.app[CLUSTER].subscribed.wait(), TIMEOUT)
-        return client
-
-    return start
 
 
 @pytest.fixture
@@ -52,9 +35,9 @@ async def redis_client(redis_server: RedisServer) -> AsyncIterator[Any]:
     await client.aclose()
 
 
-async def _pair(start_node: Nodes, room: str = "Lounge") -> tuple[Peer, Peer, Any, Any]:
+async def _pair(node: StartNode, room: str = "Lounge") -> tuple[Peer, Peer, Any, Any]:
     """alice on one node, bob on another, both in `room`; the two nodes."""
-    one, two = await start_node(), await start_node()
+    one, two = await node(), await node()
     alice, bob = await open_peer(one), await open_peer(two)
     for peer, nick in ((alice, "alice"), (bob, "bob")):
         await peer.set_nick(nick)
@@ -114,11 +97,11 @@ def _check_delivery(acked: list[str], heard: list[Any]) -> list[str]:
 
 
 async def test_messages_acknowledged_while_redis_restarts_empty_reach_the_other_node(
-    start_node: Nodes, redis_server: RedisServer
+    node: StartNode, redis_server: RedisServer
 ) -> None:
     """Redis killed and restarted empty under traffic: the messages acknowledged after it
     came back are in the rooms' logs before the other node has subscribed again."""
-    alice, bob, _, _ = await _pair(start_node)
+    alice, bob, _, _ = await _pair(node)
     sender = Sender(alice)
     sending = asyncio.create_task(sender.run(5.0))
     await asyncio.sleep(1.0)
@@ -138,9 +121,9 @@ async def test_messages_acknowledged_while_redis_restarts_empty_reach_the_other_
 
 
 async def test_a_killed_subscription_loses_nothing(
-    start_node: Nodes, redis_server: RedisServer, redis_client: Any
+    node: StartNode, redis_server: RedisServer, redis_client: Any
 ) -> None:
-    alice, bob, _, two = await _pair(start_node)
+    alice, bob, _, two = await _pair(node)
     sender = Sender(alice)
     sending = asyncio.create_task(sender.run(4.0))
     await asyncio.sleep(1.0)
@@ -171,10 +154,8 @@ async def _append_unpublished(
     return id.decode() if isinstance(id, bytes) else str(id)
 
 
-async def test_a_gap_in_the_ids_is_filled_from_the_log(
-    start_node: Nodes, redis_client: Any
-) -> None:
-    alice, bob, _, two = await _pair(start_node)
+async def test_a_gap_in_the_ids_is_filled_from_the_log(node: StartNode, redis_client: Any) -> None:
+    alice, bob, _, two = await _pair(node)
     first = await alice.ask(action="chat_message", message="first")
     lost = await _append_unpublished(redis_client, "Lounge", "lost on the way")
     after = await alice.ask(action="chat_message", message="after")
@@ -189,9 +170,9 @@ async def test_a_gap_in_the_ids_is_filled_from_the_log(
 
 
 async def test_what_the_log_no_longer_holds_is_told_not_skipped(
-    start_node: Nodes, redis_client: Any
+    node: StartNode, redis_client: Any
 ) -> None:
-    one, two = await start_node(history=1), await start_node(history=1)
+    one, two = await node(history=1), await node(history=1)
     alice, bob = await open_peer(one), await open_peer(two)
     for peer in (alice, bob):
         await peer.join("Lounge")
@@ -207,11 +188,11 @@ async def test_what_the_log_no_longer_holds_is_told_not_skipped(
 
 
 async def test_a_member_who_arrives_is_not_sent_what_was_said_before(
-    start_node: Nodes,
+    node: StartNode,
 ) -> None:
     """A node starts to follow a room where its log ends: a newcomer on a node that had
     nobody in the room hears only what is said after it joined (history is for the rest)."""
-    one, two = await start_node(), await start_node()
+    one, two = await node(), await node()
     alice = await open_peer(one)
     await alice.join("Lounge")
     for n in range(5):

@@ -10,41 +10,24 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from aiohttp_chat.cluster.keeper import LEASE_SECONDS, RENEW_SECONDS
 from aiohttp_chat.protocol import RATE_LIMITED
-from aiohttp_chat.server import CLUSTER, Settings, create_app
 
 from .conftest import (
-    TIMEOUT,
     Peer,
     RedisServer,
+    StartNode,
     TcpProxy,
-    many_people,
     open_peer,
 )
 
-Nodes = Callable[..., Awaitable[TestClient[Any, Any]]]
 STALL = LEASE_SECONDS + 1  # longer than a lease: every lease runs out meanwhile
 
 
 @pytest.fixture
 def redis_server(each_redis: RedisServer) -> RedisServer:
     return each_redis
-
-
-@pytest.fixture
-async def start_node(
-    redis_server: RedisServer, aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]]
-) -> Nodes:
-    async def start(url: str | None = None, **settings: Any) -> TestClient[Any, Any]:
-        options = {"redis_url": url or redis_server.url, "redis_cluster": redis_server.cluster}
-        client = await aiohttp_client(create_app(many_people(Settings(**options, **settings))))
-        await asyncio.wait_for(client.app[CLUSTER].subscribed.wait(), TIMEOUT)
-        return client
-
-    return start
 
 
 async def _events(peer: Peer, seconds: float) -> list[Any]:
@@ -58,12 +41,12 @@ async def _events(peer: Peer, seconds: float) -> list[Any]:
 
 
 async def test_a_redis_stall_reports_nobody_gone_and_punishes_no_polite_client(
-    start_node: Nodes, redis_server: RedisServer
+    node: StartNode, redis_server: RedisServer
 ) -> None:
     """Redis stopped for longer than a lease, then back: every lease ran out meanwhile, yet
     no node reaps another for it, and a sender within the rate limit (6.7 a second, under 10)
     is never refused nor closed, though its requests waited on Redis the whole time."""
-    one, two = await start_node(), await start_node()  # the default rate limit
+    one, two = await node(rate_limit=10), await node(rate_limit=10)  # the default rate
     stayers = [await open_peer(one) for _ in range(3)]
     watcher = await open_peer(two)
     for peer in (*stayers, watcher):
@@ -98,23 +81,36 @@ async def test_a_redis_stall_reports_nobody_gone_and_punishes_no_polite_client(
     assert sum(r["success"] for r in replies) > 0.5 * len(replies)  # most went through
 
 
+# A Redis Cluster's clients follow its nodes' own addresses, so a proxy cannot stand between
+# a node and a cluster: the tests that cut one node off use one Redis.
+one_redis_only = pytest.mark.parametrize("each_redis", ["one Redis"], indirect=True)
+
+
+async def _one_behind_a_proxy(
+    node: StartNode, redis_server: RedisServer, tcp_proxy: Callable[[int], Awaitable[TcpProxy]]
+) -> tuple[TcpProxy, Peer, Peer]:
+    """A node that reaches Redis through a proxy the test can cut, one that does not, and a
+    member of Lounge on each (the first's, the watcher); the proxy and both."""
+    proxy = await tcp_proxy(redis_server.port)
+    one = await node(f"redis://127.0.0.1:{proxy.port}/0")
+    two = await node()
+    behind, watcher = await open_peer(one), await open_peer(two)
+    for peer in (behind, watcher):
+        await peer.join("Lounge")
+    await watcher.drain()
+    return proxy, behind, watcher
+
+
+@one_redis_only
 async def test_after_a_stall_a_node_waits_a_lease_of_its_own_before_reaping(
-    start_node: Nodes,
+    node: StartNode,
     redis_server: RedisServer,
     tcp_proxy: Callable[[int], Awaitable[TcpProxy]],
 ) -> None:
     """Redis stalls, and node one is cut off from it as well and stays so. When Redis is
     back, node two may not judge one by a lease that ran out while it could not see either;
     it reaps one only after a whole lease of its own without a failure."""
-    if redis_server.cluster:
-        pytest.skip("a Redis Cluster's clients follow its nodes' own addresses, not a proxy")
-    proxy = await tcp_proxy(redis_server.port)
-    one = await start_node(f"redis://127.0.0.1:{proxy.port}/0")
-    two = await start_node()
-    gone, watcher = await open_peer(one), await open_peer(two)
-    for peer in (gone, watcher):
-        await peer.join("Lounge")
-    await watcher.drain()
+    proxy, gone, watcher = await _one_behind_a_proxy(node, redis_server, tcp_proxy)
     redis_server.pause()
     await proxy.cut()
     await asyncio.sleep(STALL)
@@ -125,23 +121,16 @@ async def test_after_a_stall_a_node_waits_a_lease_of_its_own_before_reaping(
     assert {"action": "left", "room": "Lounge", "user": gone.nick, "shame": True} in late
 
 
+@one_redis_only
 async def test_a_node_reaped_while_cut_off_announces_its_members_again(
-    start_node: Nodes,
+    node: StartNode,
     redis_server: RedisServer,
     tcp_proxy: Callable[[int], Awaitable[TcpProxy]],
 ) -> None:
     """Node one loses Redis for longer than its lease while node two does not: two rightly
     reaps one's members (its room hears them leave), and once one is back it tells the
     room they are there after all."""
-    if redis_server.cluster:
-        pytest.skip("a Redis Cluster's clients follow its nodes' own addresses, not a proxy")
-    proxy = await tcp_proxy(redis_server.port)
-    one = await start_node(f"redis://127.0.0.1:{proxy.port}/0")
-    two = await start_node()
-    stayer, watcher = await open_peer(one), await open_peer(two)
-    for peer in (stayer, watcher):
-        await peer.join("Lounge")
-    await watcher.drain()
+    proxy, stayer, watcher = await _one_behind_a_proxy(node, redis_server, tcp_proxy)
     await proxy.cut()
     cut_off = await _events(watcher, LEASE_SECONDS + 3 * RENEW_SECONDS)
     assert {"action": "left", "room": "Lounge", "user": stayer.nick, "shame": True} in cut_off

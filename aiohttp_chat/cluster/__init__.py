@@ -113,13 +113,18 @@ class ClusterRooms(Rooms):
         )
         self._node_channel = keys.node_channel(self.node)
         self.catchup = Catchup(
-            self._origin, self._fetch_missed, self._deliver_heard, self._missed, self.stats
+            self._origin,
+            self._fetch_missed,
+            self._deliver_heard,
+            self._missed,
+            self._spawn,
+            self.stats,
         )
         self.keeper = Keeper(self)
         self.members: dict[ChatSocket, Member] = {}  # to rename one that lost its nick
         self.subscribed = asyncio.Event()  # set once this node hears its own channel
         self._unsent: deque[tuple[str, bytes]] = deque(maxlen=UNSENT_MAX)
-        self._tasks: set[asyncio.Task[None]] = set()  # releases, publications of leaves
+        self._tasks: set[asyncio.Task[None]] = set()  # releases, leaves, catching up
         self._keeping: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -140,7 +145,6 @@ class ClusterRooms(Rooms):
             self._keeping.cancel()
             await asyncio.gather(self._keeping, return_exceptions=True)
         await finish(self._tasks)
-        await self.catchup.aclose()
         await self.publisher.drain()
         # Leave the cluster politely if Redis lets us soon; else the lease runs out.
         with contextlib.suppress(Unavailable, TimeoutError):

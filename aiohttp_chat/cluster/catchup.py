@@ -23,9 +23,8 @@ for anything between was said before the member who brought the room here had jo
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from .. import history, protocol
@@ -63,12 +62,13 @@ class Catchup:
 
     def __init__(
         self, origin: bytes, fetch: Fetch, deliver: Deliver, missed: Callable[[str], None],
-        stats: Stats,
+        spawn: Callable[[Coroutine[Any, Any, None]], None], stats: Stats,
     ) -> None:  # fmt: skip
+        """`spawn` runs a catching up in the background (the rooms end them when they stop)."""
         self.origin = origin
         self.fetch, self.deliver, self.missed, self.stats = fetch, deliver, missed, stats
+        self._spawn = spawn
         self.rooms: dict[str, _Room] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
 
     def follow(self, room: str) -> bool:
         """Start following `room`; False if it is followed already."""
@@ -164,16 +164,6 @@ class Catchup:
         if state.again:
             state.again = False
             self.resubscribed(room)
-
-    def _spawn(self, coroutine: Any) -> None:
-        task = asyncio.create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def aclose(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 def _prefix(epoch: str) -> bytes:
