@@ -234,7 +234,8 @@ class HttpLog(logging.Logger):
     """The logger of one server's HTTP connections (aiohttp's `logger`). Its lines go where
     `aiohttp.server`'s go, but a malformed request, which aiohttp reports with a traceback
     at ERROR each time (2,000 bad requests wrote 1.6 MB of log in 3 s), is counted in this
-    server's `stats` and is one line at DEBUG."""
+    server's `stats` and is one line at DEBUG; so is a client that hangs up in the middle of
+    its handshake."""
 
     def __init__(self, stats: Stats) -> None:
         super().__init__("aiohttp.server")  # not registered: it counts for this server only
@@ -254,10 +255,15 @@ class HttpLog(logging.Logger):
             super().debug(msg, *args, **kwargs)
 
     def _bad_request(self, msg: object, args: tuple[object, ...], kwargs: dict[str, Any]) -> bool:
+        """Whether this is a client's fault, told here in one line: a malformed request, or
+        a client gone before its answer could be written (aiohttp's traceback, at ERROR)."""
         error = kwargs.get("exc_info")
-        if not isinstance(error, http_exceptions.HttpProcessingError):
+        if isinstance(error, http_exceptions.HttpProcessingError):
+            self.stats.bad_requests += 1
+            summary = (error.message.strip().splitlines() or [type(error).__name__])[0][:200]
+        elif isinstance(error, ConnectionResetError):
+            summary = "the client went away before its answer"
+        else:
             return False
-        self.stats.bad_requests += 1
-        summary = (error.message.strip().splitlines() or [type(error).__name__])[0][:200]
         super().debug("%s: %s", str(msg) % args, summary)
         return True

@@ -15,7 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from aiohttp_chat.handshakes import OTHER_FILES, capacity
+from aiohttp_chat.handshakes import OTHER_FILES, HttpLog, capacity
+from aiohttp_chat.metrics import Stats
 from aiohttp_chat.server import HANDSHAKES, Settings, create_app, listening
 
 from .conftest import free_port, many_people
@@ -182,6 +183,30 @@ async def test_a_malformed_request_is_one_line_at_debug_and_counted(
     assert app[HANDSHAKES].stats.bad_requests == 2 * len(BAD_REQUESTS)
 
 
+def test_a_client_gone_mid_handshake_is_one_line_and_a_crash_stays_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """aiohttp reports a handshake whose client hung up before the answer with a traceback
+    at ERROR; a thousand such clients made a thousand. A real bug still gets its traceback."""
+    log = HttpLog(Stats())
+    with caplog.at_level(logging.DEBUG):
+        try:
+            raise ConnectionResetError("Cannot write to closing transport")
+        except ConnectionResetError as gone:  # as aiohttp calls it
+            log.exception("Error handling request from %s", "127.0.0.9", exc_info=gone)
+        try:
+            raise KeyError("a bug")
+        except KeyError as bug:
+            log.exception("Unhandled exception", exc_info=bug)
+    gone_line, bug_line = caplog.records
+    assert (gone_line.levelno, gone_line.exc_info) == (logging.DEBUG, None)
+    assert gone_line.getMessage() == (
+        "Error handling request from 127.0.0.9: the client went away before its answer"
+    )
+    assert bug_line.levelno == logging.ERROR and bug_line.exc_info is not None
+    assert log.stats.bad_requests == 0  # not a malformed request
+
+
 # ------------------------------------------------------------------------ open files
 
 
@@ -215,17 +240,51 @@ def _limit_open_files(soft: int, hard: int) -> Callable[[], None]:
     return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
+async def _server_on_files(soft: int, hard: int, *options: str) -> tuple[int, Any]:
+    """A server process allowed `soft` open files (at most `hard`); its port and process."""
+    port = free_port()
+    command = [sys.executable, "-m", "aiohttp_chat.server", "--host", "127.0.0.1"]
+    command += ["--port", str(port), *options]
+    proc = await asyncio.create_subprocess_exec(
+        *command, stderr=subprocess.PIPE, preexec_fn=_limit_open_files(soft, hard)
+    )
+    await asyncio.wait_for(_listening(port), 15)
+    return port, proc
+
+
+async def _stopped(proc: Any) -> str:
+    """Stop the server process; what it logged."""
+    proc.terminate()
+    err = (await asyncio.wait_for(proc.stderr.read(), 15)).decode()
+    await proc.wait()
+    return str(err)
+
+
+async def test_1100_silent_sockets_lock_nobody_out_of_a_server_of_1024_files() -> None:
+    """The attack as it was made: 1,100 connections that never send a byte, from one
+    address, to a default server that may open the common 1,024 files."""
+    port, proc = await _server_on_files(1024, 1024)
+    silent: list[tuple[Any, Any]] = []
+    try:
+        silent = await asyncio.gather(*(_open(port) for _ in range(1100)))
+        await _chat_and_health(port)  # a new client and /healthz, meanwhile
+        refused = await asyncio.gather(*(_closed_by_server(r, 10) for r, _ in silent))
+        assert sum(answer.startswith(b"HTTP/1.1 429 ") for answer in refused) >= 1100 - 64
+        await _chat_and_health(port)  # and after
+    finally:
+        for _, writer in silent:
+            writer.close()
+        err = await _stopped(proc)
+    assert "Traceback" not in err and "Too many open files" not in err, err
+
+
 async def test_a_full_server_on_few_files_still_answers_healthz() -> None:
     """With 400 open files at most, the server raises its soft limit to them, says what it
     lowered, and answers /healthz though it holds as many WebSockets as it accepts."""
-    port = free_port()
-    command = [sys.executable, "-m", "aiohttp_chat.server", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--max-connections-per-ip", "0", "--room-changes", "0"]
-    proc = await asyncio.create_subprocess_exec(
-        *command, stderr=subprocess.PIPE, preexec_fn=_limit_open_files(200, 400)
+    port, proc = await _server_on_files(
+        200, 400, "--max-connections-per-ip", "0", "--room-changes", "0"
     )
     try:
-        await asyncio.wait_for(_listening(port), 15)
         fitted = capacity(400, 10_000, 1024)[0]
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
             url = f"ws://127.0.0.1:{port}/chat"
@@ -239,10 +298,7 @@ async def test_a_full_server_on_few_files_still_answers_healthz() -> None:
             for ws in sockets:
                 await ws.close()
     finally:
-        proc.terminate()
-        assert proc.stderr is not None
-        err = (await asyncio.wait_for(proc.stderr.read(), 15)).decode()
-        await proc.wait()
+        err = await _stopped(proc)
     assert "Raised the limit of open files from 200 to 400" in err, err
     assert f"--max-connections 10000 lowered to {fitted}: this process may open 400 files" in err
     assert "Traceback" not in err and "Too many open files" not in err, err
