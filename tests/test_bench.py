@@ -48,6 +48,24 @@ async def test_the_rooms_scenario_spreads_rooms_over_two_nodes() -> None:
     assert figures["affinity_cpu_per_delivery_vs_lone_at_node_rate"] > 0
 
 
+async def test_an_attack_runs_beside_polite_clients_and_history_rooms_beside_a_control() -> None:
+    """The ping flood as the attack scenarios run one (what it did is counted, the polite
+    clients lose nothing), and the history attack on a capped server and on a control."""
+    code, out, err = await run_process(
+        "aiohttp_chat.bench", "ping-flood", "history-rooms", *SMALL, "--senders", "2", "--json",
+        limit=180,
+    )  # fmt: skip
+    assert code == 0, err
+    results = json.loads(out)
+    flood, history = results["ping-flood"]["values"], results["history-rooms"]["values"]
+    assert flood["attacker_pings"] > 0 and flood["attacker_closed_by_server"] > 0  # dropped
+    assert flood["attacked_messages_lost"] == 0 and flood["attacked_deliveries_per_s"] > 0
+    assert flood["p99_vs_quiet"] > 0 and flood["server_log_bytes"] >= 0
+    assert history["rooms_written"] == 200_000
+    assert history["server_growth_mib"] > 0 and history["control_growth_mib"] > 0
+    assert history["history_growth_vs_cap"] is not None
+
+
 async def test_a_refused_handshake_ends_the_run_with_one_line(
     server_process: Callable[..., ServerProcess],
 ) -> None:

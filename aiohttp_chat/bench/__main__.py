@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import replace
 from functools import partial
+from typing import Any
 
-from . import runner
+from . import attacks, runner
 from .runner import Figures, Setup
 
 # The load comes from one address and as fast as it can: the server's limits are turned off
@@ -32,7 +34,12 @@ LIMITS_OUT_OF_REACH = (
 )
 
 DEFAULT_SCENARIOS = ("fanout", "latency", "slow", "limits", "scraped", "idle")  # idle grows it
-SCENARIOS = (*DEFAULT_SCENARIOS, "rooms")  # rooms starts a Redis and servers of its own
+# One attacker beside polite clients, on a server with its default limits (see attacks.py);
+# history-rooms alone, on servers that let it write, with their history capped or off.
+ATTACKS = tuple(name for name in attacks.ATTACKS if name != "history-rooms")
+HISTORY_CAP = 5_000_000
+HISTORY_ATTACKED = ("--rate-limit", "0", "--room-changes", "0")
+SCENARIOS = (*DEFAULT_SCENARIOS, "rooms", *ATTACKS, "history-rooms")  # rooms starts a Redis
 SIMPLE: dict[str, Callable[[Setup], Figures]] = {
     "fanout": runner.fanout,
     "limits": runner.fanout,  # the same load, on a server with every limit on (see below)
@@ -53,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
         "scenarios",
         nargs="*",
         metavar="SCENARIO",
-        help=f"{', '.join(SCENARIOS)} (default: all but rooms)",
+        help=f"{', '.join(SCENARIOS)} (default: {', '.join(DEFAULT_SCENARIOS)}); "
+        f"{', '.join(ATTACKS)} run polite clients alone, then beside that attacker",
     )
     add = parser.add_argument
     add("--url", action="append", help="target this server (repeat to spread clients)")
@@ -90,8 +98,8 @@ def run(args: argparse.Namespace, setup: Setup) -> dict[str, Figures]:
         runs, compared = [], []
         for index in range(args.runs):
             print(f"{name}: run {index + 1} of {args.runs}...", file=sys.stderr, flush=True)
-            if name == "rooms":
-                runs.append(rooms(args, setup))
+            if name in OWN_SERVERS:
+                runs.append(OWN_SERVERS[name](args, setup))
                 continue
             if args.compare and index % 2 == 0:
                 compared.append(_scenario(name, args, other, results)())
@@ -112,16 +120,25 @@ def _one_run(
 ) -> Figures:
     """One run of scenario `name`, on a fresh server unless `--url` names one."""
     with ExitStack() as stack:
+        log = None
         if not args.url:
-            limits = LIMITS_OUT_OF_REACH if name == "limits" else LIMITS_OFF
-            server_args = [*limits, *args.server_arg]
+            server_args = [*_limits(name), *args.server_arg]
             if args.redis or args.workers > 1:
                 redis_url, redis_pids = stack.enter_context(runner.redis_process())
                 server_args += ["--redis-url", redis_url, "--workers", str(args.workers)]
                 setup = replace(setup, redis_pids=redis_pids)
-            url, pid = stack.enter_context(runner.server_process(server_args))
+            if name in ATTACKS:  # how much it makes the server write
+                log = stack.enter_context(tempfile.TemporaryFile())
+            url, pid = stack.enter_context(runner.server_process(server_args, log))
             setup = replace(setup, urls=[url], server_pid=pid)
-        return _scenario(name, args, setup, results)()
+        return _scenario(name, args, setup, results, log)()
+
+
+def _limits(name: str) -> tuple[str, ...]:
+    """The server's limits for scenario `name` (see LIMITS_OFF)."""
+    if name == "limits":
+        return LIMITS_OUT_OF_REACH
+    return () if name in ATTACKS else LIMITS_OFF  # an attacker meets them as deployed
 
 
 def rooms(args: argparse.Namespace, setup: Setup) -> Figures:
@@ -182,9 +199,42 @@ def rooms(args: argparse.Namespace, setup: Setup) -> Figures:
     return figures
 
 
+def history_rooms(args: argparse.Namespace, setup: Setup) -> Figures:
+    """One message in each of 200,000 rooms, against a server whose history is capped at
+    5 MB and against one that keeps none (or only against `--url`): what the history cost
+    the process, against its cap. The control takes out what serving 400,000 requests at
+    full speed costs once (about 5 MB here, however many rooms), which is not history."""
+    if args.url:
+        return runner.history_attack(setup)
+    grown: dict[str, Figures] = {}
+    for kind, history in (("capped", ["--history-max-bytes", str(HISTORY_CAP)]),
+                          ("control", ["--history", "0"])):  # fmt: skip
+        with runner.server_process([*HISTORY_ATTACKED, *history, *args.server_arg]) as (url, pid):
+            grown[kind] = runner.history_attack(replace(setup, urls=[url], server_pid=pid))
+    capped, control = (grown[kind].values["server_growth"] for kind in ("capped", "control"))
+    figures = Figures(values={"rooms_written": grown["capped"].values["rooms_written"]})
+    figures.values["history_max_bytes"] = HISTORY_CAP
+    if isinstance(capped, int) and isinstance(control, int):
+        figures.values |= {
+            "server_growth_mib": capped / 2**20,
+            "control_growth_mib": control / 2**20,
+            "growth_vs_cap": capped / HISTORY_CAP,
+            "history_growth_vs_cap": (capped - control) / HISTORY_CAP,
+        }
+    return figures
+
+
+OWN_SERVERS: dict[str, Callable[[argparse.Namespace, Setup], Figures]] = {
+    "rooms": rooms,  # starts a Redis and servers of its own
+    "history-rooms": history_rooms,
+}
+
+
 def _scenario(
-    name: str, args: argparse.Namespace, setup: Setup, results: dict[str, Figures]
+    name: str, args: argparse.Namespace, setup: Setup, results: dict[str, Figures], log: Any = None
 ) -> Callable[[], Figures]:
+    if name in ATTACKS:
+        return partial(runner.attack, setup, name, log)
     if name != "latency":
         return partial(SIMPLE[name], setup)
     rate = args.rate

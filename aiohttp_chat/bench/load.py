@@ -41,6 +41,7 @@ class Plan:
     concurrency: int = 200  # connections being opened at once
     first_sender: int = 0  # sender ids are unique across processes
     affinity: bool = False  # all of a room's members on one of `urls` (else spread over them)
+    sources: tuple[str, ...] = ()  # local addresses to connect from, in turn (else any)
 
 
 @dataclass
@@ -157,7 +158,10 @@ class Run:
                 spread = _room_number(plan.rooms[client.room]) if plan.affinity else index
                 url = plan.urls[spread % len(plan.urls)]
                 small = STUCK_RECEIVE_BUFFER if self._is_stuck(client) else None
-                client.socket = await connect(url, client.on_text, receive_buffer=small)
+                source = plan.sources[index % len(plan.sources)] if plan.sources else None
+                client.socket = await connect(
+                    url, client.on_text, receive_buffer=small, source=source
+                )
                 await client.greeted
                 join = json.dumps({"action": "join_room", "room": plan.rooms[client.room]})
                 client.socket.send_text(join.encode())

@@ -16,8 +16,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Final
 
+from . import attacks
 from .load import Plan, Stats, raise_fd_limit, work
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -40,6 +41,8 @@ class Setup:
     processes: int = 1
     connections: int = 15_000
     room_size: int = 100
+    sources: tuple[str, ...] = ()  # the clients' local addresses, in turn (else any)
+    concurrency: int = 200  # connections being opened at once, per generator
 
 
 @dataclass
@@ -153,12 +156,13 @@ def _wait_cluster_ok(ports: list[int]) -> None:
 
 
 @contextmanager
-def server_process(args: list[str]) -> Iterator[tuple[str, int]]:
-    """`python -m aiohttp_chat.server` on a free port; yields its /chat URL and its pid."""
+def server_process(args: list[str], log: Any = None) -> Iterator[tuple[str, int]]:
+    """`python -m aiohttp_chat.server` on a free port; yields its /chat URL and its pid.
+    Its log goes to `log` (a file) if given, else where the benchmark's goes."""
     port = free_port()
     command = [sys.executable, "-m", "aiohttp_chat.server", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--log-level", "WARNING", *args]
-    proc = subprocess.Popen(command, preexec_fn=raise_fd_limit)
+    proc = subprocess.Popen(command, preexec_fn=raise_fd_limit, stderr=log)
     try:
         _wait_listening(port, proc, "the server")
         time.sleep(0.5 if "--redis-url" in args else 0)  # workers up and subscribed
@@ -250,6 +254,8 @@ def fanout(
         window=setup.window,
         stuck=stuck,
         affinity=setup.affinity,
+        sources=setup.sources,
+        concurrency=setup.concurrency,
     )
     if rate is not None:
         senders = sum(len(p.rooms) * p.senders for p in plans)
@@ -398,6 +404,83 @@ def slow(setup: Setup) -> Figures:
     return figures
 
 
+# Polite clients beside an attacker: each connection within its request rate (20 senders at
+# 7.5 messages a second), two clients to a loopback address so that each address stays within
+# its room-change budget, run after run; the attacker comes from one of its own
+# (`attacks.SOURCE`).
+POLITE_RATE: Final = 150.0
+POLITE_SOURCES: Final = tuple(f"127.0.0.{n}" for n in range(10, 110))
+
+
+def attack(setup: Setup, kind: str, log: Any = None) -> Figures:
+    """The polite load alone, then beside one attacker (`attacks.py`): their latency and
+    deliveries side by side, nothing lost, and what the server's memory did meanwhile.
+    `log`, the server's log file if known, tells how much the attack made it write."""
+    polite = replace(setup, sources=POLITE_SOURCES, concurrency=20)  # people, not a herd
+    quiet = fanout(polite, rate=POLITE_RATE)
+    log_before = _size(log)
+    rss_before = server_rss(setup.server_pid)
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    seconds = setup.warmup + setup.duration + 8  # past the polite clients' connecting
+    attacker = context.Process(target=attacks.work, args=(kind, setup.urls[0], seconds, theirs))
+    attacker.start()
+    try:
+        time.sleep(2.0)  # the attack under way before the polite clients connect
+        attacked = fanout(polite, rate=POLITE_RATE)
+        counts = ours.recv() if ours.poll(seconds + 30) else {}
+    finally:
+        attacker.join(10)
+        if attacker.is_alive():
+            attacker.kill()
+    memory = attacked.series["server_rss_mib"]
+    figures = Figures(series={"server_rss_mib": memory})
+    shown = ("latency_p50_ms", "latency_p99_ms", "deliveries_per_s", "server_cpu_share")
+    figures.values = {f"quiet_{key}": quiet.values[key] for key in shown}
+    for key in (*shown, "messages_lost"):
+        figures.values[f"attacked_{key}"] = attacked.values[key]
+    figures.values["attacked_out_of_order"] = attacked.values["out_of_order"]
+    figures.values |= _ratio("p99_vs_quiet", attacked, quiet, "latency_p99_ms")
+    figures.values |= _ratio("deliveries_vs_quiet", attacked, quiet, "deliveries_per_s")
+    if rss_before is not None and memory:
+        figures.values["server_rss_growth_mib"] = max(memory) - rss_before / 2**20
+    if log is not None:
+        figures.values["server_log_bytes"] = _size(log) - log_before
+    figures.values |= {f"attacker_{key}": value for key, value in sorted(counts.items())}
+    return figures
+
+
+def history_attack(setup: Setup) -> Figures:
+    """One message in each of 200,000 rooms: how much the server grew (`attacks.py`)."""
+    rss_before = server_rss(setup.server_pid)
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    attacker = context.Process(
+        target=attacks.work, args=("history-rooms", setup.urls[0], 600.0, theirs)
+    )
+    attacker.start()
+    counts = ours.recv() if ours.poll(660) else {}
+    attacker.join(10)
+    time.sleep(1.0)  # what the server still had to read, read
+    rss_after = server_rss(setup.server_pid)
+    growth = None if rss_before is None or rss_after is None else rss_after - rss_before
+    return Figures(values={"rooms_written": counts.get("rooms", 0), "server_growth": growth})
+
+
+def _ratio(name: str, these: Figures, those: Figures, key: str) -> dict[str, float | None]:
+    value, other = these.values.get(key), those.values.get(key)
+    if isinstance(value, int | float) and isinstance(other, int | float) and other:
+        return {name: value / other}
+    return {name: None}
+
+
+def _size(log: Any) -> int:
+    if log is None:
+        return 0
+    log.flush()
+    return os.fstat(log.fileno()).st_size
+
+
 def ratios(these: Figures, those: Figures) -> Figures:
     """Each figure of `these` divided by the same figure of `those`, where both are numbers."""
     values: dict[str, float | int | None] = {}
@@ -409,8 +492,13 @@ def ratios(these: Figures, those: Figures) -> Figures:
 
 
 def median_of(runs: list[Figures]) -> Figures:
+    """The median of each figure over `runs`; of a ratio measured within each run (`_vs_`),
+    also the lowest and the highest, which tell how much the machine moved meanwhile."""
     merged = Figures(series=runs[-1].series)
     for key in runs[0].values:
         numbers = [r.values[key] for r in runs if isinstance(r.values[key], int | float)]
         merged.values[key] = statistics.median(numbers) if numbers else None  # type: ignore[type-var]
+        if "_vs_" in key and len(numbers) > 1:
+            merged.values[f"{key}_lowest"] = min(numbers)  # type: ignore[type-var]
+            merged.values[f"{key}_highest"] = max(numbers)  # type: ignore[type-var]
     return merged

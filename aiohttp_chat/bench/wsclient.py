@@ -143,10 +143,15 @@ class BenchSocket(asyncio.Protocol):
 
 
 async def connect(
-    url: str, on_text: Callable[[bytes], None], *, receive_buffer: int | None = None
+    url: str,
+    on_text: Callable[[bytes], None],
+    *,
+    receive_buffer: int | None = None,
+    source: str | None = None,
 ) -> BenchSocket:
     """Open a connection; `receive_buffer` shrinks the kernel's, so a stuck reader is felt
-    by the server within kilobytes instead of the tens of megabytes loopback allows."""
+    by the server within kilobytes instead of the tens of megabytes loopback allows.
+    `source` is the local address to connect from (on loopback, any of 127.0.0.0/8)."""
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     request = _HANDSHAKE.format(path=parts.path or "/", host=f"{host}:{port}").encode()
@@ -156,6 +161,8 @@ async def connect(
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
     sock.setblocking(False)
     try:
+        if source is not None:
+            sock.bind((source, 0))
         await loop.sock_connect(sock, (host, port))
     except BaseException:
         sock.close()
