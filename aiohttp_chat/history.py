@@ -12,8 +12,9 @@ reused, and an `after` id from another epoch is known to be gone, not merely old
   the room's own objects and its place in the index), as tracemalloc measures it: a cap is
   only worth its name if a million tiny rooms cannot pass it.
 - With Redis (`cluster/keys.py` holds the scripts): one capped stream per room
-  (`chat:{r:ROOM}:history`), N is the stream's own entry id, and the epoch is a key beside it,
-  drawn anew when Redis no longer has it (the room expired, or Redis lost its data). A
+  (`chat:{r:ROOM}:log`), whose own entry ids `0-N` count up per room (an id is
+  `EPOCH-0-N`), and the epoch is a key beside it, drawn anew when Redis no longer has it
+  (the room expired, or Redis lost its data). A
   message is added and published in one script, so its id is fixed before any node delivers
   it, and every node, the reply included, carries the same one.
 """
@@ -183,10 +184,20 @@ class MemoryHistory:
 # ------------------------------------------------------------------------ with Redis
 
 
+ID_NUMBER_MAX: Final = 2**64 - 1  # a part of a Redis stream id; ours count up from 1
+
+
 def _is_number(text: str) -> bool:
     """Whether `text` is a number as we write them: ASCII digits, no leading zero ('²' is a
-    digit to `str.isdigit`, and `int` refuses it)."""
-    return text.isascii() and text.isdigit() and (text == "0" or not text.startswith("0"))
+    digit to `str.isdigit`, and `int` refuses it), at most 2**64 - 1 (Redis refuses a larger
+    stream id, and `int` refuses more than 4,300 digits)."""
+    return (
+        text.isascii()
+        and text.isdigit()
+        and (text == "0" or not text.startswith("0"))
+        and len(text) <= 20
+        and int(text) <= ID_NUMBER_MAX
+    )
 
 
 def split_stream_id(after: str | None) -> tuple[str, str]:

@@ -144,10 +144,13 @@ def test_one_room_over_the_cap_loses_its_oldest() -> None:
     assert history.bytes <= history.max_bytes
 
 
-@pytest.mark.parametrize("suffix", ["²", "٣", "007", "1.5", ""])
+@pytest.mark.parametrize(
+    "suffix", ["²", "٣", "007", "1.5", "", str(2**64), "1" * 5000], ids=lambda s: s[:8]
+)
 def test_an_after_that_only_looks_like_ours_is_unknown(suffix: str) -> None:
     """'²' and '٣' are digits to `str.isdigit`, and `int` refuses the first; '007' is not
-    an id we issue. Each is an id the server never gave: unknown, so not complete."""
+    an id we issue; Redis refuses a stream id past 2**64 - 1, and `int` refuses 5,000
+    digits. Each is an id the server never gave: unknown, so not complete."""
     history = MemoryHistory()
     (issued,) = fill(history, "room", 1)
     epoch = issued.rpartition("-")[0]
