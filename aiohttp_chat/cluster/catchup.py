@@ -46,7 +46,8 @@ class _Room:
     __slots__ = ("again", "fresh", "n", "prefix", "queue")
 
     def __init__(self) -> None:
-        self.prefix: bytes | None = None  # unknown until the log or a message says
+        self.prefix: bytes | None = None  # unknown until the log or a message says; b"": the
+        # log was empty (what it holds later was all said after this node followed the room)
         self.n = 0
         self.fresh = True  # the next message is taken as it comes (see the module's notes)
         self.queue: list[Event] | None = None  # while catching up: what is heard meanwhile
@@ -81,8 +82,9 @@ class Catchup:
         """Where the log of a newly followed `room` ends (`keys.TAIL`'s reply)."""
         state = self.rooms.get(room)
         epoch, last = (history.text(part) for part in tail)
-        if state is not None and state.prefix is None and epoch:  # no message heard yet
-            state.prefix, state.n = _prefix(epoch), int(last.rpartition("-")[2] or 0)
+        if state is not None and state.prefix is None:  # no message heard yet
+            state.prefix = _prefix(epoch) if epoch else b""
+            state.n = int(last.rpartition("-")[2] or 0)
 
     def forget(self, room: str) -> None:
         self.rooms.pop(room, None)
@@ -95,7 +97,7 @@ class Catchup:
             if state.queue is not None:
                 state.queue.append(event)
                 return
-            if id:
+            if _numbered(id):
                 placed = _place(state, id)
                 if placed == _SEEN:
                     return
@@ -118,13 +120,41 @@ class Catchup:
         self._spawn(self._catch_up(room, state))
 
     async def _catch_up(self, room: str, state: _Room) -> None:
+        """Deliver what `room`'s log holds past what this node saw, then what was heard
+        meanwhile; whatever happens, the room is heard directly again afterwards."""
+        lost = True
+        try:
+            lost = await self._recover(room, state)
+        except Exception:  # a bug, or a log this version cannot read: not the room's end
+            logger.exception("Could not catch up on %s", room)
+        finally:
+            queue, state.queue = state.queue or [], None
+        if self.rooms.get(room) is not state:
+            return  # no longer served here
+        for origin, id, body in queue:
+            if _numbered(id) and (placed := _place(state, id)) != _NEXT:
+                if placed == _SEEN:
+                    continue
+                lost = True  # still a gap: the log could not be read, or no longer holds it
+                _restart_at(state, id)
+            if origin != self.origin:
+                self.deliver(room, body)
+        if lost:
+            self._lost(room)
+        if state.again:
+            state.again = False
+            self.resubscribed(room)
+
+    async def _recover(self, room: str, state: _Room) -> bool:
+        """Deliver what the log of `room` holds past what this node saw; whether some of it
+        could not be."""
         known = state.prefix is not None  # else where to resume is unknown: maybe missed some
         try:
             log_epoch, entries = await self.fetch(room, state.epoch, state.n)
         except Unavailable:
             log_epoch, entries, known = b"", [], False
         if self.rooms.get(room) is not state:
-            return  # no longer served here
+            return False  # no longer served here
         lost, recovered, epoch = not known, 0, history.text(log_epoch)
         if entries and _prefix(epoch) != state.prefix:  # a new epoch: what the old one held
             lost = lost or not state.fresh  # after what this node saw is gone, unknowable
@@ -144,31 +174,27 @@ class Catchup:
                 )
                 self.deliver(room, protocol.encode(broadcast))
                 recovered += 1
-        queue, state.queue = state.queue or [], None
-        for origin, id, body in queue:
-            if id and (placed := _place(state, id)) != _NEXT:
-                if placed == _SEEN:
-                    continue
-                lost = True  # still a gap: the log could not be read, or no longer holds it
-                _restart_at(state, id)
-            if origin != self.origin:
-                self.deliver(room, body)
         self.stats.redis_recovered += recovered
         if recovered:
             logger.info("Caught up on %d message(s) in %s from its log", recovered, room)
-        if lost:
-            self.stats.redis_unrecoverable += 1
-            logger.warning("Some messages in %s could not be delivered here: its members "
-                           "will be told to catch up", room)  # fmt: skip
-            self.missed(room)
-        if state.again:
-            state.again = False
-            self.resubscribed(room)
+        return lost
+
+    def _lost(self, room: str) -> None:
+        self.stats.redis_unrecoverable += 1
+        logger.warning("Some messages in %s could not be delivered here: its members "
+                       "will be told to catch up", room)  # fmt: skip
+        self.missed(room)
 
 
 def _prefix(epoch: str) -> bytes:
     """What comes before the number in the ids of `epoch` (see `keys.APPEND`)."""
     return f"{epoch}-0".encode()
+
+
+def _numbered(id: bytes) -> bool:
+    """Whether `id` is a chat message's (b"" for other events); one that is not ours (a
+    node of another version) is delivered as it comes."""
+    return id.rpartition(b"-")[2].isdigit()
 
 
 def _place(state: _Room, id: bytes) -> int:
