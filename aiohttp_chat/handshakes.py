@@ -8,7 +8,10 @@ server with the common limit of 1,024 open files. Here:
 
 - a request must be answered within `timeout` seconds of connecting, or the connection is
   cut (a client that sends one header byte a second gets no longer than a silent one);
-  between requests, aiohttp's keep-alive timeout closes an idle HTTP connection;
+  between requests, aiohttp's keep-alive timeout (`keep_alive`) closes an idle HTTP
+  connection, and one that neither finishes reading its answer nor sends its next request
+  within `timeout` after that is cut; a connection that stays plain HTTP is cut after
+  `lifetime` seconds (60) whatever it does, so that a slot is never held for good;
 - at most `max_per_address` connections from one peer address (trusted proxies excepted:
   they carry many clients) and `max_pending` in all may be pending; one more is answered
   `429` or `503` at once and closed, before a byte of it is read;
@@ -41,6 +44,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_TIMEOUT: Final = 5.0
 DEFAULT_MAX_PENDING: Final = 1024
 DEFAULT_MAX_PER_ADDRESS: Final = 64
+DEFAULT_LIFETIME: Final = 60.0
 OTHER_FILES: Final = 256  # kept for the rest: listening sockets, Redis, logs, the loop's own
 _REASONS: Final = {429: "Too Many Requests", 503: "Service Unavailable"}
 
@@ -58,8 +62,10 @@ class Handshakes:
         max_per_address: int = DEFAULT_MAX_PER_ADDRESS,
         trusted_proxies: Iterable[Network] = (),
         stats: Stats | None = None,
+        lifetime: float = DEFAULT_LIFETIME,
     ) -> None:
         self.timeout, self.max_pending, self.max_per_address = timeout, max_pending, max_per_address
+        self.lifetime = lifetime
         self.trusted_proxies = tuple(trusted_proxies)
         self.stats = Stats() if stats is None else stats
         self.by_address: dict[str, int] = {}
@@ -68,6 +74,12 @@ class Handshakes:
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+    @property
+    def keep_alive(self) -> float:
+        """aiohttp's keep-alive timeout for these connections: it also runs from the start
+        of a connection, so a second later than the deadline, which is counted, comes first."""
+        return self.timeout + 1 if self.timeout else 75.0
 
     def protocol_factory(self, make: ProtocolFactory) -> ProtocolFactory:
         """A protocol factory for `loop.create_server` that guards `make`'s protocols."""
@@ -118,6 +130,7 @@ class _Pending(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.address = ""
         self.deadline: asyncio.TimerHandle | None = None
+        self.cut_at = 0.0  # the end of its `lifetime`
 
     def connection_made(self, base: asyncio.BaseTransport) -> None:
         handshakes = self.handshakes
@@ -135,6 +148,7 @@ class _Pending(asyncio.Protocol):
         handshakes._opened(transport, self)
         if handshakes.timeout:
             loop = asyncio.get_running_loop()
+            self.cut_at = loop.time() + handshakes.lifetime
             self.deadline = loop.call_later(handshakes.timeout, self._expired)
         inner = self.make()
         assert isinstance(inner, asyncio.Protocol)
@@ -142,13 +156,22 @@ class _Pending(asyncio.Protocol):
         inner.connection_made(transport)
 
     def answered(self) -> None:
+        """A request was answered in time: until the next, the connection may be idle for
+        aiohttp's keep-alive, then read its answer for `timeout` more; within `lifetime`."""
+        if self.deadline is not None:
+            self.deadline.cancel()
+            loop = asyncio.get_running_loop()
+            then = loop.time() + self.handshakes.keep_alive + self.handshakes.timeout
+            self.deadline = loop.call_at(min(then, self.cut_at), self._expired)
+
+    def _disarm(self) -> None:
         if self.deadline is not None:
             self.deadline.cancel()
             self.deadline = None
 
     def hand_over(self) -> None:
         """Let aiohttp's protocol have the connection to itself (the WebSocket is open)."""
-        self.answered()
+        self._disarm()
         assert self.transport is not None and self.inner is not None
         self.handshakes._closed(self.transport, self)
         self.transport.set_protocol(self.inner)
@@ -156,8 +179,7 @@ class _Pending(asyncio.Protocol):
     def _expired(self) -> None:
         self.deadline = None
         self.handshakes.stats.handshakes_timed_out += 1
-        logger.debug("No request from %s within %s s: closing", self.address,
-                     self.handshakes.timeout)  # fmt: skip
+        logger.debug("No request from %s answered in time: closing", self.address)
         if self.transport is not None:
             self.transport.abort()
 
@@ -179,7 +201,7 @@ class _Pending(asyncio.Protocol):
             self.inner.resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.answered()
+        self._disarm()
         if self.transport is not None:
             self.handshakes._closed(self.transport, self)
         if self.inner is not None:

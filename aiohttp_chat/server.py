@@ -388,16 +388,17 @@ def _probes(app: web.Application) -> list[web.RouteDef]:
 
 
 async def _probes_port(app: web.Application) -> AsyncIterator[None]:
-    """/healthz and /metrics on a port of their own too (--metrics-port)."""
+    """/healthz and /metrics on a port of their own too (--metrics-port), their connections
+    pending, capped and given a deadline with the chat's: they hold the same files."""
     side = web.Application()
     side.add_routes(_probes(app))
-    runner = web.AppRunner(side, access_log=None)
-    await runner.setup()
+    side[SETTINGS], side[STATS], side[HANDSHAKES] = app[SETTINGS], app[STATS], app[HANDSHAKES]
+    side.on_response_prepare.append(_answered)
     port = app[SETTINGS].metrics_port
-    await web.TCPSite(runner, app[SETTINGS].host, port).start()
-    logger.info("Serving /metrics and /healthz on port %s too", port)
-    yield
-    await runner.cleanup()
+    assert port is not None
+    async with listening(side, port):
+        logger.info("Serving /metrics and /healthz on port %s too", port)
+        yield
 
 
 # -------------------------------------------------------------------------------- main
@@ -446,14 +447,11 @@ async def listening(
     accepted through `app[HANDSHAKES]`, and a malformed request is one line at DEBUG
     (`handshakes.HttpLog`)."""
     settings = app[SETTINGS]
-    # aiohttp's keep-alive timeout also runs from the start of a connection: a second later
-    # than the handshake deadline, so that the deadline, which is counted, comes first.
-    idle = settings.handshake_timeout + 1 if settings.handshake_timeout else 75.0
     runner = web.AppRunner(
         app,
         access_log=None,
         shutdown_timeout=CLOSE_TIMEOUT,
-        keepalive_timeout=idle,
+        keepalive_timeout=app[HANDSHAKES].keep_alive,
         logger=handshakes.HttpLog(app[STATS]),
     )
     await runner.setup()

@@ -4,8 +4,10 @@ bad requests, all against the server as `main()` runs it (`server.listening`).""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import resource
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -83,6 +85,19 @@ async def test_silent_sockets_are_capped_per_address_and_cut_at_the_deadline(
         writer.close()
 
 
+async def test_the_metrics_port_is_guarded_like_the_chats(listen: Listen) -> None:
+    """--metrics-port holds the same process's files: its silent sockets are capped and cut
+    as the chat port's are, and counted with them."""
+    metrics_port = free_port()
+    _, app = await listen(metrics_port=metrics_port, max_pending_per_ip=2, handshake_timeout=1)
+    silent = [await _open(metrics_port) for _ in range(3)]
+    assert (await _closed_by_server(silent[2][0], 5)).startswith(b"HTTP/1.1 429 ")
+    assert await asyncio.gather(*(_closed_by_server(r, 5) for r, _ in silent[:2])) == [b""] * 2
+    assert app[HANDSHAKES].stats.handshakes_timed_out == 2
+    for _, writer in silent:
+        writer.close()
+
+
 async def test_a_request_dripped_a_byte_at_a_time_gets_no_longer_than_a_silent_one(
     listen: Listen,
 ) -> None:
@@ -116,6 +131,47 @@ async def test_an_answered_request_meets_the_deadline_and_keep_alive_ends_idle_c
     assert app[HANDSHAKES].pending == 1  # still plain HTTP: still pending
     assert await _closed_by_server(reader, 5) == b""  # idle: closed by aiohttp's keep-alive
     assert app[HANDSHAKES].stats.handshakes_timed_out == 0  # it did send its requests
+    assert app[HANDSHAKES].pending == 0
+    writer.close()
+
+
+async def test_a_client_that_never_reads_its_answers_is_cut(listen: Listen) -> None:
+    """Requests sent all at once and answers never read: aiohttp waits to write for as long
+    as it takes, holding a pending slot; the deadline after an answer cuts it."""
+    port, app = await listen(handshake_timeout=0.5)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a slow link: it fills soon
+    sock.setblocking(False)
+    sock.bind(("127.0.0.2", 0))
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    _, writer = await asyncio.open_connection(sock=sock)
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 2000)
+    started = asyncio.get_running_loop().time()
+    while app[HANDSHAKES].pending:
+        assert asyncio.get_running_loop().time() - started < 15, "never cut"
+        await asyncio.sleep(0.1)
+    keep_alive = app[HANDSHAKES].keep_alive
+    assert asyncio.get_running_loop().time() - started >= keep_alive  # not before
+    assert app[HANDSHAKES].stats.handshakes_timed_out == 1
+    writer.transport.abort()
+
+
+async def test_a_connection_that_stays_plain_http_is_cut_after_its_lifetime(
+    listen: Listen,
+) -> None:
+    """A poller of /healthz that never lets its connection idle still gives its slot back."""
+    port, app = await listen(handshake_timeout=0.5)
+    app[HANDSHAKES].lifetime = 2.0
+    reader, writer = await _open(port)
+    started, answers = asyncio.get_running_loop().time(), 0
+    with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+        while asyncio.get_running_loop().time() - started < 10:
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            await reader.readexactly(int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0]))
+            answers += 1
+            await asyncio.sleep(0.2)
+    assert 1.5 < asyncio.get_running_loop().time() - started < 4 and answers > 3
     assert app[HANDSHAKES].pending == 0
     writer.close()
 
