@@ -55,7 +55,7 @@ _CLOSE_OPCODE: Final = 0x8
 _PING_OPCODE: Final = 0x9
 _PONG_OPCODE: Final = 0xA
 _CLOSE_CODE: Final = struct.Struct("!H")
-TOO_SLOW: Final = b"Too slow"
+TOO_SLOW: Final = protocol.TOO_SLOW_REASON.encode()
 FLOODING: Final = protocol.FLOODING_REASON.encode()
 _LEN16: Final = struct.Struct("!BBH")
 _LEN64: Final = struct.Struct("!BBQ")
@@ -230,22 +230,33 @@ class ChatSocket(web.WebSocketResponse):
         `dropped_for` tells whether it was one ping too many)."""
         self.alive = True
         if message.type is WSMsgType.PING:
-            self._answer_ping(message.data)
+            if self._within_ping_rate():
+                self._answer_ping(message.data)
             return True
-        return message.type is WSMsgType.PONG
+        if message.type is WSMsgType.PONG:
+            self._within_ping_rate()  # unasked-for pongs cost as much: they count as pings
+            return True
+        return False
+
+    def _within_ping_rate(self) -> bool:
+        """Whether one more ping (or pong) is within `--ping-rate`; a peer that keeps
+        sending them past it is dropped."""
+        outbox = self._outbox
+        if not outbox.ping_rate:
+            return True
+        now = time.monotonic()
+        if (pings := self._pings) is None:
+            pings = self._pings = RateLimit(outbox.ping_rate, PING_BURST, now)
+        if pings.allow(now):
+            return True
+        outbox.stats.pings_refused += 1
+        if pings.flooding():
+            logger.info("A peer keeps sending pings after refusals: closing")
+            self.drop("flooding", WSCloseCode.POLICY_VIOLATION, FLOODING)
+        return False
 
     def _answer_ping(self, payload: bytes) -> None:
         outbox = self._outbox
-        if outbox.ping_rate:
-            now = time.monotonic()
-            if (pings := self._pings) is None:
-                pings = self._pings = RateLimit(outbox.ping_rate, PING_BURST, now)
-            if not pings.allow(now):
-                outbox.stats.pings_refused += 1
-                if pings.flooding():
-                    logger.info("A peer keeps sending pings after refusals: closing")
-                    self.drop("flooding", WSCloseCode.POLICY_VIOLATION, FLOODING)
-                return
         self._pong = _frame(_PONG_OPCODE, payload)  # replaces an unsent one: only the latest
         if self._pending is None and self._transport is not None and not self.closed:
             self._pending = []

@@ -176,6 +176,18 @@ async def test_pings_past_the_ping_rate_go_unanswered_and_a_flood_is_closed(
     peer.close()
 
 
+async def test_unasked_for_pongs_count_as_pings(client: TestClient[Any, Any]) -> None:
+    """A pong costs the server as much as a ping (RFC 6455 lets a peer send one unasked):
+    a stream of them meets the same limit."""
+    peer = await _raw(client)
+    peer.send(*(RawWebSocket.frame(PONG, f"{n}".encode()) for n in range(100)))
+    opcode, payload = await peer.read()
+    assert (opcode, payload) == (CLOSE, struct.pack("!H", 1008) + b"Flooding")
+    samples = await scrape(client)
+    assert value(samples, "disconnects_total", reason="flooding") == 1
+    peer.close()
+
+
 @pytest.mark.parametrize(
     "settings", [Settings(ping_rate=0, max_outbound_bytes=16 * 1024, rate_limit=0)]
 )
