@@ -105,7 +105,7 @@ def _closed(code: int | None, reason: str | None) -> ChatEnded:
     detail = f"code {code}: {escape(reason)}" if reason else f"code {code}"
     # A policy close means "stop doing that" (Flooding): coming back would do it again.
     # Too slow is the exception: the link was slow for a while, not the client at fault.
-    final = code == WSCloseCode.POLICY_VIOLATION and reason != "Too slow"
+    final = code == WSCloseCode.POLICY_VIOLATION and reason != protocol.TOO_SLOW_REASON
     return ChatEnded(f"The server closed the connection ({detail}).", final=final)
 
 

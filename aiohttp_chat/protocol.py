@@ -47,6 +47,7 @@ NICK_UNAVAILABLE_REASON: Final = "Username already in use"
 UNAVAILABLE: Final = "Service temporarily unavailable, try again."  # shared state unreachable
 RATE_LIMITED: Final = "Too many requests, slow down."
 FLOODING_REASON: Final = "Flooding"  # the close reason, with 1008
+TOO_SLOW_REASON: Final = "Too slow"  # the same, for a peer that does not read what it is sent
 SERVER_FULL: Final = "Server full, try again later."
 RETRY_AFTER: Final = 5  # seconds, with SERVER_FULL
 TOO_MANY_CONNECTIONS: Final = "Too many connections from your address."
