@@ -273,7 +273,11 @@ class ClusterRooms(Rooms):
         await self._publish_or_keep(room, left)
 
     async def _publish_or_keep(self, room: str, payload: bytes) -> None:
-        """Publish a broadcast now, or once Redis is back (`publish_unsent`)."""
+        """Publish a broadcast now, or once Redis is back (`publish_unsent`); after those
+        Redis was away for, whatever happens, so that they reach the other nodes in order."""
+        if self._unsent:
+            self._unsent.append((room, payload))
+            return
         try:
             await self._publish(room, payload)
         except Unavailable:
@@ -325,6 +329,9 @@ class ClusterRooms(Rooms):
             log = [keys.history(room), keys.epoch(room)]
             with contextlib.suppress(Unavailable):  # then from the first message heard
                 self.catchup.start_at(room, await self.publisher.script("tail", log, []))
+            if room not in self.registry:  # its last member left meanwhile (`_unserve`)
+                self.catchup.forget(room)
+                return
         await self.subscriber.subscribe(keys.room_channel(room))
 
     def _unserve(self, room: str) -> None:

@@ -79,7 +79,7 @@ class Keeper:
         publisher.failed = False
         await self.call(self.redis.set(keys.lease(self.node), "1", px=int(LEASE_SECONDS * 1000)))
         await self.call(self.redis.sadd(keys.NODES, self.node))
-        reaped = bool(await self.call(self.redis.getdel(keys.reaped(self.node))))
+        reaped = bool(await self.call(self.redis.get(keys.reaped(self.node))))
         await self.rooms.publish_unsent(superseded=reaped)  # first: it happened before
         index = keys.members(self.node)
         for stale in map(_text, await self.call(self.redis.smembers(index))):
@@ -102,7 +102,8 @@ class Keeper:
                 await self.call(self.rooms.publish_command(channel, notice))
             if reaped:  # the other nodes' members heard that it left
                 await self.rooms.announce(room, protocol.joined(room, nick), here=False)
-        if reaped:
+        if reaped:  # all told: the mark goes (kept if Redis failed before, to tell them all)
+            await self.call(self.redis.delete(keys.reaped(self.node)))
             logger.warning("This node was reaped while it could not reach Redis: told the "
                            "rooms again that its %d member(s) are here", len(live))  # fmt: skip
         logger.info("Registered %d member(s) in Redis", len(live))
@@ -115,6 +116,8 @@ class Keeper:
                 continue
             if not await self.call(self.redis.srem(keys.NODES, node)):
                 continue  # another node reaps it
+            # Marked first: if this node fails before the end, that one still announces all.
+            await self.call(self.redis.set(keys.reaped(node), "1", ex=REAPED_MARK_SECONDS))
             index = keys.members(node)
             gone: list[tuple[str, str]] = []
             for entry in map(_text, await self.call(self.redis.smembers(index))):
@@ -122,7 +125,6 @@ class Keeper:
                 if await self.rooms.publisher.script("release", [keys.nicks(room)], [nick, node]):
                     gone.append((room, nick))
             await self.call(self.redis.delete(index))
-            await self.call(self.redis.set(keys.reaped(node), "1", ex=REAPED_MARK_SECONDS))
             logger.info("Node %s is gone: removing its %d member(s)", node, len(gone))
             for room, nick in gone:
                 await self.rooms.announce(room, protocol.left(room, nick, shame=True))
