@@ -36,7 +36,15 @@ from typing import Any, Final, cast
 
 from aiohttp import http_exceptions
 
-from .limits import PENDING_FROM_ADDRESS, PENDING_FULL, Network, Refusal, within
+from .limits import (
+    PENDING_FROM_ADDRESS,
+    PENDING_FULL,
+    Network,
+    Refusal,
+    address_key,
+    count,
+    within,
+)
 from .metrics import Stats
 
 logger = logging.getLogger(__name__)
@@ -101,7 +109,7 @@ class Handshakes:
             return PENDING_FULL
         if (
             self.max_per_address
-            and self.by_address.get(address, 0) >= self.max_per_address
+            and self.by_address.get(address_key(address), 0) >= self.max_per_address
             and not within(address, self.trusted_proxies)
         ):
             return PENDING_FROM_ADDRESS
@@ -109,16 +117,12 @@ class Handshakes:
 
     def _opened(self, transport: asyncio.BaseTransport, pending: _Pending) -> None:
         self._pending[transport] = pending
-        self.by_address[pending.address] = self.by_address.get(pending.address, 0) + 1
+        count(self.by_address, pending.address, 1)
 
     def _closed(self, transport: asyncio.BaseTransport, pending: _Pending) -> None:
         if self._pending.get(transport) is pending:
             del self._pending[transport]
-        left = self.by_address[pending.address] - 1
-        if left:
-            self.by_address[pending.address] = left
-        else:
-            del self.by_address[pending.address]
+        count(self.by_address, pending.address, -1)
 
 
 class _Pending(asyncio.Protocol):

@@ -159,7 +159,8 @@ class Admission:
             return FOREIGN_ORIGIN
         if self.max_connections and self.open >= self.max_connections:
             return FULL
-        if self.max_per_address and self.by_address.get(address, 0) >= self.max_per_address:
+        key = address_key(address)
+        if self.max_per_address and self.by_address.get(key, 0) >= self.max_per_address:
             return TOO_MANY_FROM_ADDRESS
         now = time.monotonic() if now is None else now
         if enters_room and not self.change_room(address, now):
@@ -170,16 +171,15 @@ class Admission:
         """Take a room change from `address`'s budget; False if it has none left."""
         if not self.room_changes:
             return True
-        budget = self._budgets.get(address)
+        key = address_key(address)
+        budget = self._budgets.get(key)
         if budget is None:
-            budget = self._budgets[address] = RateLimit(
-                self.room_changes / 60, ROOM_CHANGE_BURST, now
-            )
+            budget = self._budgets[key] = RateLimit(self.room_changes / 60, ROOM_CHANGE_BURST, now)
         return budget.allow(now)
 
     def opened(self, address: str) -> None:
         self.open += 1
-        self.by_address[address] = self.by_address.get(address, 0) + 1
+        count(self.by_address, address, 1)
         self._since_pruned += 1
         if self._since_pruned >= 1024:  # now and then, forget the budgets that refilled
             self._since_pruned = 0
@@ -198,11 +198,7 @@ class Admission:
 
     def closed(self, address: str) -> None:
         self.open -= 1
-        left = self.by_address[address] - 1
-        if left:
-            self.by_address[address] = left
-        else:
-            del self.by_address[address]
+        count(self.by_address, address, -1)
 
     def _trusted(self, address: str) -> bool:
         return bool(self.trusted_proxies) and within(address, self.trusted_proxies)
@@ -240,6 +236,31 @@ def _same_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, other: str) -> b
         return False
     unmapped = [getattr(a, "ipv4_mapped", None) or a for a in (ip, theirs)]
     return unmapped[0] == unmapped[1]
+
+
+def address_key(address: str) -> str:
+    """What the limits per client address count by: the address, but for IPv6 its /64,
+    which one subscriber is given whole (RFC 6177), so that a client cannot pass the caps
+    by using its 2**64 addresses in turn. An IPv4-mapped address counts as the IPv4 one."""
+    if ":" not in address:
+        return address
+    try:
+        ip = ipaddress.IPv6Address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network((ip, 64), strict=False))
+
+
+def count(by_address: dict[str, int], address: str, change: int) -> None:
+    """Add `change` (1 or -1) to the count of `address`'s key, forgetting it at 0."""
+    key = address_key(address)
+    left = by_address.get(key, 0) + change
+    if left:
+        by_address[key] = left
+    else:
+        del by_address[key]
 
 
 def within(address: str, networks: Iterable[Network]) -> bool:

@@ -13,7 +13,14 @@ from aiohttp.test_utils import TestClient
 from multidict import CIMultiDict
 
 from aiohttp_chat import limits
-from aiohttp_chat.limits import Admission, RateLimit, same_host
+from aiohttp_chat.limits import (
+    ROOM_CHANGE_BURST,
+    TOO_MANY_FROM_ADDRESS,
+    Admission,
+    RateLimit,
+    address_key,
+    same_host,
+)
 from aiohttp_chat.server import ADMISSION, Settings, create_app
 
 from .conftest import Connect, ServerProcess, open_peer, run_process, scrape, value
@@ -105,6 +112,26 @@ def test_caps_count_open_connections_only() -> None:
     admission.closed("a")
     admission.closed("b")
     assert (admission.open, admission.by_address) == (0, {})
+
+
+def test_an_ipv6_client_is_counted_by_its_64_and_a_mapped_ipv4_as_ipv4() -> None:
+    """One subscriber holds a whole /64: its 2**64 addresses share one cap and budget."""
+    admission = Admission(max_per_address=2, room_changes=60)
+    admission.opened("2001:db8:1:2::1")
+    admission.opened("2001:db8:1:2:ffff::9")
+    assert admission.refusal("2001:db8:1:2::77", None, None) == TOO_MANY_FROM_ADDRESS
+    assert admission.refusal("2001:db8:1:3::1", None, None) is None  # the next /64
+    admission.opened("::ffff:192.0.2.1")
+    admission.opened("192.0.2.1")
+    assert admission.refusal("192.0.2.1", None, None) == TOO_MANY_FROM_ADDRESS
+    assert admission.by_address == {"2001:db8:1:2::/64": 2, "192.0.2.1": 2}
+    for _ in range(ROOM_CHANGE_BURST):
+        assert admission.change_room(f"2001:db8:9:9::{_ + 1}", 0.0)
+    assert not admission.change_room("2001:db8:9:9::abcd", 0.0)  # one budget for the /64
+    for address in ("2001:db8:1:2::1", "2001:db8:1:2:ffff::9", "::ffff:192.0.2.1", "192.0.2.1"):
+        admission.closed(address)
+    assert admission.by_address == {}
+    assert address_key("unknown") == "unknown" and address_key("fe80::1%eth0") == "fe80::/64"
 
 
 def test_time_spent_serving_a_request_is_credited_not_charged() -> None:
