@@ -13,6 +13,8 @@ from .cli import command_name
 from .history import DEFAULT_MAX_BYTES, DEFAULT_PER_ROOM, DEFAULT_TTL
 from .limits import (
     DEFAULT_ROOM_CHANGES,
+    FLOOD_REFUSALS,
+    FLOOD_WINDOW,
     ROOM_CHANGE_BURST,
     Network,
     normalize_origin,
@@ -186,8 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     option(
         "--ping-rate",
         f"pings a second a client may send, sustained (after {PING_BURST} at once); more go "
-        "unanswered, and more than 20 of those within 10 s close it with 1008 Flooding; "
-        "0 answers every ping",
+        f"unanswered, and more than {FLOOD_REFUSALS} of those within {FLOOD_WINDOW:g} s close it "
+        f"with 1008 {protocol.FLOODING_REASON}; 0 answers every ping",
         defaults.ping_rate,
         type=_not_negative(float, "no limit"),
     )
@@ -255,8 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     option(
         "--handshake-timeout",
-        "seconds a new connection has to complete its request; an HTTP connection idle "
-        "between requests is closed after as long; 0 turns it off",
+        "seconds a new connection has to complete its request, and an HTTP connection its "
+        f"next one after a second more of keep-alive; plain HTTP is cut after "
+        f"{handshakes.DEFAULT_LIFETIME:g} s; 0 turns it off",
         defaults.handshake_timeout,
         type=_not_negative(float, "off"),
     )

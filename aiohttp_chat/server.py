@@ -484,7 +484,10 @@ def _within_open_files(settings: Settings) -> Settings:
         ("--max-connections", settings.max_connections, connections),
         ("--max-pending", settings.max_pending, pending),
     ):
-        if not asked:
+        if not asked and not fitted:  # (--max-pending 0: nothing kept for /healthz either)
+            logger.warning("%s is off: connections that are not WebSockets may take every "
+                           "file this process may open (%d)", option, files)  # fmt: skip
+        elif not asked:
             logger.info("%s is off: at most %d, as %d open files allow", option, fitted, files)
         elif asked != fitted:
             logger.warning("%s %d lowered to %d: this process may open %d files (ulimit -n)",
