@@ -111,7 +111,7 @@ async def test_a_request_dripped_a_byte_at_a_time_gets_no_longer_than_a_silent_o
         if reader.at_eof():
             break
     assert await _closed_by_server(reader, 5) == b""
-    assert 1 <= asyncio.get_running_loop().time() - started < 2
+    assert 0.9 <= asyncio.get_running_loop().time() - started < 2  # (counted from the accept)
     assert app[HANDSHAKES].stats.handshakes_timed_out == 1
     writer.close()
 
