@@ -9,7 +9,9 @@
   arrival in a room (a new chat connection, a `join_room`) costs each member a broadcast, so
   20 clients each within their request rate could make a room hear 176 events a second.
 
-Plain state and functions of the time and addresses they are given; the views call them.
+Plain state and functions of the addresses they are given, and of the time, given or read
+from `time.monotonic()`; the views call them. Per-address limits count an IPv6 client by its
+/64 (`address_key`).
 """
 
 from __future__ import annotations

@@ -278,11 +278,6 @@ class ChatSocket(web.WebSocketResponse):
         if not self.closed and transport is not None and not transport.is_closing():
             transport.write(_frame(opcode, payload))
 
-    @property
-    def too_slow(self) -> bool:
-        """Whether it was closed for reading too slowly."""
-        return self.dropped_for == "too_slow"
-
     def send_payload_nowait(self, payload: bytes) -> bool:
         """Queue one text message: `payload` is its UTF-8 text."""
         self._outbox.messages += 1
