@@ -42,6 +42,7 @@ class Settings:
     max_connections: int = 10_000  # per process; 0 turns it off
     max_connections_per_ip: int = 256  # per client address; 0 turns it off
     handshake_timeout: float = handshakes.DEFAULT_TIMEOUT  # 0 turns it off
+    http_lifetime: float = handshakes.DEFAULT_LIFETIME  # of plain HTTP; 0 turns it off
     max_pending: int = handshakes.DEFAULT_MAX_PENDING  # not yet WebSockets; 0 turns it off
     max_pending_per_ip: int = handshakes.DEFAULT_MAX_PER_ADDRESS  # per peer; 0 turns it off
     room_changes: float = DEFAULT_ROOM_CHANGES  # a minute per client address; 0 turns it off
@@ -258,9 +259,15 @@ def build_parser() -> argparse.ArgumentParser:
     option(
         "--handshake-timeout",
         "seconds a new connection has to complete its request, and an HTTP connection its "
-        f"next one after a second more of keep-alive; plain HTTP is cut after "
-        f"{handshakes.DEFAULT_LIFETIME:g} s; 0 turns it off",
+        "next one after a second more of keep-alive; 0 turns it off",
         defaults.handshake_timeout,
+        type=_not_negative(float, "off"),
+    )
+    option(
+        "--http-lifetime",
+        "seconds a connection that stays plain HTTP (not a WebSocket) is kept, however busy; "
+        "0 turns it off",
+        defaults.http_lifetime,
         type=_not_negative(float, "off"),
     )
     option(
@@ -428,6 +435,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_connections_per_ip=args.max_connections_per_ip,
         room_changes=args.room_changes,
         handshake_timeout=args.handshake_timeout,
+        http_lifetime=args.http_lifetime,
         max_pending=args.max_pending,
         max_pending_per_ip=args.max_pending_per_ip,
         trusted_proxies=tuple(args.trusted_proxy),

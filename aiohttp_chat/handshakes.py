@@ -11,7 +11,8 @@ server with the common limit of 1,024 open files. Here:
   between requests, aiohttp's keep-alive timeout (`keep_alive`) closes an idle HTTP
   connection, and one that neither finishes reading its answer nor sends its next request
   within `timeout` after that is cut; a connection that stays plain HTTP is cut after
-  `lifetime` seconds (60) whatever it does, so that a slot is never held for good;
+  `lifetime` seconds (60, `--http-lifetime`) whatever it does, so that a slot is never held
+  for good;
 - at most `max_per_address` connections from one peer address (trusted proxies excepted:
   they carry many clients) and `max_pending` in all may be pending; one more is answered
   `429` or `503` at once and closed, before a byte of it is read;
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import resource
 from collections.abc import Callable, Iterable
 from typing import Any, Final, cast
@@ -134,7 +136,7 @@ class _Pending(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.address = ""
         self.deadline: asyncio.TimerHandle | None = None
-        self.cut_at = 0.0  # the end of its `lifetime`
+        self.cut_at = math.inf  # the end of its `lifetime`
 
     def connection_made(self, base: asyncio.BaseTransport) -> None:
         handshakes = self.handshakes
@@ -150,10 +152,10 @@ class _Pending(asyncio.Protocol):
             return
         self.transport = transport
         handshakes._opened(transport, self)
-        if handshakes.timeout:
-            loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
+        if handshakes.lifetime:
             self.cut_at = loop.time() + handshakes.lifetime
-            self.deadline = loop.call_later(handshakes.timeout, self._expired)
+        self._arm(loop.time() + handshakes.timeout if handshakes.timeout else math.inf)
         inner = self.make()
         assert isinstance(inner, asyncio.Protocol)
         self.inner = inner
@@ -162,11 +164,15 @@ class _Pending(asyncio.Protocol):
     def answered(self) -> None:
         """A request was answered in time: until the next, the connection may be idle for
         aiohttp's keep-alive, then read its answer for `timeout` more; within `lifetime`."""
-        if self.deadline is not None:
-            self.deadline.cancel()
-            loop = asyncio.get_running_loop()
-            then = loop.time() + self.handshakes.keep_alive + self.handshakes.timeout
-            self.deadline = loop.call_at(min(then, self.cut_at), self._expired)
+        timeout = self.handshakes.timeout
+        now = asyncio.get_running_loop().time()
+        self._arm(now + self.handshakes.keep_alive + timeout if timeout else math.inf)
+
+    def _arm(self, at: float) -> None:
+        """Cut the connection at `at`, or at the end of its lifetime if that comes first."""
+        self._disarm()
+        if (at := min(at, self.cut_at)) != math.inf:
+            self.deadline = asyncio.get_running_loop().call_at(at, self._expired)
 
     def _disarm(self) -> None:
         if self.deadline is not None:

@@ -171,7 +171,7 @@ class StatsCollector(Collector):
         )
         yield CounterMetricFamily(
             PREFIX + "handshakes_timed_out",
-            "Connections cut for not completing a request within --handshake-timeout.",
+            "Connections cut for not completing a request in time (or past their lifetime).",
             value=stats.handshakes_timed_out,
         )
         yield CounterMetricFamily(

@@ -309,6 +309,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[OUTBOX] = Outbox(settings.max_outbound_bytes, settings.ping_rate, app[STATS])
     app[HANDSHAKES] = Handshakes(
         timeout=settings.handshake_timeout,
+        lifetime=settings.http_lifetime,
         max_pending=settings.max_pending,
         max_per_address=settings.max_pending_per_ip,
         trusted_proxies=settings.trusted_proxies,

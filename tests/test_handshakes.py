@@ -160,8 +160,7 @@ async def test_a_connection_that_stays_plain_http_is_cut_after_its_lifetime(
     listen: Listen,
 ) -> None:
     """A poller of /healthz that never lets its connection idle still gives its slot back."""
-    port, app = await listen(handshake_timeout=0.5)
-    app[HANDSHAKES].lifetime = 2.0
+    port, app = await listen(handshake_timeout=0.5, http_lifetime=2)
     reader, writer = await _open(port)
     started, answers = asyncio.get_running_loop().time(), 0
     with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):

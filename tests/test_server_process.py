@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -28,6 +30,19 @@ async def test_help_lists_every_option_and_its_environment_variable() -> None:
         assert option in out
     for variable in ("AIOHTTP_CHAT_PORT", "AIOHTTP_CHAT_HEARTBEAT", "AIOHTTP_CHAT_LOG_LEVEL"):
         assert variable in out
+
+
+async def test_every_option_has_its_environment_twin_and_a_readme_row() -> None:
+    code, out, _ = await run_process("aiohttp_chat.server", "--help")
+    assert code == 0
+    options = set(re.findall(r"^  (--[a-z-]+)", out, re.MULTILINE)) - {"--help", "--no-compress"}
+    rows = (Path(__file__).parent.parent / "README.md").read_text()
+    rows = rows[rows.index("## Server configuration") : rows.index("## Running it in public")]
+    assert len(options) > 25
+    for option in sorted(options):
+        variable = "AIOHTTP_CHAT_" + option[2:].upper().replace("-", "_")
+        assert variable in out, option
+        assert re.search(rf"^\|[^|]*`{option}[` ]", rows, re.MULTILINE), f"no README row: {option}"
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
