@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
+from urllib.parse import urlsplit
 
 from . import handshakes, protocol
 from .cli import command_name
@@ -82,6 +83,39 @@ def _not_negative(kind: Callable[[str], N], zero: str) -> Callable[[str], N]:
 
     parse.__name__ = kind.__name__
     return parse
+
+
+def _port(lowest: int) -> Callable[[str], int]:
+    """A TCP port from `lowest` (0: any free one) to 65535; the kernel would wrap 70000."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if not lowest <= value <= 65535:
+            any_free = " (0 takes any free port)" if lowest == 0 else ""
+            raise argparse.ArgumentTypeError(
+                f"must be a port from {lowest} to 65535{any_free}, got {text}"
+            )
+        return value
+
+    parse.__name__ = "port"  # what argparse names in its message
+    return parse
+
+
+REDIS_SCHEMES: Final = ("redis", "rediss", "unix")
+
+
+def _redis_url(text: str) -> str:
+    """A URL redis-py can connect to, checked at start rather than at the first request."""
+    parts = urlsplit(text)
+    if parts.scheme not in REDIS_SCHEMES or not (parts.hostname or parts.path):
+        raise argparse.ArgumentTypeError(
+            f"must be a redis://HOST[:PORT][/DB], rediss:// or unix:// URL, got {text!r}"
+        )
+    try:
+        parts.port  # noqa: B018 (it raises for a port out of range or not a number)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}, in {text!r}") from None
+    return text
 
 
 def _network(text: str) -> Network:
@@ -160,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     option("--host", "address to listen on", "0.0.0.0")
-    option("--port", "TCP port to listen on", 8080, type=int)
+    option("--port", "TCP port to listen on; 0 takes any free one", 8080, type=_port(0))
     option(
         "--heartbeat",
         "seconds between pings; a peer silent for a whole interval is dropped; 0 turns it off",
@@ -319,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Redis shared by several server processes, e.g. redis://127.0.0.1:6379/0; "
         "without it this process is the whole server",
         None,
+        type=_redis_url,
     )
     switch(
         "--redis-cluster",
@@ -345,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
         "also serve /metrics and /healthz on this port; with --workers N, worker i uses "
         "PORT+i, so that each is its own Prometheus target",
         None,
-        type=_positive(int),
+        type=_port(1),
         metavar="PORT",
     )
     parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)

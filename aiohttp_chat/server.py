@@ -410,6 +410,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(parser, argv)
     if args.workers > 1 and not args.redis_url:
         parser.error("--workers above 1 needs --redis-url: processes share their state in Redis")
+    if args.workers > 1 and args.port == 0:
+        parser.error("--workers above 1 needs a fixed --port: they share it (SO_REUSEPORT)")
     logs.configure(args.log_level, args.log_format)
     tls = _tls_context(parser, args)
     if args.workers > 1:
@@ -426,14 +428,24 @@ def main(argv: list[str] | None = None) -> None:
     logger.info("Server stopped")
 
 
+def page_url(host: str, port: int, *, tls: bool) -> str:
+    """The chat page's URL as a person on this machine can open it: a wildcard address is
+    reached at loopback."""
+    shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(host, host)
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    return f"{'https' if tls else 'http'}://{shown}:{port}/"
+
+
 async def serve(
     app: web.Application, port: int, tls: ssl.SSLContext | None = None, *, reuse_port: bool = False
 ) -> None:
     """Serve `app` until SIGINT or SIGTERM, then close every WebSocket (1001) and stop."""
     stopping = asyncio.Event()
-    async with listening(app, port, tls, reuse_port=reuse_port):
-        how = "with TLS (https, wss)" if tls else "(the page at /, /chat, /echo)"
-        logger.info("Listening on %s:%s %s", app[SETTINGS].host, port, how)
+    async with listening(app, port, tls, reuse_port=reuse_port) as server:
+        host, port = app[SETTINGS].host, server.sockets[0].getsockname()[1]  # (0: the one given)
+        logger.info("Listening on %s:%s, the page at %s (and /chat, /echo)", host, port,
+                    page_url(host, port, tls=tls is not None))  # fmt: skip
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stopping.set)

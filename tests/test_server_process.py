@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -15,7 +16,9 @@ import aiohttp
 import pytest
 from aiohttp import WSCloseCode, WSMsgType
 
-from .conftest import ServerProcess, run_process
+from aiohttp_chat.cluster.keeper import RENEW_SECONDS
+
+from .conftest import ServerProcess, free_port, run_process, wait_for_port
 
 StartServer = Callable[..., ServerProcess]
 SERVER = [sys.executable, "-m", "aiohttp_chat.server"]
@@ -122,9 +125,65 @@ def test_bad_option_value_is_a_usage_error() -> None:
 
 
 @pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--port", "70000"], "--port: must be a port from 0 to 65535 (0 takes any free port)"),
+        (["--port", "-1"], "--port: must be a port from 0 to 65535"),
+        (["--metrics-port", "0"], "--metrics-port: must be a port from 1 to 65535, got 0"),
+        (["--redis-url", "notaurl"], "--redis-url: must be a redis://HOST[:PORT][/DB], rediss://"),
+        (["--redis-url", "redis://h:99999/0"], "--redis-url: Port out of range 0-65535"),
+        (["--port", "0", "--workers", "2", "--redis-url", "redis://h/0"], "a fixed --port"),
+    ],
+)
+def test_a_port_or_redis_url_that_cannot_work_is_a_usage_error(
+    args: list[str], reason: str
+) -> None:
+    """Refused at once, not wrapped by the kernel (70000 is 4464), failed late or as a
+    traceback at the first request."""
+    result = subprocess.run([*SERVER, *args], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert reason in result.stderr.splitlines()[-1] and "Traceback" not in result.stderr
+
+
+def test_port_0_logs_the_port_it_took_and_a_page_url_to_open() -> None:
+    proc = subprocess.Popen(
+        [*SERVER, "--host", "0.0.0.0", "--port", "0"], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stderr is not None
+        line = next(line for line in proc.stderr if "Listening on" in line)
+        port = int(line.split("Listening on 0.0.0.0:")[1].split(",")[0])
+        assert port > 0 and f"the page at http://127.0.0.1:{port}/ " in line
+        wait_for_port(port, proc)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=15)  # (and closes its stderr)
+
+
+async def test_an_unreachable_redis_is_named_once_not_per_request(
+    server_process: StartServer,
+) -> None:
+    """At start, and while it stays away, the log says which Redis (never its password);
+    the requests that fail meanwhile are answered, not logged."""
+    url = f"redis://chat:secret@127.0.0.1:{free_port()}/0"
+    server = server_process("--redis-url", url)
+    async with aiohttp.ClientSession() as session, session.ws_connect(server.url()) as ws:
+        await ws.receive_json(timeout=10)
+        for _ in range(5):
+            await ws.send_json({"action": "chat_message", "message": "anyone?"})
+            assert (await ws.receive_json(timeout=10))["success"] is False
+    await asyncio.sleep(2 * RENEW_SECONDS)  # more rounds of the keeper
+    _, _, err = server.stop()
+    said = [line for line in err.splitlines() if "is unreachable" in line]
+    shown = f"redis://chat:***@127.0.0.1:{url.rsplit(':', 1)[1]}"
+    assert len(said) == 1 and shown in said[0] and "WARNING" in said[0], err
+    assert "secret" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
     ("variable", "value", "reason"),
     [
-        ("AIOHTTP_CHAT_PORT", "abc", "invalid int value"),
+        ("AIOHTTP_CHAT_PORT", "abc", "invalid port value"),
         ("AIOHTTP_CHAT_HEARTBEAT", "-1", "must be 0 (off) or more, got -1"),
         ("AIOHTTP_CHAT_LOG_LEVEL", "loud", "invalid choice (choose from DEBUG, INFO, WARNING"),
         ("AIOHTTP_CHAT_COMPRESS", "maybe", "must be 1 or 0"),

@@ -90,6 +90,12 @@ class ClusterRooms(Rooms):
             )
             client = redis.Redis(connection_pool=pool)
         parts = urlsplit(url)
+        host = parts.netloc.rpartition("@")[2]
+        self.url_shown = (  # for the log: never its password
+            parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
+            if parts.password
+            else url
+        )
         self._address: Address = (parts.hostname or "localhost", parts.port or 6379)
         username = unquote(parts.username) if parts.username else None
         password = unquote(parts.password) if parts.password else None

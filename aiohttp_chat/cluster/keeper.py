@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 LEASE_SECONDS: Final = 10.0
 RENEW_SECONDS: Final = 2.0  # also how often dead nodes are looked for
+UNREACHABLE_SAID_EVERY: Final = 60.0  # seconds between warnings while Redis stays away
 REAPED_MARK_SECONDS: Final = 7 * 24 * 3600  # a node cut off for longer is not coming back
 
 
@@ -47,6 +48,7 @@ class Keeper:
         self.node = rooms.node
         self.redis = rooms.publisher.redis
         self.call = rooms.publisher.call
+        self._said_unreachable: float | None = None  # when, while it stays away
 
     async def run(self) -> None:
         while True:
@@ -56,10 +58,24 @@ class Keeper:
                 await self.rooms.subscriber.check()
                 await self.keep()
             except Unavailable:
-                pass  # Redis is away: again in a moment
+                self._unreachable()  # again in a moment
             except Exception:  # a bug: say so, and keep the node alive
                 logger.exception("The keeper's round failed")
+            else:
+                if self._said_unreachable is not None:
+                    self._said_unreachable = None
+                    logger.warning("Redis at %s answers again", self.rooms.url_shown)
             await asyncio.sleep(RENEW_SECONDS)
+
+    def _unreachable(self) -> None:
+        """Say that Redis is away: at once, then once a minute while it stays away (the
+        requests that fail meanwhile are answered, not logged)."""
+        now = time.monotonic()
+        said = self._said_unreachable
+        if said is None or now - said >= UNREACHABLE_SAID_EVERY:
+            self._said_unreachable = now
+            logger.warning("Redis at %s is unreachable: requests that need it are refused "
+                           "until it answers", self.rooms.url_shown)  # fmt: skip
 
     async def keep(self) -> None:
         lease = keys.lease(self.node)
