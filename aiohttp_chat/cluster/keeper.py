@@ -51,6 +51,7 @@ class Keeper:
         self._said_unreachable: float | None = None  # when, while it stays away
 
     async def run(self) -> None:
+        me = asyncio.current_task()
         while True:
             # The links first: a node hears its own channel before it registers anything, so
             # that a node taking one of its nicks afterwards can tell it.
@@ -65,6 +66,8 @@ class Keeper:
                 if self._said_unreachable is not None:
                     self._said_unreachable = None
                     logger.warning("Redis at %s answers again", self.rooms.url_shown)
+            if me is not None and me.cancelling():  # a cancel a Redis client took for a failure
+                raise asyncio.CancelledError
             await asyncio.sleep(RENEW_SECONDS)
 
     def _unreachable(self) -> None:
