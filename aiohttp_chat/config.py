@@ -118,6 +118,15 @@ def _redis_url(text: str) -> str:
     return text
 
 
+def _shown(default: object) -> str:
+    """A default as a person writes it on the command line, not as Python prints it."""
+    if default is None or default == ():
+        return "none"
+    if isinstance(default, tuple | list):
+        return ", ".join(map(str, default))
+    return str(default)
+
+
 def _network(text: str) -> Network:
     try:
         return parse_network(text)
@@ -189,8 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
             if kwargs.get("action") is _Repeated:
                 kind = _each(kind or str)
             default = _from_environment(env, raw, kind, kwargs.get("choices"))
+        shown = _shown(default).replace("%", "%%")  # (argparse formats help with %)
         parser.add_argument(
-            flag, default=default, help=f"{help} (default: %(default)s) [{env}]", **kwargs
+            flag, default=default, help=f"{help} (default: {shown}) [{env}]", **kwargs
         )
 
     option("--host", "address to listen on", "0.0.0.0")

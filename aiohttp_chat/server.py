@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import ssl
 import subprocess
@@ -422,8 +423,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         with asyncio.Runner(loop_factory=lambda: loop) as runner:
             runner.run(serve(create_app(settings), args.port, tls, reuse_port=args.reuse_port))
-    except OSError as exc:
-        logger.error("Cannot serve on %s:%s: %s", args.host, args.port, exc.strerror or exc)
+    except OSError as exc:  # (see `listening`: it names the address, maybe --metrics-port's)
+        logger.error("%s", exc.strerror or exc)
         raise SystemExit(1) from None
     logger.info("Server stopped")
 
@@ -467,17 +468,22 @@ async def listening(
         keepalive_timeout=app[HANDSHAKES].keep_alive,
         logger=handshakes.HttpLog(app[STATS]),
     )
-    await runner.setup()
     try:
+        await runner.setup()  # (its startup may fail halfway: what started is cleaned up)
         assert runner.server is not None
-        server = await asyncio.get_running_loop().create_server(
-            app[HANDSHAKES].protocol_factory(runner.server),
-            settings.host,
-            port,
-            reuse_port=reuse_port or None,
-            ssl=tls,  # and its handshake within the deadline too (allowed only with TLS)
-            ssl_handshake_timeout=(settings.handshake_timeout or None) if tls else None,
-        )
+        try:
+            server = await asyncio.get_running_loop().create_server(
+                app[HANDSHAKES].protocol_factory(runner.server),
+                settings.host,
+                port,
+                reuse_port=reuse_port or None,
+                ssl=tls,  # and its handshake within the deadline too (allowed only with TLS)
+                ssl_handshake_timeout=(settings.handshake_timeout or None) if tls else None,
+            )
+        except OSError as exc:  # one line that names the address, whichever loop says it
+            errno = exc.errno or 0  # (negative for a name not found)
+            reason = os.strerror(errno) if errno > 0 else exc.strerror or str(exc)
+            raise OSError(exc.errno, f"Cannot serve on {settings.host}:{port}: {reason}") from None
         yield server
         server.close()  # no new connections; the runner closes those that are open
     finally:
@@ -539,6 +545,9 @@ def _tls_context(
     return context
 
 
+WORKER_STOP_SECONDS: Final = CLOSE_TIMEOUT + 5  # after one failed, for the others to stop
+
+
 def _supervise(argv: list[str], workers: int, metrics_port: int | None) -> int:
     """Run `workers` server processes on one port; pass SIGINT/SIGTERM on; 0 if all ended 0.
 
@@ -555,16 +564,33 @@ def _supervise(argv: list[str], workers: int, metrics_port: int | None) -> int:
     ]
     logger.info("Started %d workers: %s", workers, " ".join(str(c.pid) for c in children))
 
+    stopping = False
+
     def forward(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
         for child in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
 
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
-    codes = [child.wait() for child in children]
+    failed, given_up_at = False, 0.0
+    while None in (codes := [child.poll() for child in children]):
+        ended = [child for child, code in zip(children, codes, strict=True) if code is not None]
+        if ended and not stopping:  # one could not start, or died: the port is half served
+            logger.error("Worker %d ended with %s: stopping the others", ended[0].pid,
+                         ended[0].returncode)  # fmt: skip
+            failed, given_up_at = True, time.monotonic() + WORKER_STOP_SECONDS
+            forward(signal.SIGTERM, None)
+        elif failed and time.monotonic() > given_up_at:  # one that will not stop: made to
+            for child in children:
+                if child.poll() is None:
+                    logger.error("Worker %d did not stop: killing it", child.pid)
+                    child.kill()
+        time.sleep(0.1)
     logger.info("Workers stopped with %s", codes)
-    return 0 if all(code == 0 for code in codes) else 1
+    return 1 if failed or any(codes) else 0
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from aiohttp import WSCloseCode, WSMsgType
 
 from aiohttp_chat.cluster.keeper import RENEW_SECONDS
 
-from .conftest import ServerProcess, free_port, run_process, wait_for_port
+from .conftest import RedisServer, ServerProcess, free_port, run_process, wait_for_port
 
 StartServer = Callable[..., ServerProcess]
 SERVER = [sys.executable, "-m", "aiohttp_chat.server"]
@@ -33,6 +34,8 @@ async def test_help_lists_every_option_and_its_environment_variable() -> None:
         assert option in out
     for variable in ("AIOHTTP_CHAT_PORT", "AIOHTTP_CHAT_HEARTBEAT", "AIOHTTP_CHAT_LOG_LEVEL"):
         assert variable in out
+    assert "(default: 127.0.0.0/8, ::1/128)" in out  # as one writes them, not Python's repr
+    assert "Network(" not in out and "(default: ())" not in out and "None" not in out
 
 
 async def test_every_option_has_its_environment_twin_and_a_readme_row() -> None:
@@ -209,6 +212,53 @@ def test_the_command_line_wins_over_a_bad_environment_variable() -> None:
     )
     assert result.returncode == 1, result.stderr
     assert "Cannot serve on 256.0.0.1:1" in result.stderr
+
+
+@pytest.mark.parametrize("taken", ["port", "metrics port of worker 1"])
+def test_workers_on_a_taken_port_all_stop_and_say_which(
+    redis_server: RedisServer, taken: str
+) -> None:
+    """One worker that cannot listen stops them all within seconds, exit 1, and the log
+    names the port that was taken (a worker's --metrics-port is PORT+i)."""
+    port, metrics_port = free_port(), free_port()
+    while free_port() == metrics_port + 1:
+        pass
+    holder = socket.socket()
+    busy = port if taken == "port" else metrics_port + 1
+    holder.bind(("127.0.0.1", busy))
+    holder.listen()
+    try:
+        result = subprocess.run(
+            [*SERVER, "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
+             "--metrics-port", str(metrics_port), "--redis-url", redis_server.url],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+    finally:
+        holder.close()
+    assert result.returncode == 1, result.stderr
+    assert f"Cannot serve on 127.0.0.1:{busy}: Address already in use" in result.stderr
+    assert "Workers stopped with" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_node_whose_metrics_port_is_taken_leaves_redis_and_exits(
+    redis_server: RedisServer,
+) -> None:
+    """Its start-up fails after it joined the cluster: it stops what started (its keeper
+    too, whose cancel a Redis client could take for a failure, and which kept it alive)."""
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    busy = holder.getsockname()[1]
+    try:
+        result = subprocess.run(
+            [*SERVER, "--host", "127.0.0.1", "--port", str(free_port()),
+             "--metrics-port", str(busy), "--redis-url", redis_server.url],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+    finally:
+        holder.close()
+    assert result.returncode == 1, result.stderr
+    assert f"Cannot serve on 127.0.0.1:{busy}: Address already in use" in result.stderr
 
 
 def test_port_in_use_exits_1_with_a_clear_message(server_process: StartServer) -> None:

@@ -275,7 +275,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     if unknown := set(args.scenarios) - set(SCENARIOS):
-        parser.error(f"unknown scenario {', '.join(sorted(unknown))}; choose from {SCENARIOS}")
+        parser.error(
+            f"unknown scenario {', '.join(sorted(unknown))}; choose from {', '.join(SCENARIOS)}"
+        )
     setup = Setup(
         urls=args.url or [],
         server_pid=args.server_pid,
