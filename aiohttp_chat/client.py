@@ -41,7 +41,16 @@ from aiohttp import (
 
 from . import protocol
 from .cli import command_name
-from .console import INSECURE_WARNING, Quit, Show, escape, parse_line, unreachable
+from .console import (
+    INSECURE_WARNING,
+    Quit,
+    Show,
+    bad_url,
+    escape,
+    not_a_chat,
+    parse_line,
+    unreachable,
+)
 from .keyboard import Keyboard, LineReader
 from .terminal import open_terminal
 from .view import STARTUP, USER, ChatView, Requests
@@ -74,14 +83,19 @@ async def read_messages(
     ws: ClientWebSocketResponse, view: ChatView, output: Output, pong: asyncio.Event
 ) -> None:
     """Print every message; answer pings; end when the server closes the connection."""
+    first = True
     while True:
         message = await ws.receive()
         if message.type is WSMsgType.TEXT:
             logger.debug("< %s", message.data)  # received, as curl shows it
             try:
-                line = view.show(json.loads(message.data))
+                received = json.loads(message.data)
             except ValueError:
-                line = f"??? {escape(message.data)}"
+                received = None
+            if first and not (isinstance(received, dict) and "action" in received):
+                raise ChatEnded(not_a_chat(escape(message.data)), final=True)
+            first = False
+            line = f"??? {escape(message.data)}" if received is None else view.show(received)
             if line is not None:
                 output(line)
             requests, view.to_send = view.to_send, []  # history the view asked for
@@ -338,13 +352,21 @@ def _tls(args: argparse.Namespace) -> ssl.SSLContext | bool:
         raise ChatEnded(f"cannot use --ca-file {args.ca_file}: {exc}", final=True) from None
 
 
+def _chat_url(url: str) -> str:
+    if (why := bad_url(url)) is not None:
+        raise argparse.ArgumentTypeError(f"{why}, got {url}")
+    return url
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=command_name("aiohttp_chat.client"),
         description="Terminal chat client for the aiohttp-chat server. "
         "Type /help once connected for the commands.",
     )
-    parser.add_argument("--url", default=DEFAULT_URL, help="chat URL (default: %(default)s)")
+    parser.add_argument(
+        "--url", default=DEFAULT_URL, type=_chat_url, help="chat URL (default: %(default)s)"
+    )
     parser.add_argument("--nick", help="nick to take (default: ask; empty keeps a random one)")
     parser.add_argument("--room", help="room to join (default: ask; empty stays in Default)")
     parser.add_argument(

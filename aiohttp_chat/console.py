@@ -4,7 +4,8 @@ Every piece of text from peers is escaped (`escape`) so that nobody can drive yo
 with escape sequences; `chat_line` and `history_line` lay messages out, `typed` names the
 command behind a request. `parse_line` turns what the user typed into a request, a local
 action or a chat message. (`view.ChatView` decides what to show, with these.)
-`unreachable` says in plain words why a connection could not be made.
+`unreachable` says in plain words why a connection could not be made, `bad_url` why a URL
+cannot be one, `not_a_chat` that the server reached is not a chat.
 """
 
 from __future__ import annotations
@@ -181,6 +182,28 @@ INSECURE_WARNING: Final = (
     "--insecure: the server's certificate is not checked; "
     "anyone on the way could read or change the chat."
 )
+
+
+URL_SCHEMES: Final = ("ws", "wss", "http", "https")
+
+
+def bad_url(url: str) -> str | None:
+    """Why `url` cannot name a chat server, or None."""
+    scheme, found, rest = url.partition("://")
+    if not found or scheme.lower() not in URL_SCHEMES or not rest.split("/", 1)[0]:
+        return f"must start with ws:// or wss:// (wss for TLS), as in ws://{_bare(url)}/chat"
+    return None
+
+
+def _bare(url: str) -> str:
+    host = url.partition("://")[2] if "://" in url else url
+    return host.split("/", 1)[0] or "127.0.0.1:8080"
+
+
+def not_a_chat(answer: str) -> str:
+    """What the client says when the server it reached speaks something else than the chat
+    (its `/echo` endpoint, say): its first message has no `action`."""
+    return f"this is not a chat endpoint: it answered {answer[:80]} (the chat is at /chat)"
 
 
 def unreachable(url: str, error: BaseException) -> str:

@@ -187,9 +187,30 @@ async def test_client_process_verbose_shows_traffic_on_stderr(
     assert '< {"action":"chat_message","success":true,"message":"hi","id":"' in err
 
 
-async def test_client_process_refuses_a_malformed_url() -> None:
-    code, _, err = await run_process("aiohttp_chat.client", "--url", "not a url")
-    assert (code, err) == (1, "aiohttp-chat: not a WebSocket URL: not a url\n")
+@pytest.mark.parametrize(
+    ("url", "example"),
+    [("127.0.0.1:8080", "ws://127.0.0.1:8080/chat"), ("not a url", "ws://not a url/chat"),
+     ("ftp://host", "ws://host/chat"), ("ws://", "ws://127.0.0.1:8080/chat")],
+)  # fmt: skip
+async def test_client_process_says_what_a_url_needs(url: str, example: str) -> None:
+    code, _, err = await run_process("aiohttp_chat.client", "--url", url)
+    assert code == 2
+    assert err.splitlines()[-1] == (
+        "python -m aiohttp_chat.client: error: argument --url: must start with ws:// or "
+        f"wss:// (wss for TLS), as in {example}, got {url}"
+    )
+
+
+async def test_client_process_at_the_echo_endpoint_says_it_is_not_the_chat(
+    server_process: Callable[..., ServerProcess],
+) -> None:
+    url = server_process().url("/echo")
+    code, out, err = await run_process("aiohttp_chat.client", "--url", url, input="hi\n")
+    assert code == 1 and "??? " not in out
+    assert err == (
+        'aiohttp-chat: this is not a chat endpoint: it answered {"echo":{"action":"chat_message",'
+        '"message":"hi"}} (the chat is at /chat)\n'
+    )
 
 
 async def test_client_process_cannot_connect() -> None:
