@@ -214,6 +214,16 @@ def test_the_command_line_wins_over_a_bad_environment_variable() -> None:
     assert "Cannot serve on 256.0.0.1:1" in result.stderr
 
 
+def _run_beside_a_listener(busy: int, *args: str) -> subprocess.CompletedProcess[str]:
+    """The server run to its end on 127.0.0.1 while another socket listens on `busy`."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", busy))
+        holder.listen()
+        return subprocess.run(
+            [*SERVER, "--host", "127.0.0.1", *args], capture_output=True, text=True, timeout=30
+        )
+
+
 @pytest.mark.parametrize("taken", ["port", "metrics port of worker 1"])
 def test_workers_on_a_taken_port_all_stop_and_say_which(
     redis_server: RedisServer, taken: str
@@ -223,18 +233,11 @@ def test_workers_on_a_taken_port_all_stop_and_say_which(
     port, metrics_port = free_port(), free_port()
     while free_port() == metrics_port + 1:
         pass
-    holder = socket.socket()
     busy = port if taken == "port" else metrics_port + 1
-    holder.bind(("127.0.0.1", busy))
-    holder.listen()
-    try:
-        result = subprocess.run(
-            [*SERVER, "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
-             "--metrics-port", str(metrics_port), "--redis-url", redis_server.url],
-            capture_output=True, text=True, timeout=30,
-        )  # fmt: skip
-    finally:
-        holder.close()
+    result = _run_beside_a_listener(
+        busy, "--port", str(port), "--workers", "2", "--metrics-port", str(metrics_port),
+        "--redis-url", redis_server.url,
+    )  # fmt: skip
     assert result.returncode == 1, result.stderr
     assert f"Cannot serve on 127.0.0.1:{busy}: Address already in use" in result.stderr
     assert "Workers stopped with" in result.stderr and "Traceback" not in result.stderr
@@ -245,18 +248,11 @@ def test_a_node_whose_metrics_port_is_taken_leaves_redis_and_exits(
 ) -> None:
     """Its start-up fails after it joined the cluster: it stops what started (its keeper
     too, whose cancel a Redis client could take for a failure, and which kept it alive)."""
-    holder = socket.socket()
-    holder.bind(("127.0.0.1", 0))
-    holder.listen()
-    busy = holder.getsockname()[1]
-    try:
-        result = subprocess.run(
-            [*SERVER, "--host", "127.0.0.1", "--port", str(free_port()),
-             "--metrics-port", str(busy), "--redis-url", redis_server.url],
-            capture_output=True, text=True, timeout=30,
-        )  # fmt: skip
-    finally:
-        holder.close()
+    busy = free_port()
+    result = _run_beside_a_listener(
+        busy, "--port", str(free_port()), "--metrics-port", str(busy),
+        "--redis-url", redis_server.url,
+    )  # fmt: skip
     assert result.returncode == 1, result.stderr
     assert f"Cannot serve on 127.0.0.1:{busy}: Address already in use" in result.stderr
 
