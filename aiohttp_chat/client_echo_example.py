@@ -20,6 +20,8 @@ import sys
 
 from aiohttp import ClientSession, ClientWebSocketResponse, WSMsgType
 
+from aiohttp_chat.console import unreachable
+
 
 async def send_forever(ws: ClientWebSocketResponse, interval: float) -> None:
     """Send a message, wait, repeat. Never ends by itself: it is cancelled from outside."""
@@ -93,7 +95,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         pass  # Ctrl-C: asyncio.run already cancelled the tasks and ran the cleanup above.
     except OSError as exc:  # aiohttp's connection errors are OSErrors too
-        raise SystemExit(f"Cannot talk to {args.url}: {exc}") from None
+        # The terminal client's plain words for what went wrong (console.py).
+        raise SystemExit(unreachable(args.url, exc)) from None
 
 
 if __name__ == "__main__":

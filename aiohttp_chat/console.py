@@ -227,6 +227,8 @@ def unreachable(url: str, error: BaseException) -> str:
         reason = "no answer (timed out)"
     elif isinstance(error, ServerDisconnectedError):
         reason = "the server closed the connection"
+        if url.lower().startswith("ws://"):  # what a TLS server does with a plain request
+            reason += " (if it serves TLS, the URL starts with wss://)"
     elif isinstance(cause, OSError) and cause.strerror:
         reason = cause.strerror[:1].lower() + cause.strerror[1:]
     else:

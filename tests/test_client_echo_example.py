@@ -26,6 +26,4 @@ async def test_echo_example_reports_an_unreachable_server() -> None:
     code, _, err = await run_process(
         "aiohttp_chat.client_echo_example", "--url", "ws://127.0.0.1:9/echo", "--count", "1"
     )
-    assert code == 1
-    assert err.startswith("Cannot talk to ws://127.0.0.1:9/echo")
-    assert "Traceback" not in err
+    assert (code, err) == (1, "cannot reach ws://127.0.0.1:9/echo: connection refused\n")

@@ -107,11 +107,20 @@ def _connector_error(error: OSError) -> ClientConnectorError:
         (_connector_error(socket.gaierror(-2, "Name or service not known")), "unknown host"),
         (_connector_error(TimeoutError()), "no answer (timed out)"),
         (_connector_error(OSError(113, "No route to host")), "no route to host"),
-        (ServerDisconnectedError(), "the server closed the connection"),
+        (
+            ServerDisconnectedError(),
+            "the server closed the connection (if it serves TLS, the URL starts with wss://)",
+        ),
     ],
 )
 def test_unreachable_in_plain_words(error: BaseException, said: str) -> None:
     assert unreachable("ws://h:1/chat", error) == f"cannot reach ws://h:1/chat: {said}"
+
+
+def test_a_wss_url_closed_on_gets_no_tls_hint() -> None:
+    assert unreachable("wss://h:1/chat", ServerDisconnectedError()) == (
+        "cannot reach wss://h:1/chat: the server closed the connection"
+    )
 
 
 def test_a_refused_handshake_names_the_status() -> None:
