@@ -24,7 +24,8 @@ server with the common limit of 1,024 open files. Here:
 opens, the connection is handed to aiohttp's protocol itself (`transport.set_protocol`), and
 the chat's traffic never passes through here. With TLS served by the process itself, the
 TLS handshake happens before the wrapper sees the connection: it is bounded by `timeout`
-too (`ssl_handshake_timeout`), but not counted.
+too (`ssl_handshake_timeout`), but not counted. Until it is accepted, a connection waits in
+the kernel's listen queue, made deep (`BACKLOG`) for the bursts of reconnects.
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ DEFAULT_TIMEOUT: Final = 5.0
 DEFAULT_MAX_PENDING: Final = 1024
 DEFAULT_MAX_PER_ADDRESS: Final = 64
 DEFAULT_LIFETIME: Final = 60.0
+# Connections the kernel completes before we accept them (it caps this at net.core.somaxconn):
+# asyncio's 100 overflows when a thousand clients come back at once after a restart, and an
+# overflowed one waits for the kernel to resend its SYN-ACK, 1, 2, 4, 8 s later, to get in.
+BACKLOG: Final = 4096
 OTHER_FILES: Final = 256  # kept for the rest: listening sockets, Redis, logs, the loop's own
 _REASONS: Final = {429: "Too Many Requests", 503: "Service Unavailable"}
 

@@ -477,6 +477,7 @@ async def listening(
                 settings.host,
                 port,
                 reuse_port=reuse_port or None,
+                backlog=handshakes.BACKLOG,
                 ssl=tls,  # and its handshake within the deadline too (allowed only with TLS)
                 ssl_handshake_timeout=(settings.handshake_timeout or None) if tls else None,
             )
