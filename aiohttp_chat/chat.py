@@ -14,7 +14,7 @@ from typing import Any
 
 from . import protocol
 from .metrics import Stats
-from .protocol import Message, ProtocolError
+from .protocol import Message, ProtocolError, Wish
 from .rooms import Rooms
 from .wire import ChatSocket
 
@@ -33,6 +33,7 @@ class ChatSession:
         "rooms",
         "socket",
         "stats",
+        "token",
     )
 
     def __init__(
@@ -52,15 +53,55 @@ class ChatSession:
         self.max_message_chars = max_message_chars
         self.may_change_room = may_change_room  # the budget of the client's address
         self.missed: str | None = None  # a room whose messages it may have missed
+        self.token: str | None = None  # to resume it with (`resume.py`)
         self.stats: Stats = rooms.stats
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def enter(self) -> None:
-        """Register in the room, greet this socket first, then tell the others."""
-        await self.rooms.enter(self)
-        self.socket.send_payload_nowait(protocol.encode(protocol.connecting(self.room, self.nick)))
-        await self._broadcast(protocol.joined(self.room, self.nick))
+    async def enter(self, wish: Wish, limits: Message) -> bool:
+        """Register where the handshake asked (`wish`: resumed, or in its room under its
+        nick, as far as the rules allow; else a default nick in `Default`, as the original),
+        greet this socket first, then tell the others. False if no free default nick was
+        found (then it is not registered)."""
+        resumed = await self.rooms.resume(self, wish.resume) if wish.resume else None
+        refusal = None if resumed is not None else await self._place(wish)
+        if not self.nick:
+            return False
+        # Greeted before it is registered: nothing said in the room may come first.
+        token = await self.rooms.issue_token(self)
+        self.socket.send_payload_nowait(
+            protocol.encode(protocol.connecting(self.room, self.nick, token, limits))
+        )
+        if refusal is not None:  # what it asked for and did not get, before anything else
+            self.socket.send_payload_nowait(protocol.encode(refusal))
+        if resumed is not None and resumed.replacing is not None:
+            self.rooms.replace(resumed.replacing, self)
+        else:
+            await self.rooms.enter(self)
+        if resumed is None or resumed.heard:  # else it is back before it was missed
+            await self._broadcast(protocol.joined(self.room, self.nick))
+        return True
+
+    async def _place(self, wish: Wish) -> Message | None:
+        """Choose the room and nick to enter with (a default nick if the wished one is not
+        free); the refusal to tell if the wish was not granted."""
+        refusal = None
+        if wish.room is not None:
+            try:
+                self.room = protocol.validate_room(wish.room)
+            except ProtocolError as exc:
+                refusal = protocol.fail(protocol.JOIN_ROOM, exc.text)
+        nick = None
+        if wish.nick is not None:
+            try:
+                nick = protocol.validate_nick(wish.nick)
+            except ProtocolError as exc:
+                refusal = refusal or protocol.fail(protocol.SET_NICK, exc.text)
+            if nick is not None and not await self.rooms.take(self.room, nick):
+                refusal = refusal or protocol.fail(protocol.SET_NICK, protocol.NICK_TAKEN)
+                nick = None
+        self.nick = nick or await self.rooms.default_nick(self.room) or ""
+        return refusal
 
     def leave(self, *, shame: bool) -> None:
         """Unregister and tell the room; safe to call whatever state the connection is in."""
@@ -99,7 +140,7 @@ class ChatSession:
         old = self.nick
         await self.rooms.rename(self, new)
         await self._broadcast(protocol.nick_changed(self.room, old, new))
-        return protocol.ok(protocol.SET_NICK)
+        return await self._moved(protocol.SET_NICK)
 
     async def join_room(self, request: Message) -> Message:
         new = protocol.validate_room(request.get("room"))
@@ -109,7 +150,7 @@ class ChatSession:
         await self.rooms.move(self, new)
         await self._broadcast(protocol.left(old, self.nick, shame=False), old)
         await self._broadcast(protocol.joined(new, self.nick))
-        return protocol.ok(protocol.JOIN_ROOM)
+        return await self._moved(protocol.JOIN_ROOM)
 
     async def chat_message(self, request: Message) -> Message:
         text = protocol.validate_chat_message(request.get("message"), self.max_message_chars)
@@ -133,6 +174,10 @@ class ChatSession:
         return protocol.history_reply(room, messages, complete)
 
     # ------------------------------------------------------------------ helpers
+
+    async def _moved(self, action: str) -> Message:
+        """The success reply to a move, with the resume token for the new place."""
+        return protocol.moved(action, await self.rooms.issue_token(self))
 
     async def _broadcast(self, message: Message, room: str | None = None) -> None:
         """Tell the room, on every node, the sender excepted (see `Rooms.tell`)."""

@@ -31,7 +31,10 @@ ACTIONS: Final = frozenset(
     }
 )
 # Why connections ended, and why handshakes were refused: the label values, all of them.
-DISCONNECTS: Final = ("polite", "vanished", "too_slow", "flooding", "frame_too_big", "server")
+DISCONNECTS: Final = (
+    *("polite", "vanished", "too_slow", "flooding", "frame_too_big", "server"),
+    "resumed",  # on a new connection, with its token (`resume.py`)
+)
 REFUSALS: Final = (
     *("origin", "per_address", "full", "room_changes"),
     *("pending_per_address", "pending_full"),  # before the request is read (handshakes.py)

@@ -11,6 +11,7 @@ import math
 import re
 import time
 import unicodedata
+from collections.abc import Mapping
 from typing import Any, Final
 
 import orjson
@@ -21,6 +22,7 @@ DEFAULT_ROOM: Final = "Default"
 NAME_MIN: Final = 3
 NAME_MAX: Final = 20
 DEFAULT_MAX_MESSAGE_CHARS: Final = 4096
+PROTOCOL: Final = "1.2"  # told in `connecting`: the additions of 1.1 and 1.2 are understood
 
 # Actions a client may request on /chat.
 SET_NICK: Final = "set_nick"
@@ -55,6 +57,8 @@ ORIGIN_NOT_ALLOWED: Final = "Origin not allowed."
 LIMIT_INVALID: Final = f"Limit must be an integer between 1 and {HISTORY_LIMIT_MAX}."
 AFTER_INVALID: Final = "After must be a message id."
 ROOM_CHANGES_LIMITED: Final = "Too many room changes, slow down."
+RESUMED_REASON: Final = "Resumed elsewhere"  # the close reason, with 4001
+RESUMED_CODE: Final = 4001
 
 
 def message_invalid_text(limit: int) -> str:
@@ -124,6 +128,22 @@ def validate_history(request: Message, current_room: str) -> tuple[str, str | No
     if after is not None and (not isinstance(after, str) or not after):
         raise ProtocolError(AFTER_INVALID)
     return room, after, limit
+
+
+class Wish:
+    """What a client asked for in its handshake URL's query (protocol 1.2): a nick, a room,
+    a token to resume a lost connection with. Unchecked: `None` for what it left out."""
+
+    __slots__ = ("nick", "resume", "room")
+
+    def __init__(
+        self, nick: str | None = None, room: str | None = None, resume: str | None = None
+    ) -> None:
+        self.nick, self.room, self.resume = nick, room, resume or None
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> Wish:
+        return cls(query.get("nick"), query.get("room"), query.get("resume"))
 
 
 # ---------------------------------------------------------------------------- time
@@ -240,6 +260,11 @@ def ok(action: str, message: str = "") -> Message:
     return {"action": action, "success": True, "message": message}
 
 
+def moved(action: str, resume: str) -> Message:
+    """The success reply to `set_nick` or `join_room`, with the token for the new place."""
+    return {"action": action, "success": True, "message": "", "resume": resume}
+
+
 def fail(action: object, text: str) -> Message:
     return {"action": action, "success": False, "message": text}
 
@@ -277,8 +302,26 @@ def echo_error(text: str) -> Message:
 # ---------------------------------------------------------------------------- broadcasts
 
 
-def connecting(room: str, user: str) -> Message:
-    return {"action": "connecting", "room": room, "user": user}
+def limits(rate: float, burst: int, max_message_chars: int) -> Message:
+    """The connection's limits as `connecting` announces them (rate 0: no rate limit)."""
+    return {
+        "rate": int(rate) if rate == int(rate) else rate,
+        "burst": burst if rate else 0,
+        "max_message_chars": max_message_chars,
+    }
+
+
+def connecting(room: str, user: str, resume: str, limits: Message) -> Message:
+    """The first frame: where the connection is, under which nick (the original's fields),
+    and, since protocol 1.2, the token to resume it with and its limits."""
+    return {
+        "action": "connecting",
+        "room": room,
+        "user": user,
+        "protocol": PROTOCOL,
+        "resume": resume,
+        "limits": limits,
+    }
 
 
 def joined(room: str, user: str) -> Message:

@@ -11,12 +11,14 @@ one step of the event loop, so no other connection sees a half-done move.
 
 from __future__ import annotations
 
-from typing import Protocol
+import time
+from typing import Final, NamedTuple, Protocol
 
 from . import protocol, utils, wire
 from .history import MemoryHistory
 from .metrics import Stats
 from .protocol import Message
+from .resume import Tokens
 from .utils import Registry
 from .wire import ChatSocket
 
@@ -28,6 +30,19 @@ class Member(Protocol):
     room: str
     nick: str
     missed: str | None  # a room whose messages this member may have missed (with Redis)
+    token: str | None  # to resume it with, where it is now (`resume.py`)
+
+
+RESUMED: Final = protocol.RESUMED_REASON.encode()
+
+
+class Resumption(NamedTuple):
+    """A resume token honoured: the member has its nick and room back (not yet registered).
+    `replacing`: its lost connection, still registered here, whose place it takes; `heard`:
+    whether the room is to hear it join (that connection had ended)."""
+
+    heard: bool
+    replacing: Member | None = None
 
 
 class Rooms:
@@ -42,10 +57,15 @@ class Rooms:
         self.registry = utils.new_registry() if registry is None else registry
         self.history = MemoryHistory() if history is None else history
         self.stats = Stats() if stats is None else stats
+        self.tokens = Tokens()
 
     async def default_nick(self, room: str) -> str | None:
         """A free `User<n>` nick in `room`, or None if none was found."""
         return utils.free_default_nick(self.registry, room)
+
+    async def take(self, room: str, nick: str) -> bool:
+        """Whether `nick` is free in `room` (and, with Redis, now held for this node)."""
+        return nick not in self.registry.get(room, ())
 
     async def enter(self, member: Member) -> None:
         """Register `member` under its nick in its room (the nick is known to be free)."""
@@ -54,9 +74,36 @@ class Rooms:
     def leave(self, member: Member, left: bytes) -> bool:
         """Unregister `member` and tell its room `left`; False if it was not registered."""
         if not utils.remove_member(self.registry, member.room, member.nick, member.socket):
+            self.tokens.revoke(member)  # greeted, but not registered: its token goes too
             return False
+        self.tokens.ended_now(member, time.monotonic())
         self.deliver(member.room, left, member.socket)
         return True
+
+    async def issue_token(self, member: Member) -> str:
+        """A new resume token for `member` where it is now (the old one stops working)."""
+        return self.tokens.issue(member)
+
+    async def resume(self, member: Member, token: str) -> Resumption | None:
+        """Give `member` the nick and room `token` resumes, if it is honoured (`resume.py`);
+        None if not. Registering it is the caller's (`enter` or `replace`)."""
+        found = self.tokens.take(token, time.monotonic())
+        if found is None:
+            return None
+        if isinstance(found, tuple):  # ended lately: if the nick is still free
+            room, nick = found
+            if not await self.take(room, nick):
+                return None
+            member.room, member.nick = room, nick
+            return Resumption(heard=True)
+        member.room, member.nick = found.room, found.nick
+        return Resumption(heard=False, replacing=found)
+
+    def replace(self, old: Member, new: Member) -> None:
+        """Register `new` in `old`'s place (its nick and room); `old` is closed with 4001
+        and leaves unheard."""
+        self.registry[old.room][old.nick] = new.socket
+        old.socket.drop("resumed", protocol.RESUMED_CODE, RESUMED)
 
     async def rename(self, member: Member, new: str) -> None:
         utils.change_nick(self.registry, member.room, member.nick, new)

@@ -50,6 +50,7 @@ CHAT_ROOMS: Final = web.AppKey("chat_rooms", Rooms)  # this process's, or over R
 ADMISSION: Final = web.AppKey("admission", Admission)
 HANDSHAKES: Final = web.AppKey("handshakes", Handshakes)
 STATS: Final = web.AppKey("stats", Stats)
+LIMITS: Final = web.AppKey[protocol.Message]("limits")  # as `connecting` announces them
 REGISTRY: Final = web.AppKey("registry", CollectorRegistry)
 CLUSTER: Final = web.AppKey["ClusterRooms"]("cluster")  # the same, only with --redis-url
 
@@ -161,23 +162,21 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
     app = request.app
     try:
         rooms, settings = app[CHAT_ROOMS], app[SETTINGS]
-        nick = await rooms.default_nick(protocol.DEFAULT_ROOM)
-        if nick is None:
-            logger.warning("No free default nick in %s", protocol.DEFAULT_ROOM)
-            reason = protocol.NICK_UNAVAILABLE_REASON.encode()
-            await socket.close(code=WSCloseCode.TRY_AGAIN_LATER, message=reason)
-            return socket
         session = ChatSession(
             rooms,
             socket,
-            nick,
+            "",
             max_message_chars=settings.max_message_chars,
             may_change_room=partial(_may_change_room, app[ADMISSION], address),
         )
         limit = _rate_limit(settings)
         ending = WSMsgType.ERROR
         try:
-            await session.enter()
+            if not await session.enter(protocol.Wish.from_query(request.query), app[LIMITS]):
+                logger.warning("No free default nick in %s", session.room)
+                reason = protocol.NICK_UNAVAILABLE_REASON.encode()
+                await socket.close(code=WSCloseCode.TRY_AGAIN_LATER, message=reason)
+                return socket
             _log_connected(address, session)
             while True:  # inline, not a helper coroutine: one frame less per idle connection
                 message = await socket.receive()
@@ -206,20 +205,26 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
             logger.exception("Internal error serving %s (%s)", address, session.nick)
             await socket.close(code=WSCloseCode.INTERNAL_ERROR, message=b"Internal error")
         finally:
-            # Only a close frame from the peer is a polite leave; anything else is shameful.
-            session.leave(shame=ending is not WSMsgType.CLOSE)
-            session.stats.disconnects[_disconnect_reason(ending, socket)] += 1
-            logger.info(
-                "%s (%s) %s, code %s",
-                address,
-                session.nick,
-                _ENDINGS.get(ending, "vanished without a close frame"),
-                socket.sent_close_code if ending is WSMsgType.CLOSING else socket.close_code,
-                extra=session.log_fields(address),
-            )
+            if session.nick:  # else it never entered
+                _ended(address, session, ending, socket)
     finally:
         app[ADMISSION].closed(address)
     return socket
+
+
+def _ended(address: str, session: ChatSession, ending: WSMsgType, socket: ChatSocket) -> None:
+    """Unregister a chat connection that ended, and count and log how."""
+    # Only a close frame from the peer is a polite leave; anything else is shameful.
+    session.leave(shame=ending is not WSMsgType.CLOSE)
+    session.stats.disconnects[_disconnect_reason(ending, socket)] += 1
+    logger.info(
+        "%s (%s) %s, code %s",
+        address,
+        session.nick,
+        _ending(ending, socket),
+        socket.sent_close_code if ending is WSMsgType.CLOSING else socket.close_code,
+        extra=session.log_fields(address),
+    )
 
 
 def _may_change_room(admission: Admission, address: str) -> bool:
@@ -238,6 +243,13 @@ def _rate_limited(message: WSMessage, stats: Stats) -> bytes:
     action = protocol.action_of(message.data) if message.type is WSMsgType.TEXT else None
     stats.request(action, "rate_limited")
     return encode_failure(action, protocol.RATE_LIMITED)
+
+
+def _ending(ending: WSMsgType, socket: ChatSocket) -> str:
+    """How a chat connection ended, as the log says it."""
+    if socket.dropped_for == "resumed":
+        return "was resumed on a new connection"
+    return _ENDINGS.get(ending, "vanished without a close frame")
 
 
 def _disconnect_reason(ending: WSMsgType, socket: ChatSocket) -> str:
@@ -307,6 +319,9 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[ROOMS] = utils.new_registry()
     app[ECHO_SOCKETS] = set()
     app[STATS] = Stats()
+    app[LIMITS] = protocol.limits(
+        settings.rate_limit, settings.rate_burst, settings.max_message_chars
+    )
     app[OUTBOX] = Outbox(settings.max_outbound_bytes, settings.ping_rate, app[STATS])
     app[HANDSHAKES] = Handshakes(
         timeout=settings.handshake_timeout,

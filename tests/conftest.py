@@ -45,6 +45,16 @@ def pytest_asyncio_loop_factories(
 TIMEOUT = 5.0
 CLIENT_TIMEOUT = 15.0  # for a client process to say something
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+TOKEN = re.compile(r"[A-Za-z0-9_-]{22,}")  # a resume token: 128 random bits or more, URL-safe
+
+
+def moved(reply: Any) -> Any:
+    """A `set_nick` or `join_room` success reply without its `resume` token, once it is
+    checked to be there and well formed; any other reply as it is."""
+    if not isinstance(reply, dict) or reply.get("success") is not True or "resume" not in reply:
+        return reply
+    assert TOKEN.fullmatch(reply["resume"]), reply
+    return {key: value for key, value in reply.items() if key != "resume"}
 
 
 def stamped(message: Any) -> Any:
@@ -71,9 +81,12 @@ class Peer:
     for `recv`, which returns the next broadcast or message.
     """
 
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse, nick: str) -> None:
+    def __init__(
+        self, ws: aiohttp.ClientWebSocketResponse, nick: str, token: str | None = None
+    ) -> None:
         self.ws = ws
         self.nick = nick
+        self.token = token  # to resume with (the latest the server gave)
         self._kept: deque[Any] = deque()
 
     async def send(self, **request: Any) -> None:
@@ -119,16 +132,14 @@ class Peer:
         }
 
     async def set_nick(self, nick: str) -> None:
-        assert await self.ask(action="set_nick", nick=nick) == {
-            "action": "set_nick",
-            "success": True,
-            "message": "",
-        }
-        self.nick = nick
+        reply = await self.ask(action="set_nick", nick=nick)
+        assert moved(reply) == {"action": "set_nick", "success": True, "message": ""}
+        self.nick, self.token = nick, reply["resume"]
 
     async def join(self, room: str) -> None:
         reply = await self.ask(action="join_room", room=room)
-        assert reply == {"action": "join_room", "success": True, "message": ""}
+        assert moved(reply) == {"action": "join_room", "success": True, "message": ""}
+        self.token = reply["resume"]
 
 
 Connect = Callable[..., Awaitable[Peer]]
@@ -173,7 +184,7 @@ async def open_peer(client: TestClient[Any, Any], **kwargs: Any) -> Peer:
     ws = await client.ws_connect("/chat", **kwargs)
     first = json.loads((await ws.receive(timeout=TIMEOUT)).data)
     assert first["action"] == "connecting" and first["room"] == "Default", first
-    return Peer(ws, first["user"])
+    return Peer(ws, first["user"], first["resume"])
 
 
 # ------------------------------------------------------------------------ raw frames

@@ -101,11 +101,17 @@ def test_decode_is_strict_json(text: str) -> None:
 
 
 def test_message_shapes() -> None:
-    assert protocol.connecting("Default", "User1") == {
+    limits = protocol.limits(10.0, 20, 4096)
+    assert protocol.connecting("Default", "User1", "T0k3n", limits) == {
         "action": "connecting",
         "room": "Default",
         "user": "User1",
+        "protocol": "1.2",
+        "resume": "T0k3n",
+        "limits": {"rate": 10, "burst": 20, "max_message_chars": 4096},
     }
+    assert protocol.limits(0, 20, 99) == {"rate": 0, "burst": 0, "max_message_chars": 99}
+    assert protocol.limits(2.5, 5, 99)["rate"] == 2.5
     assert protocol.left("r", "u", shame=True) == {
         "action": "left",
         "room": "r",

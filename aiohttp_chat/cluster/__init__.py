@@ -30,11 +30,11 @@ from urllib.parse import unquote, urlsplit
 import redis.asyncio as redis
 from redis.asyncio.cluster import RedisCluster
 
-from .. import history, protocol, utils, wire
+from .. import history, protocol, resume, utils, wire
 from ..config import Settings
 from ..metrics import Stats
 from ..protocol import Message, ProtocolError, Unavailable
-from ..rooms import Member, Rooms
+from ..rooms import RESUMED, Member, Resumption, Rooms
 from ..utils import Registry
 from ..wire import ChatSocket
 from . import keys
@@ -55,7 +55,9 @@ SCRIPTS: Final = {
     "read": keys.READ,
     "tail": keys.TAIL,
     "recover": keys.RECOVER,
+    "take": keys.TAKE,
 }
+HELD_SECONDS: Final = 86_400  # a token's record while its connection is open (then KEEP)
 
 
 class ClusterRooms(Rooms):
@@ -186,14 +188,94 @@ class ClusterRooms(Rooms):
         self.members[member.socket] = member
         await self._serve(member.room)
 
+    async def take(self, room: str, nick: str) -> bool:
+        """Whether `nick` was free in `room` on every node (then it is this node's); taken
+        unchecked if Redis is away, as a default nick is."""
+        if nick in self.registry.get(room, ()):
+            return False
+        try:
+            return await self.claim(room, nick)
+        except Unavailable:
+            return True  # registered (and checked) once Redis is back
+
     def leave(self, member: Member, left: bytes) -> bool:
-        room, nick = member.room, member.nick
+        room, nick, token = member.room, member.nick, member.token
         if not super().leave(member, left):
             return False
         self.members.pop(member.socket, None)
         self._unserve(room)
-        self._spawn(self._forget(room, nick, left))
+        self._spawn(self._forget(room, nick, left, token))
         return True
+
+    # ------------------------------------------------------------------ resuming
+
+    async def issue_token(self, member: Member) -> str:
+        """A new token, kept in Redis so that any node can honour it (`keys.py`)."""
+        old, token = member.token, resume.new_token()
+        member.token = token
+        self._spawn(self._hold(member.room, member.nick, token, old))
+        return token
+
+    async def _hold(self, room: str, nick: str, token: str, old: str | None) -> None:
+        redis_ = self.publisher.redis
+        with contextlib.suppress(Unavailable):  # then it is not honoured: it enters anew
+            if old is not None:
+                await self.call(redis_.delete(keys.resume(old)))
+            await self.call(redis_.hset(keys.holders(room), nick, token))
+            record = keys.held(self.node, room, nick)
+            await self.call(redis_.set(keys.resume(token), record, ex=HELD_SECONDS))
+
+    async def resume(self, member: Member, token: str) -> Resumption | None:
+        try:
+            record = await self.call(self.publisher.redis.getdel(keys.resume(token)))
+            if record is None:
+                return None
+            node, room, nick = keys.split_held(history.text(record))
+            if node == self.node and nick in self.registry.get(room, ()):  # held here
+                socket = self.registry[room][nick]
+                if (old := self.members.get(socket)) is None or old.token != token:
+                    return None
+                member.room, member.nick = room, nick
+                return Resumption(heard=False, replacing=old)
+            index, entry = keys.members(self.node), keys.member(room, nick)
+            await self.call(self.publisher.redis.sadd(index, entry))  # first: never unindexed
+            owner = history.text(
+                await self.publisher.script(
+                    "take", [keys.nicks(room), keys.holders(room)], [nick, token, self.node]
+                )
+            )
+        except Unavailable:
+            return None  # then it enters as it asked, without the token
+        if owner == "-":  # someone else has the nick now
+            with contextlib.suppress(Unavailable):
+                await self.call(self.publisher.redis.srem(index, entry))
+            return None
+        member.room, member.nick = room, nick
+        if not owner:  # its connection had ended: the room hears it come back
+            return Resumption(heard=True)
+        if owner != self.node:  # that node closes its connection, unheard
+            channel = keys.node_channel(owner)
+            with contextlib.suppress(Unavailable):
+                await self.call(self.publish_command(channel, keys.resumed_note(room, nick)))
+        return Resumption(heard=False)
+
+    def replace(self, old: Member, new: Member) -> None:
+        self.members.pop(old.socket, None)
+        super().replace(old, new)
+        self.members[new.socket] = new
+
+    def _resumed_elsewhere(self, room: str, nick: str) -> None:
+        """Another node took over our member `nick` in `room` with its token: close ours,
+        unheard (the nick is that node's already)."""
+        socket = self.registry.get(room, {}).get(nick)
+        if socket is None:
+            return
+        member = self.members.pop(socket, None)
+        utils.remove_member(self.registry, room, nick, socket)
+        self._unserve(room)
+        if member is not None:
+            member.token = None
+        socket.drop("resumed", protocol.RESUMED_CODE, RESUMED)
 
     async def rename(self, member: Member, new: str) -> None:
         room, old = member.room, member.nick
@@ -201,7 +283,8 @@ class ClusterRooms(Rooms):
             raise ProtocolError(protocol.NICK_TAKEN)
         index = keys.members(self.node)
         await self.call(self.publisher.redis.sadd(index, keys.member(room, new)))
-        if not await self.publisher.script("rename", [keys.nicks(room)], [new, old, self.node]):
+        room_keys = [keys.nicks(room), keys.holders(room)]
+        if not await self.publisher.script("rename", room_keys, [new, old, self.node]):
             await self.call(self.publisher.redis.srem(index, keys.member(room, new)))
             raise ProtocolError(protocol.NICK_TAKEN)
         with contextlib.suppress(Unavailable):  # a stale index entry is harmless
@@ -266,17 +349,27 @@ class ClusterRooms(Rooms):
             await self.call(self.publisher.redis.srem(index, entry))
         return False
 
-    async def release(self, room: str, nick: str) -> None:
-        await self.publisher.script("release", [keys.nicks(room)], [nick, self.node])
-        await self.call(self.publisher.redis.srem(keys.members(self.node), keys.member(room, nick)))
+    async def release(self, room: str, nick: str, node: str | None = None) -> bool:
+        """Let go of `nick` in `room` if `node` (this one) holds it; whether it did."""
+        node = node or self.node
+        released = await self.publisher.script(
+            "release", [keys.nicks(room), keys.holders(room)], [nick, node]
+        )
+        await self.call(self.publisher.redis.srem(keys.members(node), keys.member(room, nick)))
+        return bool(released)
 
-    async def _forget(self, room: str, nick: str, left: bytes) -> None:
+    async def _forget(self, room: str, nick: str, left: bytes, token: str | None) -> None:
         try:
             await self.release(room, nick)
         except Unavailable:  # the keeper releases it once Redis is back, then tells them
             self._unsent.append((room, left))
             return
         await self._publish_or_keep(room, left)
+        if token is not None:  # good for a while after the end (`resume.py`)
+            record = keys.held(self.node, room, nick)
+            with contextlib.suppress(Unavailable):
+                ttl = int(resume.KEEP_SECONDS)
+                await self.call(self.publisher.redis.set(keys.resume(token), record, ex=ttl))
 
     async def _publish_or_keep(self, room: str, payload: bytes) -> None:
         """Publish a broadcast now, or once Redis is back (`publish_unsent`); after those
@@ -382,8 +475,12 @@ class ClusterRooms(Rooms):
 
     def _heard(self, channel: bytes, data: bytes) -> None:
         room = keys.room_of_channel(channel)
-        if room is None:  # our own channel: another node kept one of our nicks
-            self.displaced(*keys.split_member(data.decode()))
+        if room is None:  # our own channel: another node kept or resumed one of our members
+            note = data.decode()
+            if note.startswith(keys.SEP):
+                self._resumed_elsewhere(*keys.split_member(note[1:]))
+            else:
+                self.displaced(*keys.split_member(note))
             return
         event = keys.split_event(data)
         if event[0] != self._origin:  # ours were delivered here when sent; they still count

@@ -141,7 +141,7 @@ class Keeper:
             gone: list[tuple[str, str]] = []
             for entry in map(_text, await self.call(self.redis.smembers(index))):
                 room, nick = keys.split_member(entry)
-                if await self.rooms.publisher.script("release", [keys.nicks(room)], [nick, node]):
+                if await self.rooms.release(room, nick, node):
                     gone.append((room, nick))
             await self.call(self.redis.delete(index))
             logger.info("Node %s is gone: removing its %d member(s)", node, len(gone))

@@ -6,6 +6,10 @@ prefix keeps it non-empty whatever the name holds (`}` included: the tag then en
 name, the same way for every key of that room).
 
 - `chat:{r:ROOM}:nicks`: hash nick -> owning node id;
+- `chat:{r:ROOM}:holders`: hash nick -> the resume token of the connection holding it (see
+  `resume.py`), set when the token is issued, removed with the nick;
+- `chat:resume:TOKEN`: `node NUL room NUL nick` of the connection a token resumes, for a day
+  while it is open and `resume.KEEP_SECONDS` after it ended; taken (`GETDEL`) once;
 - `chat:{r:ROOM}:log` and `chat:{r:ROOM}:epoch`: the room's history (see `history.py`), a
   stream whose entries are numbered without gaps (`0-1`, `0-2`, ...), so that a node can tell
   from the ids alone that it missed one, and fetch it;
@@ -13,7 +17,8 @@ name, the same way for every key of that room).
 - `chat:{n:NODE}:lease`, `chat:{n:NODE}:members` (`room NUL nick` entries): the node's lease
   and its members, a superset (added before a claim, removed after a release), so that any
   node can reap a dead node's members once its lease expired;
-- `chat:{n:NODE}:events`: the node's own channel (a nick it lost in an outage);
+- `chat:{n:NODE}:events`: the node's own channel: `room NUL nick`, a nick it lost in an
+  outage; `NUL room NUL nick`, a member another node resumed (to be closed, unheard);
 - `chat:{n:NODE}:reaped`: set by the node that reaped it, so that it announces its members
   again when it is back;
 - `chat:nodes`: every node id.
@@ -40,6 +45,29 @@ def history(room: str) -> str:
 
 def epoch(room: str) -> str:
     return f"chat:{{r:{room}}}:epoch"
+
+
+def holders(room: str) -> str:
+    return f"chat:{{r:{room}}}:holders"
+
+
+def resume(token: str) -> str:
+    return f"chat:resume:{token}"
+
+
+def held(node: str, room: str, nick: str) -> str:
+    """What a token resumes: the node, room and nick of its connection."""
+    return f"{node}{SEP}{room}{SEP}{nick}"
+
+
+def split_held(value: str) -> tuple[str, str, str]:
+    node, room, nick = value.split(SEP, 2)
+    return node, room, nick
+
+
+def resumed_note(room: str, nick: str) -> bytes:
+    """The note to a node that its member `nick` in `room` was resumed on another node."""
+    return (SEP + member(room, nick)).encode()
 
 
 def room_channel(room: str) -> str:
@@ -101,20 +129,35 @@ def split_event(event: bytes) -> tuple[bytes, bytes, bytes]:
 
 # ------------------------------------------------------------------------ scripts
 
-# KEYS[1] nicks; ARGV new nick, old nick, node. 0 if the new nick is taken.
+# KEYS[1] nicks, KEYS[2] holders; ARGV new nick, old nick, node. 0 if the new nick is taken.
 RENAME: Final = """
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
-if redis.call('HGET', KEYS[1], ARGV[2]) == ARGV[3] then redis.call('HDEL', KEYS[1], ARGV[2]) end
+if redis.call('HGET', KEYS[1], ARGV[2]) == ARGV[3] then
+    redis.call('HDEL', KEYS[1], ARGV[2])
+    redis.call('HDEL', KEYS[2], ARGV[2])
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 return 1
 """
-# KEYS[1] nicks; ARGV nick, node. Removes the nick if the node still owns it; 1 if it did.
+# KEYS[1] nicks, KEYS[2] holders; ARGV nick, node. Removes the nick (and its holder's token)
+# if the node still owns it; 1 if it did.
 RELEASE: Final = """
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
     redis.call('HDEL', KEYS[1], ARGV[1])
+    redis.call('HDEL', KEYS[2], ARGV[1])
     return 1
 end
 return 0
+"""
+# Resuming. KEYS[1] nicks, KEYS[2] holders; ARGV nick, the token, the resuming node. Takes
+# the nick for that node if it is free, or held by the connection the token belongs to.
+# Returns '-' if another connection holds it, '' if it was free, else the node that held it.
+TAKE: Final = """
+local owner = redis.call('HGET', KEYS[1], ARGV[1])
+if owner and redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return '-' end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return owner or ''
 """
 # Re-registration after an outage. KEYS[1] nicks; ARGV nick, node. Returns '' when
 # registered, the displaced node's id when it took the nick from it, or '-' when another node
