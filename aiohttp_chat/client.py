@@ -24,6 +24,7 @@ import random
 import signal
 import ssl
 import sys
+import time
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -42,6 +43,8 @@ from aiohttp import (
 from . import protocol
 from .cli import command_name
 from .console import (
+    ASK_NICK,
+    ASK_ROOM,
     INSECURE_WARNING,
     Quit,
     Show,
@@ -49,17 +52,20 @@ from .console import (
     escape,
     not_a_chat,
     parse_line,
+    refused_lines,
     unreachable,
+    wish_refused,
 )
 from .keyboard import Keyboard, LineReader
 from .terminal import open_terminal
-from .view import STARTUP, USER, ChatView, Requests
+from .view import USER, ChatView, Requests
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_URL: Final = "ws://0.0.0.0:8080/chat"
 REFRESH_INTERVAL: Final = 20.0  # seconds between pings
 PONG_TIMEOUT: Final = 10.0  # seconds the server has to answer one
+GREETING_TIMEOUT: Final = 10.0  # seconds a chat server may take to say `connecting`
 SETTLE: Final = 2.0  # at the end of input, seconds of silence after which no reply will come
 BACKOFF_FIRST: Final = 0.5  # seconds before reconnecting, at most, the first time
 BACKOFF_MAX: Final = 30.0  # ... doubling up to this
@@ -85,7 +91,10 @@ async def read_messages(
     """Print every message; answer pings; end when the server closes the connection."""
     first = True
     while True:
-        message = await ws.receive()
+        try:  # a chat server greets at once: anything else is not one
+            message = await ws.receive(GREETING_TIMEOUT if first else None)
+        except TimeoutError:
+            raise ChatEnded(not_a_chat(None), final=True) from None
         if message.type is WSMsgType.TEXT:
             logger.debug("< %s", message.data)  # received, as curl shows it
             try:
@@ -98,9 +107,12 @@ async def read_messages(
             line = f"??? {escape(message.data)}" if received is None else view.show(received)
             if line is not None:
                 output(line)
-            requests, view.to_send = view.to_send, []  # history the view asked for
+            if view.failed is not None:  # piped: a refused --nick or --room ends it
+                raise ChatEnded(view.failed, final=True)
+            requests, view.to_send = view.to_send, []  # what the view asked for
             for request, purpose in requests:
                 await send(ws, view, request, purpose)
+            view.sent_all()
         elif message.type is WSMsgType.PING:
             await ws.pong(message.data)
         elif message.type is WSMsgType.PONG:
@@ -144,13 +156,41 @@ async def settle(requests: Requests, quiet: float = SETTLE) -> None:
                 return
 
 
+class Pacer:
+    """The client's side of the server's request rate limit (the `limits` that `connecting`
+    announced): a token bucket that waits instead of being refused, so that pasted or piped
+    lines all arrive. A little under the server's rate, for the time a frame takes."""
+
+    MARGIN: Final = 0.9
+
+    def __init__(self, limits: protocol.Message) -> None:
+        rate, burst = limits.get("rate"), limits.get("burst")
+        valid = isinstance(rate, int | float) and isinstance(burst, int) and rate > 0 < burst
+        self.rate = float(rate) * self.MARGIN if valid else 0.0  # type: ignore[arg-type]
+        self.burst = float(burst) - 1 if valid else 0.0  # type: ignore[arg-type]
+        self.tokens, self.stamp = self.burst, time.monotonic()
+
+    def spend(self) -> float:
+        """Take a token for a request about to go; the seconds to wait first (0 if none)."""
+        if not self.rate:
+            return 0.0
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        self.tokens -= 1
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+
 async def send_lines(
     ws: ClientWebSocketResponse,
     view: ChatView,
     read_line: LineReader,
     output: Output,
 ) -> None:
-    """Send what the user types until /quit, or until end of input once all is answered."""
+    """Send what the user types until /quit, or until end of input once all is answered;
+    nothing before the server has greeted this connection, and no faster than its limits."""
+    await view.entered.wait()
+    pacer = Pacer(view.limits)
     while True:
         try:
             line = await read_line()
@@ -160,12 +200,17 @@ async def send_lines(
         except UnicodeError:  # aioconsole raises Decode- or EncodeError, depending on stdin
             output("!!! That line is not valid UTF-8; it was not sent.")
             continue
+        if view.ask_nick:  # the nick wished at start was refused: this line is another
+            view.ask_nick = False
+            line = f"/nick {line.strip()}" if line.strip() else ""
         action = parse_line(line)
         if isinstance(action, Quit):
             return
         if isinstance(action, Show):
             output(action.text)
         elif action is not None:
+            if wait := pacer.spend():
+                await asyncio.sleep(wait)
             await send(ws, view, action)
 
 
@@ -201,17 +246,13 @@ async def chat(
 ) -> None:
     """Run the three tasks on `ws` until one ends; raise `ChatEnded` if it was not the user.
 
-    `nick` and `room` are asked for first; `view` (with `resumed`) carries on what an
-    earlier connection showed.
+    `view` carries on what an earlier connection showed; its `connected` was called for
+    this one (see `converse`). Without it, `nick` and `room` are asked for with requests.
     """
-    view, pong = view or ChatView(), asyncio.Event()
-    view.connected(resumed=resumed)
-    # The room first: nicks are unique per room, so the nick is asked for where it will be
-    # used; if it is taken there, the user is still in the room, under the default nick.
-    if room and room != protocol.DEFAULT_ROOM:
-        await send(ws, view, {"action": protocol.JOIN_ROOM, "room": room}, STARTUP)
-    if nick:
-        await send(ws, view, {"action": protocol.SET_NICK, "nick": nick}, STARTUP)
+    pong = asyncio.Event()
+    if view is None:
+        view = ChatView()
+        view.connected(resumed=resumed, nick=nick, room=room)
     tasks = [
         asyncio.create_task(read_messages(ws, view, output, pong), name="reader"),
         asyncio.create_task(send_lines(ws, view, read_line, output), name="sender"),
@@ -229,9 +270,27 @@ async def chat(
         await ws.close()
     for task in done:
         if (error := task.exception()) is not None:
-            if isinstance(error, ChatEnded):
-                raise error
-            raise ChatEnded(f"{task.get_name()} failed: {error!r}", final=True) from error
+            raise ending(error, task.get_name()) from error
+    if view.strict and view.refused:  # piped lines the server refused: say so, and fail
+        raise ChatEnded(refused_lines(view.refused), final=True)
+
+
+def ending(error: BaseException, who: str, url: str | None = None) -> ChatEnded:
+    """Whether to reconnect or give up, from what ended a connection, whichever of the
+    three tasks (`who`) or the connecting itself (with `url`) met it first (websockets'
+    `process_exception`): a lost or refused connection is worth another try; a policy
+    close, a refused handshake, TLS, or a bug in the client is not."""
+    if isinstance(error, ChatEnded):
+        return error
+    if isinstance(error, InvalidURL):
+        return ChatEnded(f"not a WebSocket URL: {url or error}", final=True)
+    if isinstance(error, ClientError | OSError | TimeoutError):
+        if url is None:  # on a connection that was open: a send or a ping that failed
+            return ChatEnded(f"The connection was lost ({escape(error) or type(error).__name__}).")
+        refused = isinstance(error, WSServerHandshakeError) and 400 <= error.status < 500
+        final = refused or isinstance(error, ClientSSLError)  # TLS will not fix itself
+        return ChatEnded(unreachable(url, error), final=final)
+    return ChatEnded(f"{who} failed: {error!r}", final=True)
 
 
 # ------------------------------------------------------------------------ reconnecting
@@ -251,29 +310,29 @@ async def converse(
     nick: str | None = None,
     room: str | None = None,
     reconnect: bool = True,
+    strict: bool = False,
     delay: Callable[[int], float] = backoff,
     tls: ssl.SSLContext | bool = True,
     **options: Any,
 ) -> None:
     """Chat on `url` until the user leaves; reconnect whenever a connection is lost (if
-    `reconnect`), restoring nick and room. Raises `ChatEnded` when it cannot go on."""
-    view, failures, connected = ChatView(), 0, False
+    `reconnect`), with its resume token, or else asking for its nick and room again.
+    Raises `ChatEnded` when it cannot go on (`strict`: also when the nick or room is
+    refused at start, or a line was refused)."""
+    view, failures, connected = ChatView(strict=strict), 0, False
     async with Keyboard(read_line) as keyboard, ClientSession() as session:
         while True:
+            view.connected(resumed=connected, nick=nick, room=room, in_handshake=True)
+            in_chat = False
             try:
-                async with session.ws_connect(url, autoping=False, ssl=tls) as ws:
-                    failures, resumed, connected = 0, connected, True
-                    await chat(ws, keyboard.read_line, output, **options, view=view,
-                               nick=nick, room=room, resumed=resumed)  # fmt: skip
+                async with session.ws_connect(
+                    url, params=view.query(), autoping=False, ssl=tls
+                ) as ws:
+                    failures, in_chat, connected = 0, True, True
+                    await chat(ws, keyboard.read_line, output, **options, view=view)
                     return
-            except InvalidURL:
-                raise ChatEnded(f"not a WebSocket URL: {url}", final=True) from None
-            except ChatEnded as exc:
-                ended = exc
-            except (ClientError, OSError) as exc:
-                refused = isinstance(exc, WSServerHandshakeError) and 400 <= exc.status < 500
-                final = refused or isinstance(exc, ClientSSLError)  # TLS will not fix itself
-                ended = ChatEnded(unreachable(url, exc), final=final)
+            except Exception as exc:
+                ended = ending(exc, "client", None if in_chat else url)
             if ended.final or not reconnect or not connected:
                 raise ended
             if not failures:
@@ -299,6 +358,26 @@ async def _ask(prompt: str) -> str | None:
         return None
 
 
+async def _choose(
+    given: str | None, option: str, check: Callable[[str], object], interactive: bool
+) -> str | None:
+    """The nick or room to ask for: `given` (by `option`), else (at a terminal) asked,
+    until it meets the server's rules (`protocol.py`); piped, one that does not is the end,
+    before connecting."""
+    prompt = ASK_NICK if option == "--nick" else ASK_ROOM
+    name = given if given or not interactive else await _ask(prompt)
+    while name:
+        try:
+            check(name)
+            return name
+        except protocol.ProtocolError as exc:
+            if not interactive:
+                raise ChatEnded(wish_refused(option, name, exc.text), final=True) from None
+            print(f"!!! {wish_refused(option, name, exc.text)}")
+            name = await _ask(prompt)
+    return None
+
+
 class _OutputHandler(logging.Handler):
     """Log records printed through the client's output (above the line being typed)."""
 
@@ -317,11 +396,12 @@ async def run(args: argparse.Namespace) -> int:
     assert main_task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
     interactive = sys.stdin.isatty()
-    nick, room = args.nick, args.room
-    if interactive and nick is None:
-        nick = await _ask("Nick (random if not provided): ")
-    if interactive and room is None:
-        room = await _ask("Room (`Default` if not provided): ")
+    try:
+        nick = await _choose(args.nick, "--nick", protocol.validate_nick, interactive)
+        room = await _choose(args.room, "--room", protocol.validate_room, interactive)
+    except ChatEnded as exc:
+        print(f"aiohttp-chat: {exc}", file=sys.stderr)
+        return 1
     terminal = await open_terminal() if interactive else None
     read_line, output = (_terminal_line, print) if terminal is None else terminal.io()
     if terminal is not None and sys.stderr.isatty():  # --verbose lines, above the input row
@@ -330,9 +410,8 @@ async def run(args: argparse.Namespace) -> int:
     try:
         tls = _tls(args)
         async with terminal or contextlib.nullcontext():
-            await converse(
-                args.url, read_line, output, nick=nick, room=room, reconnect=reconnect, tls=tls
-            )
+            await converse(args.url, read_line, output, nick=nick, room=room,
+                           reconnect=reconnect, strict=not interactive, tls=tls)  # fmt: skip
     except ChatEnded as exc:
         print(f"aiohttp-chat: {exc}", file=sys.stderr)
         return 1

@@ -41,6 +41,9 @@ QUIT_WORDS: Final = frozenset({"/quit", "/exit", "command close"})
 TAB_SIZE: Final = 4  # a tab in a peer's message, in spaces
 QUOTED_CHARS: Final = 20  # of a refused chat message, shown to say which one it was
 RECENT: Final = 20  # messages shown on entering a room, and by /history
+ASK_NICK: Final = "Nick (random if not provided): "
+ASK_ROOM: Final = f"Room ({protocol.DEFAULT_ROOM} if not provided): "
+ASK_NICK_AGAIN: Final = "*** Type another nick, or an empty line to stay {nick}:"
 
 
 def escape(text: object) -> str:
@@ -200,10 +203,21 @@ def _bare(url: str) -> str:
     return host.split("/", 1)[0] or "127.0.0.1:8080"
 
 
-def not_a_chat(answer: str) -> str:
+def wish_refused(option: str, name: object, why: object) -> str:
+    """A nick or room asked for at start (`--nick`, `--room`) that is not allowed."""
+    return f"{option} {escape(name)}: {escape(why)}"
+
+
+def refused_lines(count: int) -> str:
+    """Why a piped run fails although it reached its end."""
+    return f"the server refused {count} line{'' if count == 1 else 's'} (shown above with !!!)"
+
+
+def not_a_chat(answer: str | None) -> str:
     """What the client says when the server it reached speaks something else than the chat
-    (its `/echo` endpoint, say): its first message has no `action`."""
-    return f"this is not a chat endpoint: it answered {answer[:80]} (the chat is at /chat)"
+    (its `/echo` endpoint, say): its first message has no `action`, or it sent none."""
+    said = "it sent no greeting" if answer is None else f"it answered {answer[:80]}"
+    return f"this is not a chat endpoint: {said} (the chat is at /chat)"
 
 
 def unreachable(url: str, error: BaseException) -> str:

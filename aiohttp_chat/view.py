@@ -13,7 +13,15 @@ from collections import OrderedDict, deque
 from typing import Any, Final
 
 from . import protocol
-from .console import RECENT, chat_line, escape, history_line, typed
+from .console import (
+    ASK_NICK_AGAIN,
+    RECENT,
+    chat_line,
+    escape,
+    history_line,
+    typed,
+    wish_refused,
+)
 from .protocol import Message
 
 SEEN_IDS: Final = 5000  # message ids remembered to show each message once
@@ -88,18 +96,34 @@ CATCH_UP = "catch-up"  # history after a reconnect: quiet if refused
 class ChatView:
     """Formats server messages; knows the nick, the room and what was shown.
 
-    The greeting (`Connected to ROOM as NICK`) waits for the replies to the requests sent at
-    start (`--nick`, `--room`), so that it names where the user ended up; then the view asks
-    for the room's history (`to_send`): its recent messages, or after a reconnect those
-    missed since the last one shown.
+    Each connection asks for the nick and room the user wants (`wish`): in the handshake,
+    to a server that speaks protocol 1.2, which says at once if it refused either; with
+    `set_nick` and `join_room` requests to one that does not (the original), which the view
+    asks for (`to_send`) when `connecting` shows the server is one of those. The greeting
+    (`Connected to ROOM as NICK`) waits for that answer, so that it names where the user
+    ended up; then the view asks for the room's history: its recent messages, or after a
+    reconnect those missed since the last one shown. Until the greeting, `entered` is not
+    set and nothing typed is sent. If `strict` (piped input), a refused nick or room is
+    `failed`, and the greeting never comes.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, strict: bool = False) -> None:
         self.nick: str | None = None
         self.room: str | None = None
+        self.token: str | None = None  # to resume the connection with (protocol 1.2)
+        self.limits: Message = {}  # the connection's, as `connecting` announced them
+        self.strict = strict
+        self.failed: str | None = None  # why it cannot go on (strict: a refused wish)
+        self.ask_nick = False  # the wished nick was refused: the next line typed is one
+        self.refused = 0  # requests the user made that the server refused
+        self.entered = asyncio.Event()  # greeted: what is typed may be sent
         self.requests = Requests()
         self.seen = Seen()
         self.to_send: list[tuple[Message, str]] = []  # requests the view wants made
+        self._wish: tuple[str | None, str | None] = (None, None)
+        self._in_handshake = False
+        self._first = True
+        self._enter_when_sent = False  # the server asked with requests: enter once they went
         self._greeting_due = False
         self._resumed = False
 
@@ -107,12 +131,31 @@ class ChatView:
     def answered(self) -> asyncio.Event:
         return self.requests.answered
 
-    def connected(self, *, resumed: bool) -> None:
-        """A new connection starts (`resumed`: after a lost one)."""
+    def connected(
+        self,
+        *,
+        resumed: bool,
+        nick: str | None = None,
+        room: str | None = None,
+        in_handshake: bool = False,
+    ) -> None:
+        """A new connection starts (`resumed`: after a lost one), for `nick` and `room`
+        (None: any), asked for in its handshake (`query`) if `in_handshake`."""
         self.requests.clear()
         self.to_send.clear()
+        self.entered.clear()
+        self._wish = (nick or None, None if room == protocol.DEFAULT_ROOM else room or None)
+        self._in_handshake = in_handshake
+        self._first = True  # no message yet on this connection
+        self._enter_when_sent = False
         self._resumed = resumed
         self._greeting_due = False
+
+    def query(self) -> dict[str, str]:
+        """What the handshake URL asks for (a server before protocol 1.2 ignores it)."""
+        nick, room = self._wish
+        fields = {"nick": nick, "room": room, "resume": self.token}
+        return {key: value for key, value in fields.items() if value is not None}
 
     def sent(self, request: Message, purpose: str = USER) -> None:
         self.requests.add(request, purpose)
@@ -124,33 +167,73 @@ class ChatView:
         if "success" not in message:
             return self._event(message)
         request, purpose = self.requests.match(message.get("action"))
+        if isinstance(token := message.get("resume"), str):
+            self.token = token
         if not message.get("success"):
             if purpose in (RECENT_ON_ENTRY, CATCH_UP):
                 return None  # a server without history (the original): nothing to show
             text: str | None = f"!!! {typed(request, message.get('action'))}: "
             text = f"{text}{escape(message.get('message'))}"
+            if purpose == USER:
+                self.refused += 1
+            elif purpose == STARTUP:
+                self._refused_at_start(request, message.get("message"))
         else:
             text = self._reply(message, request, purpose)
             if purpose == STARTUP:
                 text = None  # the greeting says it
-        if self._greeting_due and not self.requests.waiting_for(STARTUP):
+        if self._greeting_due and not self.requests.waiting_for(STARTUP) and not self.failed:
             return _joined_lines(text, self._greet())
         return text
+
+    def _refused_at_start(self, request: Message, why: object) -> None:
+        """A wished nick or room was refused: strict, the end; else the nick is asked again."""
+        nick = request.get("action") == protocol.SET_NICK
+        if self.strict and not self._resumed:  # (a nick taken while away is no mistake)
+            option, name = ("--nick", "nick") if nick else ("--room", "room")
+            self.failed = wish_refused(option, request.get(name), why)
+        elif nick:
+            self.ask_nick = True
 
     def _greet(self) -> str:
         """The greeting, once the connection's first requests are answered; then history."""
         self._greeting_due = False
+        self.entered.set()
         room, nick = escape(self.room), escape(self.nick)
         if self.room is not None and (after := self.seen.last.get(self.room)) and self._resumed:
             self._ask_history({"room": self.room, "after": after}, CATCH_UP)
         elif self.room is not None:
             self._ask_history({"room": self.room, "limit": RECENT}, RECENT_ON_ENTRY)
         if self._resumed:
-            return f"*** Reconnected: in {room} as {nick}."
-        return f"*** Connected to {room} as {nick}. Type /help for commands."
+            greeting = f"*** Reconnected: in {room} as {nick}."
+        else:
+            greeting = f"*** Connected to {room} as {nick}. Type /help for commands."
+        if self.ask_nick:
+            greeting += f"\n{ASK_NICK_AGAIN.format(nick=nick)}"
+        return greeting
 
     def _ask_history(self, fields: Message, purpose: str) -> None:
         self.to_send.append(({"action": protocol.HISTORY, **fields}, purpose))
+
+    def _expect_wish(self, *, in_handshake: bool) -> None:
+        """What the server will say about the nick and room wished: with protocol 1.2, the
+        refusal that follows `connecting` if it did not grant them (only one: the room's,
+        if both); else the answers to the requests for them, room first (nicks are unique
+        per room: asked for where it will be used)."""
+        nick, room = self._wish
+        room_request = {"action": protocol.JOIN_ROOM, "room": room}
+        nick_request = {"action": protocol.SET_NICK, "nick": nick}
+        if in_handshake:
+            if room is not None and room != self.room:
+                self.requests.add(room_request, STARTUP)
+            elif nick is not None and nick != self.nick:
+                self.requests.add(nick_request, STARTUP)
+            return
+        if room is not None and room != self.room:
+            self.to_send.append((room_request, STARTUP))
+        if nick is not None and nick != self.nick:
+            self.to_send.append((nick_request, STARTUP))
+        self._enter_when_sent = bool(self.to_send)
 
     def _reply(self, reply: Message, request: Message, purpose: str) -> str | None:
         action = reply.get("action")
@@ -195,13 +278,32 @@ class ChatView:
             header = header or f"*** No messages kept in {escape(room)}."
         return _joined_lines(header, *lines)
 
+    def sent_all(self) -> None:
+        """What the view asked for (`to_send`) went out: after the requests for the nick
+        and room, what is typed may follow (a server that answers them late, or never: the
+        original's `join_room`, must not hold it back)."""
+        if self._enter_when_sent:
+            self._enter_when_sent = False
+            self.entered.set()
+
     def _event(self, event: Message) -> str | None:
         action = event.get("action")
         room, user = escape(event.get("room")), escape(event.get("user"))
+        first, self._first = self._first, False
+        if action == "join" and first:  # the original's greeting (to all, the newcomer too)
+            self.nick, self.room = str(event.get("user")), str(event.get("room"))
+            self._expect_wish(in_handshake=False)
+            if not self._enter_when_sent:  # (it says no more: no greeting to wait for)
+                self.entered.set()
+            return f"*** {user} joined {room}"
         if action == "connecting":
             self.nick, self.room = str(event.get("user")), str(event.get("room"))
+            self.token = token if isinstance(token := event.get("resume"), str) else None
+            limits = event.get("limits")
+            self.limits = limits if isinstance(limits, dict) else {}
             self._greeting_due = True
-            if self.requests.waiting_for(STARTUP):
+            self._expect_wish(in_handshake=self._in_handshake and "protocol" in event)
+            if self.requests.waiting_for(STARTUP) or self.to_send:
                 return None
             return self._greet()
         if action in ("joined", "join"):  # join: the original server's greeting, to all

@@ -13,8 +13,9 @@ import pytest
 from aiohttp import WSCloseCode, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from aiohttp_chat.client import ChatEnded, chat
+from aiohttp_chat.client import ChatEnded, chat, ending
 from aiohttp_chat.server import ROOMS, Settings
+from aiohttp_chat.view import ChatView
 
 from .conftest import Connect, ServerProcess, run_process, stamped
 
@@ -142,6 +143,53 @@ async def test_refresh_notices_a_server_that_stopped_answering(
     assert ws.closed and leftover_tasks() == set()
 
 
+@pytest.mark.parametrize("first", ["reader", "sender", "refresh"])
+async def test_a_dead_connection_is_worth_a_reconnect_whichever_task_notices_it(
+    client: TestClient[Any, Any], first: str
+) -> None:
+    """The connection dies under the client (its transport is gone): the reader may see
+    the end, the sender a line that cannot be written, the refresh a ping that cannot; the
+    decision is one (`ending`): reconnect, never the end of the program."""
+    keyboard = Keyboard()
+    ws = await client.ws_connect("/chat", autoping=False)
+    interval = 0.01 if first == "refresh" else 60.0
+    view = ChatView()
+    view.connected(resumed=False)
+    running = asyncio.create_task(chat(ws, keyboard, lambda line: None, view=view,
+                                       refresh_interval=interval))  # fmt: skip
+    await asyncio.wait_for(view.entered.wait(), 5)
+    assert ws._writer.transport is not None
+    ws._writer.transport.abort()  # (its connection_lost comes a loop step later)
+    if first == "sender":
+        keyboard.lines.put_nowait("a line on a dead connection")
+    with pytest.raises(ChatEnded) as ended:
+        await asyncio.wait_for(running, 5)
+    assert ended.value.final is False, ended.value
+    assert leftover_tasks() == set()
+
+
+@pytest.mark.parametrize(
+    ("error", "final"),
+    [
+        (ChatEnded("The server closed the connection (code 1001)."), False),
+        (aiohttp.ClientConnectionResetError("Cannot write to closing transport"), False),
+        (ConnectionResetError(104, "Connection reset by peer"), False),
+        (ChatEnded("No answer to a ping within 10 s."), False),
+        (TimeoutError(), False),
+        (ChatEnded("Flooding", final=True), True),
+        (RuntimeError("a bug"), True),
+    ],
+)
+def test_one_decision_from_what_ended_the_connection(error: BaseException, final: bool) -> None:
+    assert ending(error, "sender").final is final
+
+
+def test_connecting_decides_by_the_same_function() -> None:
+    url = "ws://127.0.0.1:9/chat"
+    assert ending(ConnectionRefusedError(111, "Connection refused"), "client", url).final is False
+    assert ending(aiohttp.InvalidURL(url), "client", url).final is True
+
+
 # ------------------------------------------------------------------------ real processes
 
 
@@ -165,13 +213,75 @@ async def test_client_process_with_piped_input(
         assert ">>>Piper: hello from a pipe\n" in out
         assert "!!! That line is not valid UTF-8; it was not sent." in out
         assert "*** In Default: " in out and "Piper" in out
-        received = [await watcher.receive_json(timeout=5) for _ in range(4)]
-    assert stamped(received[2]) == {
+        received = [await watcher.receive_json(timeout=5) for _ in range(3)]
+    assert received[0] == {"action": "joined", "room": "Default", "user": "Piper"}  # at once
+    assert stamped(received[1]) == {
         "action": "chat_message",
         "message": "hello from a pipe",
         "user": "Piper",
     }
-    assert received[3] == {"action": "left", "room": "Default", "user": "Piper", "shame": False}
+    assert received[2] == {"action": "left", "room": "Default", "user": "Piper", "shame": False}
+
+
+async def test_a_piped_client_with_a_refused_nick_stops_before_sending_a_line(
+    server_process: Callable[..., ServerProcess],
+) -> None:
+    server = server_process()
+    async with aiohttp.ClientSession() as session, session.ws_connect(server.url()) as bob:
+        await bob.receive_json(timeout=5)
+        await bob.send_json({"action": "set_nick", "nick": "Bob"})
+        assert (await bob.receive_json(timeout=5))["success"] is True
+        code, out, err = await run_process(
+            "aiohttp_chat.client", "--url", server.url(), "--nick", "Bob", input="hi\n"
+        )
+        assert (code, err) == (1, "aiohttp-chat: --nick Bob: Name already in use.\n")
+        assert "!!! /nick Bob: Name already in use." in out and "hi" not in out
+        heard = [await bob.receive_json(timeout=5) for _ in range(2)]
+    assert [event["action"] for event in heard] == ["joined", "left"]  # and never a message
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "why"),
+    [
+        ("--room", "ab", "Room name must be a string and between 3-20 chars."),
+        ("--nick", "A\x1bB", "Name contains characters that are not allowed."),
+    ],
+)
+async def test_a_piped_client_checks_the_rules_before_connecting(
+    option: str, value: str, why: str
+) -> None:
+    code, out, err = await run_process(  # nothing listens there: it never tries
+        "aiohttp_chat.client", "--url", "ws://127.0.0.1:9/chat", option, value, input="hi\n"
+    )
+    shown = value.replace("\x1b", "\\x1b")  # as the client escapes it
+    assert (code, out, err) == (1, "", f"aiohttp-chat: {option} {shown}: {why}\n")
+
+
+async def test_piped_lines_are_paced_to_the_announced_limits_and_all_arrive(
+    server_process: Callable[..., ServerProcess],
+) -> None:
+    server = server_process()  # the default limits: 10 a second, 20 at once
+    async with aiohttp.ClientSession() as session, session.ws_connect(server.url()) as watcher:
+        await watcher.receive_json(timeout=5)
+        lines = "".join(f"{n}\n" for n in range(1, 31))
+        code, out, err = await run_process("aiohttp_chat.client", "--url", server.url(),
+                                           "--nick", "Seq", input=lines)  # fmt: skip
+        assert (code, err) == (0, "")
+        assert "Too many requests" not in out
+        said = []
+        while (event := await watcher.receive_json(timeout=5))["action"] != "left":
+            if event["action"] == "chat_message":
+                said.append(event["message"])
+    assert said == [str(n) for n in range(1, 31)]
+
+
+async def test_a_piped_run_with_a_refused_line_fails_and_says_how_many(
+    server_process: Callable[..., ServerProcess],
+) -> None:
+    code, out, err = await run_process("aiohttp_chat.client", "--url", server_process().url(),
+                                       input="fine\n/join ab\n/nick x\nfine too\n")  # fmt: skip
+    assert (code, err) == (1, "aiohttp-chat: the server refused 2 lines (shown above with !!!)\n")
+    assert "!!! /join ab: Room name must be a string and between 3-20 chars." in out
 
 
 async def test_client_process_verbose_shows_traffic_on_stderr(
@@ -206,10 +316,9 @@ async def test_client_process_at_the_echo_endpoint_says_it_is_not_the_chat(
 ) -> None:
     url = server_process().url("/echo")
     code, out, err = await run_process("aiohttp_chat.client", "--url", url, input="hi\n")
-    assert code == 1 and "??? " not in out
+    assert code == 1 and "??? " not in out  # nothing is sent before a greeting
     assert err == (
-        'aiohttp-chat: this is not a chat endpoint: it answered {"echo":{"action":"chat_message",'
-        '"message":"hi"}} (the chat is at /chat)\n'
+        "aiohttp-chat: this is not a chat endpoint: it sent no greeting (the chat is at /chat)\n"
     )
 
 

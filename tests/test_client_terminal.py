@@ -57,7 +57,7 @@ async def test_typing_survives_incoming_lines(
     tmux("new-session", "-d", "-s", "chat", "-x", "100", "-y", "20", command)
     await tmux.wait_for("Nick (random if not provided): ")
     tmux("send-keys", "-t", "chat", "Typist", "Enter")
-    await tmux.wait_for("Room (`Default` if not provided): ")
+    await tmux.wait_for("Room (Default if not provided): ")
     tmux("send-keys", "-t", "chat", "Enter")
     await tmux.wait_for("*** Connected to Default as Typist. Type /help for commands.")
 
@@ -200,7 +200,7 @@ async def test_history_on_entering_and_a_reconnect_keep_the_typed_line(
     tmux("new-session", "-d", "-s", "chat", "-x", "100", "-y", "20", command)
     await tmux.wait_for("Nick (random if not provided): ")
     tmux("send-keys", "-t", "chat", "Typist", "Enter")
-    await tmux.wait_for("Room (`Default` if not provided): ")
+    await tmux.wait_for("Room (Default if not provided): ")
     tmux("send-keys", "-t", "chat", "Lounge", "Enter")
     lines = [line for line in await tmux.wait_for("] Peer: and again") if line]
     at = lines.index("*** Connected to Lounge as Typist. Type /help for commands.")

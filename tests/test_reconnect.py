@@ -22,6 +22,7 @@ from .conftest import (
     joined_peer,
     next_event,
     say,
+    stamped,
 )
 
 TIMEOUT = 15.0
@@ -70,14 +71,8 @@ async def test_a_cut_network_reconnects_and_shows_exactly_what_was_missed(
         await asyncio.sleep(1.0)  # a few attempts fail against the cut network
         await proxy.restore()
 
-        back = await next_event(bob, "joined")  # in the room first, then the same nick
-        renamed = await next_event(bob, "nick_changed")
-        assert renamed == {
-            "action": "nick_changed",
-            "room": "Lounge",
-            "from_user": back["user"],
-            "to_user": "Alice",
-        }
+        back = await next_event(bob, "joined")  # its token: back under its nick at once
+        assert back == {"action": "joined", "room": "Lounge", "user": "Alice"}
         shown = await client.expect("during 2")
         assert shown[0] == "*** Reconnected: in Lounge as Alice."
         assert shown[1] == "*** Missed in Lounge while away:"
@@ -90,6 +85,30 @@ async def test_a_cut_network_reconnects_and_shows_exactly_what_was_missed(
     assert (code, err) == (0, "")
     assert sum("during" in line for line in client.lines) == 3  # each once
     assert not any("may be missing" in line for line in client.lines)
+
+
+async def test_a_connection_the_server_still_holds_is_resumed_and_the_room_hears_nothing(
+    server_process: Callable[..., ServerProcess],
+    tcp_proxy: Callable[[int], Awaitable[TcpProxy]],
+    start_client: Callable[..., Awaitable[ClientProcess]],
+) -> None:
+    """The network goes away without the server noticing (it still holds Alice, until its
+    heartbeat): the client comes back with its resume token, under its nick, at once."""
+    server, proxy, client = await _behind_proxy(server_process, tcp_proxy, start_client)
+    async with aiohttp.ClientSession() as session:
+        bob = await joined_peer(session, server.url(), "Bob", "Lounge")
+        await proxy.cut(unnoticed=True)
+        await client.expect("Reconnecting…")
+        await proxy.restore()
+        await client.expect("*** Reconnected: in Lounge as Alice.")
+        await client.type("still here")
+        message = await bob.receive_json(timeout=TIMEOUT)  # not a left, nor a joined
+        assert stamped(message) == {"action": "chat_message", "message": "still here",
+                                    "user": "Alice"}  # fmt: skip
+        await bob.send_json({"action": "user_list"})
+        users = await next_event(bob, "user_list")
+        assert sorted(users["users"]) == ["Alice", "Bob"]
+    assert (await client.finish()) == (0, "")
 
 
 async def test_a_restarted_node_on_redis_loses_nothing(
@@ -266,7 +285,8 @@ async def test_against_the_original_server_a_piped_client_ends_in_seconds(
     client = await start_client(url, "--nick", "Old", "--room", "Lounge")
     for line in ("hello", "/history"):
         await client.type(line)
-    assert (await client.finish()) == (0, "")
+    refused = "aiohttp-chat: the server refused 1 line (shown above with !!!)\n"
+    assert (await client.finish()) == (1, refused)  # /history: piped, a refusal fails it
     assert loop.time() - started < 8
     lines = client.lines
     assert "*** User42 joined Default" in lines  # the original's greeting, as a join

@@ -55,8 +55,10 @@ def test_greeting_after_a_refused_startup_nick_names_the_default_nick() -> None:
     refused = {"action": "set_nick", "success": False, "message": "Name already in use."}
     assert view.show(refused) == (
         "!!! /nick Alice: Name already in use.\n"
-        "*** Connected to Default as User7. Type /help for commands."
+        "*** Connected to Default as User7. Type /help for commands.\n"
+        "*** Type another nick, or an empty line to stay User7:"
     )
+    assert view.ask_nick and view.entered.is_set()
 
 
 @pytest.mark.parametrize(
