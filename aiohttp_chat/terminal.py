@@ -6,7 +6,10 @@ puts the terminal in cbreak mode (keys arrive one by one, unechoed; Ctrl-C stays
 for as long as the chat runs, reads the keys through aioconsole's streams, and prints each
 piece of output above the input row: clear the row, write the text (the terminal scrolls and
 wraps it, however many lines it has), draw the row again. The input row is always one row: a
-line wider than the terminal scrolls sideways, so no output ever has to count rows.
+line wider than the terminal scrolls sideways (`…` marks what is hidden), so no output ever
+has to count rows; a resize (SIGWINCH) draws it again at the new width. Bracketed paste
+mode makes a paste arrive marked, so that its line breaks stay in the text: a paste of many
+lines is one message, not one per line.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import codecs
 import enum
 import os
 import shutil
+import signal
 import sys
 import termios
 import tty
@@ -33,6 +37,10 @@ HISTORY: Final = 100  # lines kept for the up arrow
 
 CLEAR_ROW: Final = "\r\x1b[K"
 CLEAR_SCREEN: Final = "\x1b[H\x1b[2J"
+PASTE_ON: Final = "\x1b[?2004h"  # bracketed paste: a paste comes between ESC[200~ and ESC[201~
+PASTE_OFF: Final = "\x1b[?2004l"
+HIDDEN: Final = "…"  # where the row, scrolled sideways, hides some of the line
+LINE_BREAK: Final = "↵"  # a line break in the line being typed (from a paste), as shown
 
 
 class Key(enum.Enum):
@@ -78,6 +86,7 @@ class LineEditor:
         self._history: deque[str] = deque(maxlen=HISTORY)
         self._browsing = 0  # how far back in the history the up arrow went
         self._draft = ""  # what was typed before browsing
+        self._pasting = False  # between ESC[200~ and ESC[201~: text, not keys
 
     def feed(self, keys: str) -> list[str | Key]:
         """Apply what the keyboard sent; the lines submitted and the keys for the caller."""
@@ -93,12 +102,21 @@ class LineEditor:
                     break
                 if keys[i] == "[":
                     end = _sequence_end(keys, i)
-                    self._edit(_SEQUENCES.get(keys[i:end], ""))
+                    if keys[i:end] in ("[200~", "[201~"):
+                        self._pasting = keys[i:end] == "[200~"
+                    elif not self._pasting:
+                        self._edit(_SEQUENCES.get(keys[i:end], ""))
                     i = end
                 elif keys[i] == "O":
                     self._edit(_SEQUENCES.get(keys[i : i + 2], ""))
                     i += 2
                 continue  # a lone ESC (or Alt): dropped, the key after it stands alone
+            if self._pasting:  # a pasted line break is part of the text: one message
+                if char == "\n" and self.text[self.cursor - 1 : self.cursor] == "\n":
+                    continue  # the LF of a pasted CR LF
+                if char in "\r\n" or char == "\t" or char.isprintable():
+                    self._insert("\n" if char in "\r\n" else char)
+                continue
             if char in "\r\n":
                 out.append(self._submit())
             elif char == "\x04":
@@ -161,16 +179,24 @@ class LineEditor:
         self.cursor = len(self.text)
 
     def row(self, width: int) -> tuple[str, int]:
-        """The input row for a terminal `width` columns wide, and the cursor's column."""
-        room = max(width - 1 - cell_width(self.prompt), 1)  # the last column stays free
+        """The input row for a terminal `width` columns wide, and the cursor's column: a
+        line wider than the row scrolls sideways, with `…` where text is hidden."""
+        text = self.text.replace("\n", LINE_BREAK).replace("\t", " ")
+        room = max(width - 1 - cell_width(self.prompt), 3)  # the last column stays free
         self._scroll = min(self._scroll, self.cursor)
-        while cell_width(self.text[self._scroll : self.cursor]) > room:
+        while True:  # the cursor in sight, between the marks of what is hidden
+            left = HIDDEN if self._scroll else ""
+            before = cell_width(left + text[self._scroll : self.cursor])
+            right = 1 if cell_width(text[self._scroll :]) + len(left) > room else 0
+            if before + right <= room or self._scroll >= self.cursor:
+                break
             self._scroll += 1
-        shown = self.text[self._scroll :]
-        while cell_width(shown) > room:
-            shown = shown[:-1]
-        column = cell_width(self.prompt) + cell_width(self.text[self._scroll : self.cursor])
-        return self.prompt + shown, column
+        shown = left + text[self._scroll :]
+        if cell_width(shown) > room:
+            while cell_width(shown) > room - 1:
+                shown = shown[:-1]
+            shown += HIDDEN
+        return self.prompt + shown, cell_width(self.prompt) + before
 
 
 def _cut(keys: str, start: int) -> bool:
@@ -213,13 +239,18 @@ class Terminal:
     async def __aenter__(self) -> Terminal:
         self._saved = termios.tcgetattr(self._fd)
         tty.setcbreak(self._fd)
+        self._write(PASTE_ON)
+        # A resized terminal gets its input row drawn again at once, for its new width.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGWINCH, self._draw)
         self._draw()
         return self
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGWINCH)
         self._write("\n" if self.editor.text else CLEAR_ROW)  # what was typed stays on screen
+        self._write(PASTE_OFF)
         try:
             await self._writer.drain()
         finally:
@@ -253,8 +284,16 @@ class Terminal:
         self._write(f"{CLEAR_ROW}{text}\n")
         self._draw()
 
+    def _columns(self) -> int:
+        """The terminal's width now. Asked of the terminal itself: a COLUMNS variable in the
+        environment (which shells may export) would freeze it at the width it once was."""
+        try:
+            return os.get_terminal_size(self._fd).columns
+        except OSError:
+            return shutil.get_terminal_size().columns
+
     def _draw(self) -> None:
-        row, column = self.editor.row(shutil.get_terminal_size().columns)
+        row, column = self.editor.row(self._columns())
         self._write(f"{CLEAR_ROW}{row}\r" + (f"\x1b[{column}C" if column else ""))
 
     def _write(self, text: str) -> None:

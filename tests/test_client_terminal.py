@@ -228,3 +228,55 @@ async def test_history_on_entering_and_a_reconnect_keep_the_typed_line(
             pass
         assert message["message"] == "half typed line"
     tmux("send-keys", "-t", "chat", "/quit", "Enter")
+
+
+async def test_a_paste_is_one_message_and_a_resize_redraws_the_row(
+    server_process: Callable[..., ServerProcess], tmux: Tmux
+) -> None:
+    server = server_process()
+    command = f"{sys.executable} -m aiohttp_chat.client --url {server.url()} --nick Paster"
+    tmux("new-session", "-d", "-s", "chat", "-x", "100", "-y", "20", command + " --room Default")
+    await tmux.wait_for("*** Connected to Default as Paster.")
+    async with aiohttp.ClientSession() as session, session.ws_connect(server.url()) as peer:
+        await peer.receive_json(timeout=5)
+        tmux("set-buffer", "-b", "pasted", "one\ntwo\nthree")
+        tmux("paste-buffer", "-p", "-b", "pasted", "-t", "chat")  # bracketed, as asked for
+        await tmux.wait_for("> one↵two↵three")
+        tmux("send-keys", "-t", "chat", "Enter")
+        while "user" not in (message := await peer.receive_json(timeout=5)):
+            pass
+        assert (message["user"], message["message"]) == ("Paster", "one\ntwo\nthree")
+        lines = [line for line in await tmux.wait_for("       three") if line]
+        assert lines[-4:-1] == [">>>Paster: one", "           two", "           three"]
+
+        tmux("send-keys", "-t", "chat", "-l", "x" * 70 + "END")
+        await tmux.wait_for("xxEND")
+        tmux("resize-window", "-t", "chat", "-x", "40")
+        deadline = time.monotonic() + 10
+        while not _redrawn_for(40, [line for line in tmux.screen() if line][-1]):
+            assert time.monotonic() < deadline, "\n".join(tmux.screen())  # at once
+            await asyncio.sleep(0.05)
+    tmux("send-keys", "-t", "chat", "C-u", "/quit", "Enter")
+
+
+def _redrawn_for(columns: int, row: str) -> bool:
+    """Whether `row` is the input row of a long line drawn for `columns` columns."""
+    return row.startswith("> …") and row.endswith("xEND") and len(row) < columns
+
+
+async def test_a_refused_nick_at_a_terminal_asks_for_another(
+    server_process: Callable[..., ServerProcess], tmux: Tmux
+) -> None:
+    server = server_process()
+    async with aiohttp.ClientSession() as session, session.ws_connect(server.url()) as bob:
+        await bob.receive_json(timeout=5)
+        await bob.send_json({"action": "set_nick", "nick": "Bob"})
+        await bob.receive_json(timeout=5)
+        command = f"{sys.executable} -m aiohttp_chat.client --url {server.url()} --nick Bob"
+        command += " --room Default"
+        tmux("new-session", "-d", "-s", "chat", "-x", "100", "-y", "20", command)
+        await tmux.wait_for("!!! /nick Bob: Name already in use.")
+        await tmux.wait_for("*** Type another nick, or an empty line to stay User")
+        tmux("send-keys", "-t", "chat", "Bobby", "Enter")
+        await tmux.wait_for("*** You are now known as Bobby")
+    tmux("send-keys", "-t", "chat", "/quit", "Enter")

@@ -23,6 +23,7 @@ from .conftest import (
     ClientProcess,
     RedisServer,
     ServerProcess,
+    TcpProxy,
     eventually,
     joined_peer,
     many_people,
@@ -172,6 +173,55 @@ async def test_a_room_in_the_url_is_joined_directly_and_the_nick_remembered(
     await expect(page.page.locator("#room")).to_have_value("Kitchen")
 
 
+async def test_the_page_enters_in_one_step_and_a_room_link_asks_a_newcomer_for_a_nick(
+    serve: Serve, open_page: OpenPage
+) -> None:
+    origin = await serve()
+    async with aiohttp.ClientSession() as session:
+        lounge = await joined_peer(session, chat_url(origin), "Bob", "Lounge")
+        default = await session.ws_connect(chat_url(origin))
+        await default.receive_json(timeout=5)
+        page = await open_page(origin, path="/#Lounge")  # a first visit: no nick remembered
+        await expect(page.page.locator("#join")).to_be_visible()
+        await expect(page.page.locator("#room")).to_have_value("Lounge")
+        await expect(page.page.locator("#nick")).to_be_focused()
+        await page.join("Alice", "Lounge")
+        assert await next_event(lounge, "joined") == {
+            "action": "joined", "room": "Lounge", "user": "Alice",
+        }  # fmt: skip
+        await say(lounge, "hi")  # the next thing Lounge hears is this: no rename came first
+        assert (await next_event(lounge, "chat_message"))["message"] == "hi"
+        await default.send_json({"action": "user_list"})
+        assert (await default.receive_json(timeout=5))["action"] == "user_list"  # nothing else
+        await default.close()
+        await lounge.close()
+
+
+async def test_the_page_resumes_a_connection_the_server_still_holds(
+    serve: Serve,
+    open_page: OpenPage,
+    tcp_proxy: Callable[[int], Awaitable[TcpProxy]],
+) -> None:
+    origin = await serve()
+    proxy = await tcp_proxy(int(origin.rsplit(":", 1)[1]))
+    page = await open_page(f"http://127.0.0.1:{proxy.port}")
+    await page.join("Alice", "Lounge")
+    async with aiohttp.ClientSession() as session:
+        bob = await joined_peer(session, chat_url(origin), "Bob", "Lounge")
+        await page.expect_line("Bob joined Lounge")
+        async with page.outage():
+            await proxy.cut(unnoticed=True)  # the server still holds Alice's connection
+            await page.expect_line("Reconnecting…")
+            await proxy.restore()
+            await page.expect_line("Reconnected: in Lounge as Alice.", within=RECONNECT_MS)
+        await page.type("back")
+        message = await bob.receive_json(timeout=10)  # the first thing Bob hears: no left
+        assert (message["action"], message["user"], message["message"]) == (
+            "chat_message", "Alice", "back",
+        )  # fmt: skip
+        await bob.close()
+
+
 async def test_refusals_are_shown_with_the_servers_text_next_to_their_cause(
     serve: Serve, open_page: OpenPage
 ) -> None:
@@ -308,14 +358,13 @@ async def test_with_redis_the_page_catches_up_on_what_another_node_carried(
             for text in missed:
                 await say(ws, text)
             server_process("--redis-url", redis_server.url, port=a.port)
-            await page.expect_line("Reconnected: in Lounge as User", within=RECONNECT_MS)
+            # Its resume token takes Alice back at once, from the dead node (whose lease has
+            # not run out yet): the room heard nothing.
+            await page.expect_line("Reconnected: in Lounge as Alice.", within=RECONNECT_MS)
         await page.expect_line("Missed in Lounge while away")
         await expect(page.log.locator("li.message")).to_have_count(4)
         shown = [text for _, text in await page.messages()]
         assert shown == ["before", *missed]  # each once, in order
-        # Alice stays taken until the cluster sees that node A died (its lease runs out).
-        await page.expect_line("/nick Alice: Name already in use. It is taken back")
-        await page.expect_line("You are now known as Alice", within=RECONNECT_MS)
         await page.type("back")
         assert (await next_event(ws, "chat_message"))["message"] == "back"
         assert await page.members() == await user_list(ws, "Lounge")

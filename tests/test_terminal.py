@@ -85,8 +85,22 @@ def test_a_long_line_scrolls_sideways_in_one_row() -> None:
     editor = LineEditor()
     editor.feed("0123456789abcdefghij")
     row, column = editor.row(12)  # room for 12 - 1 - len("> ") = 9 characters
-    assert (row, column) == ("> bcdefghij", 11)
+    assert (row, column) == ("> …cdefghij", 11)  # … where text is hidden
     editor.feed(HOME)
-    assert editor.row(12) == ("> 012345678", 2)
+    assert editor.row(12) == ("> 01234567…", 2)
     editor.feed("漢" * 3)  # wide characters take two columns each
-    assert editor.row(12) == ("> 漢漢漢012", 8)
+    assert editor.row(12) == ("> 漢漢漢01…", 8)
+    editor.feed(END)
+    assert editor.row(12) == ("> …cdefghij", 11)
+
+
+def test_a_bracketed_paste_is_one_line_with_its_line_breaks() -> None:
+    editor = LineEditor()
+    pasted = "\x1b[200~first line\rsecond\r\nthird\x1b[201~"
+    assert editor.feed(pasted[:9]) == []  # cut anywhere by the reads
+    assert editor.feed(pasted[9:]) == []  # a pasted CR is no Enter
+    assert editor.text == "first line\nsecond\nthird"
+    assert editor.row(80) == ("> first line↵second↵third", 25)
+    assert editor.feed("\r") == ["first line\nsecond\nthird"]  # the Enter after it sends it
+    assert editor.feed("\x1b[200~\x1b[D\x1b[201~x\x1b[D") == []  # keys inside a paste: text
+    assert (editor.text, editor.cursor) == ("x", 0)

@@ -22,7 +22,7 @@ const render = new Render(document, (text) => {
   line.value = text;
   line.focus();
 });
-const connection = new Connection(chatUrl(location), {
+const connection = new Connection(() => chat.url(chatUrl(location)), {
   open: () => chat.connected(),
   message: (text) => chat.receive(text),
   keepalive: () => chat.refresh(),
@@ -46,10 +46,7 @@ const chat = new Chat((request) => connection.send(request), {
     document.title = `${room} · aiohttp-chat`;
     if (roomInUrl() !== room) history.replaceState(null, "", `#${encodeURIComponent(room)}`);
   },
-  refused: (errors) => {
-    connection.stop();
-    showJoinForm(chat.wanted, errors);
-  },
+  refused: (errors) => showJoinForm(chat.wanted, errors), // still connected: see the form
 });
 
 // ------------------------------------------------------------------------ joining and leaving
@@ -80,6 +77,7 @@ function roomInUrl() {
 }
 
 function join(nick, room) {
+  if (connection.isOpen) connection.stop(); // (one left after a refused join)
   joinView.hidden = true;
   chatView.hidden = false;
   leaveButton.hidden = membersToggle.hidden = false;
@@ -109,7 +107,15 @@ joinForm.addEventListener("submit", (event) => {
   const nick = $("nick").value.trim();
   const room = $("room").value.trim();
   remember({ nick, room });
-  join(nick, room);
+  if (connection.isOpen && !chat.entered) {
+    // After a refusal: asked again on the connection that is there (in a room already).
+    joinView.hidden = true;
+    chatView.hidden = false;
+    leaveButton.hidden = membersToggle.hidden = false;
+    chat.retry(nick || null, room || null);
+  } else {
+    join(nick, room);
+  }
 });
 
 function leave() {
@@ -183,7 +189,9 @@ window.addEventListener("pageshow", (event) => {
   }
 });
 
+// A room link (`/#Lounge`) goes straight in under the remembered nick; on a first visit,
+// with no nick remembered, the form asks for one, the room filled in.
 const saved = recalled();
 const room = roomInUrl();
-if (room) join(saved.nick, room);
-else showJoinForm(saved);
+if (room && saved.nick) join(saved.nick, room);
+else showJoinForm(room ? { nick: "", room } : saved);

@@ -33,6 +33,8 @@ export class Chat {
   /** Join as `nick` in `room` (either empty: the server's choice) on the next connection. */
   begin(nick, room) {
     this.wanted = { nick, room };
+    this.token = null; // to resume the connection with, once the server gave one
+    this.limits = {};
     this.entered = false; // once in: refusals are lines, and a new connection catches up
     this.nick = this.room = null;
     this.members = new Set();
@@ -41,17 +43,56 @@ export class Chat {
     this.reclaim = null; // our nick, to take back once the server lets go of it
   }
 
-  /** A new connection is open: ask for the wanted room first, then the nick (nicks are unique
-   * per room, so it is asked for where it will be used). */
+  /** The chat's URL for the next connection, `base` with what it asks for (protocol 1.2):
+   * the wanted nick and room, entered in one step, and the token of a lost connection. */
+  url(base) {
+    const { nick, room } = this.wanted;
+    const query = new URLSearchParams();
+    if (nick) query.set("nick", nick);
+    if (room && room !== DEFAULT_ROOM) query.set("room", room);
+    if (this.token) query.set("resume", this.token);
+    const search = query.toString();
+    return search ? `${base}?${search}` : base;
+  }
+
+  /** A new connection is open: its greeting (`connecting`) says where it is. */
   connected() {
     this.pending = [];
     this.startup = 0;
     this.greeted = false;
     this.refusals = {};
     this.inRoom = false;
+  }
+
+  /** What the server will say of the wanted nick and room: with protocol 1.2, the one
+   * refusal that follows `connecting` if it did not grant them (the room's, if both); a
+   * server without it is asked, room first (nicks are unique per room: asked for where it
+   * will be used). */
+  expectWanted(inHandshake) {
     const { nick, room } = this.wanted;
-    if (room && room !== DEFAULT_ROOM) this.ask({ action: "join_room", room }, STARTUP);
-    if (nick) this.ask({ action: "set_nick", nick }, STARTUP);
+    const roomRequest = { action: "join_room", room };
+    const nickRequest = { action: "set_nick", nick };
+    const roomRefused = room && room !== DEFAULT_ROOM && room !== this.room;
+    const nickRefused = nick && nick !== this.nick;
+    if (inHandshake) {
+      const request = roomRefused ? roomRequest : nickRefused ? nickRequest : null;
+      if (request) {
+        this.pending.push({ request, purpose: STARTUP, entry: null });
+        this.startup += 1;
+      }
+      return;
+    }
+    if (roomRefused) this.ask(roomRequest, STARTUP);
+    if (nickRefused) this.ask(nickRequest, STARTUP);
+  }
+
+  /** After a refused first join, the form was sent again: ask on this same connection (it
+   * is in a room already, under the server's nick), so the room hears no stranger leave. */
+  retry(nick, room) {
+    this.wanted = { nick, room };
+    this.refusals = {};
+    this.expectWanted(false);
+    if (this.startup === 0) this.enterWhenDue();
   }
 
   /** The connection was lost: own messages not yet answered may or may not have gone out. */
@@ -118,6 +159,7 @@ export class Chat {
     const { request, purpose, entry } =
       index < 0 ? { request: { action: message.action }, purpose: USER, entry: null }
                 : this.pending.splice(index, 1)[0];
+    if (typeof message.resume === "string") this.token = message.resume;
     if (message.success === true) this.succeeded(message, request, purpose, entry);
     else this.failed(String(message.message), request, purpose, entry);
     if (purpose === STARTUP) {
@@ -261,7 +303,10 @@ export class Chat {
       case "connecting":
         this.nick = user;
         this.room = String(event.room);
+        this.token = typeof event.resume === "string" ? event.resume : null;
+        this.limits = event.limits !== null && typeof event.limits === "object" ? event.limits : {};
         this.greeted = true;
+        this.expectWanted("protocol" in event);
         this.enterWhenDue();
         break;
       case "joined":

@@ -29,7 +29,8 @@ export function chatUrl(location) {
 }
 
 export class Connection {
-  /** `on`: {open(), message(text), keepalive(), lost(why), ended(why), state(name, detail)}. */
+  /** `url()`: the URL of the next connection (it may ask for more each time);
+   * `on`: {open(), message(text), keepalive(), lost(why), ended(why), state(name, detail)}. */
   constructor(url, on) {
     this.url = url;
     this.on = on;
@@ -76,7 +77,7 @@ export class Connection {
   connect() {
     if (this.failures) this.on.state("waiting", 0); // still reconnecting: trying now
     else this.on.state("connecting");
-    const ws = new WebSocket(this.url);
+    const ws = new WebSocket(this.url());
     this.ws = ws;
     let opened = false;
     ws.onopen = () => {
