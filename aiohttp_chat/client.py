@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import random
 import signal
 import ssl
@@ -52,6 +53,8 @@ from .console import (
     escape,
     not_a_chat,
     parse_line,
+    pending,
+    reconnecting_in,
     refused_lines,
     unreachable,
     wish_refused,
@@ -310,16 +313,18 @@ async def converse(
     nick: str | None = None,
     room: str | None = None,
     reconnect: bool = True,
-    strict: bool = False,
+    view: ChatView | None = None,
+    status: Callable[[str | None], None] | None = None,
     delay: Callable[[int], float] = backoff,
     tls: ssl.SSLContext | bool = True,
     **options: Any,
 ) -> None:
     """Chat on `url` until the user leaves; reconnect whenever a connection is lost (if
     `reconnect`), with its resume token, or else asking for its nick and room again.
-    Raises `ChatEnded` when it cannot go on (`strict`: also when the nick or room is
-    refused at start, or a line was refused)."""
-    view, failures, connected = ChatView(strict=strict), 0, False
+    Raises `ChatEnded` when it cannot go on (a `strict` view: also when the nick or room
+    is refused at start, or a line was refused). `status` is told the countdown to the next
+    try while reconnecting (None once connected)."""
+    view, failures, connected = view or ChatView(), 0, False
     async with Keyboard(read_line) as keyboard, ClientSession() as session:
         while True:
             view.connected(resumed=connected, nick=nick, room=room, in_handshake=True)
@@ -329,6 +334,9 @@ async def converse(
                     url, params=view.query(), autoping=False, ssl=tls
                 ) as ws:
                     failures, in_chat, connected = 0, True, True
+                    keyboard.while_away = None
+                    if status is not None:
+                        status(None)
                     await chat(ws, keyboard.read_line, output, **options, view=view)
                     return
             except Exception as exc:
@@ -337,10 +345,24 @@ async def converse(
                 raise ended
             if not failures:
                 output(f"*** {ended} Reconnecting…")  # one line per outage
+                keyboard.while_away = lambda line: output(pending(line))
             failures += 1
             nick, room = view.nick, view.room  # restored on the next connection
-            if await keyboard.wait_to_leave(delay(failures)):
+            if await _wait_to_retry(keyboard, delay(failures), status or (lambda _: None)):
                 return
+
+
+async def _wait_to_retry(
+    keyboard: Keyboard, seconds: float, status: Callable[[str | None], None]
+) -> bool:
+    """Wait before the next try, counting down in `status`; whether the user left."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        status(reconnecting_in(math.ceil(left)))
+        if await keyboard.wait_to_leave(min(left, left - math.floor(left) or 1.0)):
+            return True
+    status(reconnecting_in(0))
+    return False
 
 
 # ------------------------------------------------------------------------ entry point
@@ -410,8 +432,14 @@ async def run(args: argparse.Namespace) -> int:
     try:
         tls = _tls(args)
         async with terminal or contextlib.nullcontext():
+            view = ChatView(
+                strict=not interactive,
+                times=interactive if args.time is None else args.time,
+                width=None if terminal is None else terminal.columns,
+            )
+            status = None if terminal is None else terminal.status
             await converse(args.url, read_line, output, nick=nick, room=room,
-                           reconnect=reconnect, strict=not interactive, tls=tls)  # fmt: skip
+                           reconnect=reconnect, view=view, status=status, tls=tls)  # fmt: skip
     except ChatEnded as exc:
         print(f"aiohttp-chat: {exc}", file=sys.stderr)
         return 1
@@ -453,6 +481,12 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         help="when the connection is lost, reconnect and catch up (default: on at a "
         "terminal, off with piped input)",
+    )
+    parser.add_argument(
+        "--time",
+        action=argparse.BooleanOptionalAction,
+        help="show when each message was sent, [07:33] (default: on at a terminal, off with "
+        "piped input)",
     )
     parser.add_argument(
         "--ca-file",

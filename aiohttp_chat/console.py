@@ -43,6 +43,7 @@ QUOTED_CHARS: Final = 20  # of a refused chat message, shown to say which one it
 RECENT: Final = 20  # messages shown on entering a room, and by /history
 ASK_NICK: Final = "Nick (random if not provided): "
 ASK_ROOM: Final = f"Room ({protocol.DEFAULT_ROOM} if not provided): "
+NEW_SINCE: Final = "*** New since you were last here:"  # in a room's recent messages
 ASK_NICK_AGAIN: Final = "*** Type another nick, or an empty line to stay {nick}:"
 
 
@@ -69,17 +70,47 @@ def cell_width(text: str) -> int:
     return width
 
 
-def chat_line(user: object, message: object, prefix: str = ">>>") -> str:
-    """`>>>user: message`; its line breaks (and tabs) kept, indented under the first line."""
+def chat_line(
+    user: object, message: object, prefix: str = ">>>", *, width: int | None = None
+) -> str:
+    """`>>>user: message`; its line breaks (and tabs) kept, indented under the first line,
+    and (with a `width`) long lines wrapped at spaces, indented the same."""
     prefix = f"{prefix}{escape(user)}: "
-    lines = str(message).replace("\r\n", "\n").split("\n")
-    indent = "\n" + " " * cell_width(prefix)
-    return prefix + indent.join(escape(line.expandtabs(TAB_SIZE)) for line in lines)
+    indent = " " * cell_width(prefix)
+    text = str(message).replace("\r\n", "\n")
+    lines = [escape(line.expandtabs(TAB_SIZE)) for line in text.split("\n")]
+    if width is not None and width > len(indent) + 10:  # else wrapping would only hurt
+        lines = [part for line in lines for part in _wrapped(line, width - len(indent))]
+    return prefix + "".join(f"\n{indent}{line}" if n else line for n, line in enumerate(lines))
 
 
-def history_line(entry: Message) -> str:
+def _wrapped(line: str, width: int) -> list[str]:
+    """`line` in pieces at most `width` columns wide, cut at spaces where it can be."""
+    parts: list[str] = []
+    while cell_width(line) > width:
+        cut = width
+        while cell_width(line[:cut]) > width:
+            cut -= 1
+        space = line.rfind(" ", 0, cut + 1)
+        if space > 0:
+            parts.append(line[:space])
+            line = line[space + 1 :]
+        else:  # one word longer than the row: cut it
+            parts.append(line[:cut])
+            line = line[cut:]
+    return [*parts, line]
+
+
+def live_line(entry: Message, *, times: bool = True, width: int | None = None) -> str:
+    """A message as it arrives: `[07:33] >>>bob: hi` (without its time if not `times`)."""
+    prefix = f"[{local_time(entry)}] >>>" if times and entry.get("time") else ">>>"
+    return chat_line(entry.get("user"), entry.get("message"), prefix, width=width)
+
+
+def history_line(entry: Message, *, width: int | None = None) -> str:
     """A message from the history: `  [07:33] bob: hi`, its time in local time."""
-    return chat_line(entry.get("user"), entry.get("message"), f"  [{local_time(entry)}] ")
+    prefix = f"  [{local_time(entry)}] "
+    return chat_line(entry.get("user"), entry.get("message"), prefix, width=width)
 
 
 def local_time(entry: Message) -> str:
@@ -206,6 +237,16 @@ def _bare(url: str) -> str:
 def wish_refused(option: str, name: object, why: object) -> str:
     """A nick or room asked for at start (`--nick`, `--room`) that is not allowed."""
     return f"{option} {escape(name)}: {escape(why)}"
+
+
+def reconnecting_in(seconds: int) -> str:
+    """The input row's prompt while reconnecting: the countdown to the next try."""
+    return f"reconnecting in {seconds} s" if seconds else "reconnecting now"
+
+
+def pending(line: str) -> str:
+    """A line typed while disconnected: kept, and sent once the client is back."""
+    return f"*** Not connected: sent once reconnected: {escape(line)}"
 
 
 def refused_lines(count: int) -> str:

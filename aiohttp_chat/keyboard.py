@@ -26,6 +26,7 @@ class Keyboard:
         self._lines: deque[str | Exception] = deque()  # lines, or what reading them raised
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.while_away: Callable[[str], None] | None = None  # told each line typed offline
 
     async def __aenter__(self) -> Keyboard:
         self._task = asyncio.create_task(self._pump(), name="keyboard")
@@ -49,6 +50,9 @@ class Keyboard:
                 return
 
     def _put(self, item: str | Exception) -> None:
+        away = self.while_away
+        if away is not None and isinstance(item, str) and parse_line(item) not in (None, Quit()):
+            away(item)  # a line to send, kept until the client is back
         self._lines.append(item)
         self._changed.set()
 

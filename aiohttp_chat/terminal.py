@@ -231,6 +231,7 @@ class Terminal:
         prompt: str = PROMPT,
     ) -> None:
         self.editor = LineEditor(prompt)
+        self._prompt = prompt
         self._reader, self._writer, self._fd = reader, writer, fd
         self._saved: list[Any] | None = None
         self._submitted: deque[str | Key] = deque()
@@ -275,6 +276,13 @@ class Terminal:
             raise EOFError
         return item
 
+    def status(self, text: str | None) -> None:
+        """Show `text` in the input row, before the prompt (None: the prompt alone)."""
+        prompt = self._prompt if text is None else f"({text}) {self._prompt}"
+        if prompt != self.editor.prompt:
+            self.editor.prompt = prompt
+            self._draw()
+
     def io(self) -> tuple[Callable[[], Awaitable[str]], Callable[[str], None]]:
         """The client's line reader and output, on this terminal."""
         return self.read_line, self.print
@@ -284,7 +292,7 @@ class Terminal:
         self._write(f"{CLEAR_ROW}{text}\n")
         self._draw()
 
-    def _columns(self) -> int:
+    def columns(self) -> int:
         """The terminal's width now. Asked of the terminal itself: a COLUMNS variable in the
         environment (which shells may export) would freeze it at the width it once was."""
         try:
@@ -293,7 +301,7 @@ class Terminal:
             return shutil.get_terminal_size().columns
 
     def _draw(self) -> None:
-        row, column = self.editor.row(self._columns())
+        row, column = self.editor.row(self.columns())
         self._write(f"{CLEAR_ROW}{row}\r" + (f"\x1b[{column}C" if column else ""))
 
     def _write(self, text: str) -> None:

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from typing import Any, Final
 
 from . import protocol
 from .console import (
     ASK_NICK_AGAIN,
+    NEW_SINCE,
     RECENT,
-    chat_line,
     escape,
     history_line,
+    live_line,
     typed,
     wish_refused,
 )
@@ -69,7 +71,8 @@ class Seen:
     """The chat messages shown, by room and id, and the last one of each room."""
 
     def __init__(self) -> None:
-        self._ids: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._ids: OrderedDict[tuple[str, str], int] = OrderedDict()  # -> when, in `count`
+        self.count = 0  # messages noted so far
         self.last: dict[str, str] = {}  # room -> id of the newest message shown
 
     def first_time(self, room: str, id: object) -> bool:
@@ -80,10 +83,15 @@ class Seen:
         key = (room, id)
         if key in self._ids:
             return False
-        self._ids[key] = None
+        self.count += 1
+        self._ids[key] = self.count
         if len(self._ids) > SEEN_IDS:
             self._ids.popitem(last=False)
         return True
+
+    def since(self, room: str, id: object, count: int) -> bool:
+        """Whether message `id` of `room` was first shown after `count` messages were."""
+        return self._ids.get((room, id) if isinstance(id, str) else ("", ""), 0) > count
 
 
 # Why a request was sent, which decides how its reply is shown.
@@ -107,7 +115,15 @@ class ChatView:
     `failed`, and the greeting never comes.
     """
 
-    def __init__(self, *, strict: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        strict: bool = False,
+        times: bool = False,
+        width: Callable[[], int] | None = None,
+    ) -> None:
+        self.times = times  # live lines show when they were sent
+        self.width = width  # of the terminal, to wrap long lines to (None: not wrapped)
         self.nick: str | None = None
         self.room: str | None = None
         self.token: str | None = None  # to resume the connection with (protocol 1.2)
@@ -120,6 +136,7 @@ class ChatView:
         self.requests = Requests()
         self.seen = Seen()
         self.to_send: list[tuple[Message, str]] = []  # requests the view wants made
+        self._asked: dict[str, int] = {}  # room -> `seen.count` when its history was asked
         self._wish: tuple[str | None, str | None] = (None, None)
         self._in_handshake = False
         self._first = True
@@ -214,6 +231,7 @@ class ChatView:
 
     def _ask_history(self, fields: Message, purpose: str) -> None:
         self.to_send.append(({"action": protocol.HISTORY, **fields}, purpose))
+        self._asked[fields["room"]] = self.seen.count  # what was shown by then
 
     def _expect_wish(self, *, in_handshake: bool) -> None:
         """What the server will say about the nick and room wished: with protocol 1.2, the
@@ -253,7 +271,7 @@ class ChatView:
             return f"*** In {room}: {', '.join(escape(user) for user in users)}"
         if action == protocol.CHAT_MESSAGE:
             self.seen.first_time(str(self.room), reply.get("id"))
-            return chat_line(self.nick, reply.get("message"))  # as the others see it
+            return self._live({**reply, "user": self.nick})  # as the others see it
         if action == protocol.HISTORY:
             return self._history(reply, purpose)
         return None
@@ -261,12 +279,16 @@ class ChatView:
     def _history(self, reply: Message, purpose: str) -> str | None:
         room = str(reply.get("room"))
         messages = [m for m in reply.get("messages") or () if isinstance(m, dict)]
-        if purpose != USER:  # each message once: skip what was shown live meanwhile
-            messages = [m for m in messages if self.seen.first_time(room, m.get("id"))]
-        else:
-            for message in messages:
-                self.seen.first_time(room, message.get("id"))
-        lines = [history_line(m) for m in messages]
+        if purpose == RECENT_ON_ENTRY:  # not what was shown live since it was asked for
+            asked = self._asked.pop(room, self.seen.count)
+            messages = [m for m in messages if not self.seen.since(room, m.get("id"), asked)]
+        new = [self.seen.first_time(room, m.get("id")) for m in messages]
+        if purpose == CATCH_UP:  # each message once: skip what was shown live meanwhile
+            messages = [m for m, first in zip(messages, new, strict=True) if first]
+        width = self.width() if self.width is not None else None
+        lines = [history_line(m, width=width) for m in messages]
+        if purpose == RECENT_ON_ENTRY and any(new) and not all(new):  # back in a room
+            lines.insert(new.index(True), NEW_SINCE)
         if purpose == CATCH_UP:
             header = f"*** Missed in {escape(room)} while away:" if lines else None
             if not reply.get("complete"):
@@ -317,8 +339,12 @@ class ChatView:
         if action == protocol.CHAT_MESSAGE:
             if not self.seen.first_time(str(self.room), event.get("id")):
                 return None  # already shown, from the history
-            return chat_line(event.get("user"), event.get("message"))
+            return self._live(event)
         return f"??? {escape(event)}"
+
+    def _live(self, message: Message) -> str:
+        width = self.width() if self.width is not None else None
+        return live_line(message, times=self.times, width=width)
 
 
 def _joined_lines(*texts: str | None) -> str | None:

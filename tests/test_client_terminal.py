@@ -133,7 +133,8 @@ async def test_the_first_minutes_in_a_shell(
         tmux("send-keys", "-t", "chat", "hello all", "Enter")
         assert await _next_chat(peer) == "hello all"
         lines = [line for line in await tmux.wait_for(">>>Typist: hello all") if line]
-        assert lines[-2:] == [">>>Typist: hello all", ">"]
+        assert re.fullmatch(r"\[\d\d:\d\d\] >>>Typist: hello all", lines[-2]), lines  # its time
+        assert lines[-1] == ">"
 
         # A refusal names what was typed.
         tmux("send-keys", "-t", "chat", "/nick x", "Enter")
@@ -144,10 +145,12 @@ async def test_the_first_minutes_in_a_shell(
             {"action": "chat_message", "message": "roses\nviolets\tblue\n\x1b[2Jsugar"}
         )
         lines = [line for line in await tmux.wait_for("sugar") if line]
+        time_ = lines[-4][:8]  # "[07:33] "
+        assert re.fullmatch(r"\[\d\d:\d\d\] ", time_), lines
         assert lines[-4:] == [
-            ">>>Peer: roses",
-            "         violets blue",
-            "         \\x1b[2Jsugar",
+            f"{time_}>>>Peer: roses",
+            f"{' ' * len(time_)}         violets blue",
+            f"{' ' * len(time_)}         \\x1b[2Jsugar",
             ">",
         ]
 
@@ -247,7 +250,10 @@ async def test_a_paste_is_one_message_and_a_resize_redraws_the_row(
             pass
         assert (message["user"], message["message"]) == ("Paster", "one\ntwo\nthree")
         lines = [line for line in await tmux.wait_for("       three") if line]
-        assert lines[-4:-1] == [">>>Paster: one", "           two", "           three"]
+        first = lines[-4]  # with the time it was sent: [07:33] >>>Paster: one
+        assert re.fullmatch(r"\[\d\d:\d\d\] >>>Paster: one", first), first
+        indent = " " * first.index("one")  # the other lines under the first
+        assert lines[-3:-1] == [f"{indent}two", f"{indent}three"]
 
         tmux("send-keys", "-t", "chat", "-l", "x" * 70 + "END")
         await tmux.wait_for("xxEND")
@@ -279,4 +285,24 @@ async def test_a_refused_nick_at_a_terminal_asks_for_another(
         await tmux.wait_for("*** Type another nick, or an empty line to stay User")
         tmux("send-keys", "-t", "chat", "Bobby", "Enter")
         await tmux.wait_for("*** You are now known as Bobby")
+    tmux("send-keys", "-t", "chat", "/quit", "Enter")
+
+
+async def test_reconnecting_counts_down_in_the_row_and_says_what_waits_to_be_sent(
+    server_process: Callable[..., ServerProcess], tmux: Tmux
+) -> None:
+    server = server_process()
+    command = f"{sys.executable} -m aiohttp_chat.client --url {server.url()} --nick Waiter"
+    tmux("new-session", "-d", "-s", "chat", "-x", "100", "-y", "20", command + " --room Lounge")
+    await tmux.wait_for("*** Connected to Lounge as Waiter.")
+    server.stop(signal.SIGTERM)
+    await tmux.wait_for("Reconnecting…")
+    await tmux.wait_for("(reconnecting in ")  # the input row counts down to the next try
+    tmux("send-keys", "-t", "chat", "-l", "typed while away")
+    tmux("send-keys", "-t", "chat", "Enter")
+    await tmux.wait_for("*** Not connected: sent once reconnected: typed while away")
+    server_process(port=server.port)
+    await tmux.wait_for("*** Reconnected: in Lounge as Waiter.", 30)
+    lines = [line for line in await tmux.wait_for(">>>Waiter: typed while away") if line]
+    assert lines[-1] == ">"  # the countdown is gone once back (the row is "> ")
     tmux("send-keys", "-t", "chat", "/quit", "Enter")

@@ -155,8 +155,9 @@ async def test_an_installed_server_and_clients_chat(installed: Installed) -> Non
             )
             assert (code, err) == (0, "")
             assert ">>>Installed: hello" in out
-            received = [await peer.receive_json(timeout=5) for _ in range(3)]
-        assert received[2]["message"] == "hello" and received[2]["user"] == "Installed"
+            received = [await peer.receive_json(timeout=5) for _ in range(2)]
+        assert received[0] == {"action": "joined", "room": "Default", "user": "Installed"}
+        assert received[1]["message"] == "hello" and received[1]["user"] == "Installed"
 
         async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as session:
             for path in ["/", *(f"/static/{asset.name}" for asset in STATIC.iterdir())]:

@@ -162,3 +162,49 @@ def test_a_refused_automatic_history_is_quiet_and_a_typed_one_is_not() -> None:
     assert view.show(refused) is None
     view.sent({"action": "history", "limit": 5})
     assert view.show(refused) == "!!! /history 5: Not allowed."
+
+
+def test_back_in_a_room_its_recent_messages_show_again_with_a_mark_before_the_new() -> None:
+    view = ChatView()
+    view.show({"action": "connecting", "room": "Lounge", "user": "Ann"})
+    view.to_send.clear()
+    for id, text in (("e-1", "first"), ("e-2", "second")):  # seen live in Lounge
+        view.show({"action": "chat_message", "message": text, "user": "bob", "id": id})
+    view.sent({"action": "join_room", "room": "Other"})
+    view.show({"action": "join_room", "success": True, "message": ""})
+    view.to_send.clear()
+    view.sent({"action": "join_room", "room": "Lounge"})  # and back
+    view.show({"action": "join_room", "success": True, "message": ""})
+    for request, purpose in view.to_send:
+        view.sent(request, purpose)
+    shown = view.show(
+        {
+            "action": "history",
+            "success": True,
+            "room": "Lounge",
+            "messages": [_entry(f"e-{n}", "bob", f"m{n}") for n in (1, 2, 3)],
+            "complete": True,
+        }
+    )
+    assert shown is not None
+    lines = shown.split("\n")
+    assert lines[0] == "*** Recent messages in Lounge:"
+    assert [line.rsplit("] ", 1)[-1] for line in lines[1:]] == [
+        "bob: m1",
+        "bob: m2",
+        "*** New since you were last here:",
+        "bob: m3",
+    ]
+
+
+def test_live_lines_show_their_time_unless_turned_off_and_wrap_under_the_text() -> None:
+    message = {"action": "chat_message", "message": "one two three four five six seven",
+               "user": "bob", "id": "e-1", "time": "2020-01-02T03:04:05.678Z"}  # fmt: skip
+    assert ChatView().show(message) == ">>>bob: one two three four five six seven"
+    timed = ChatView(times=True).show(message)
+    assert timed is not None and timed.endswith("] >>>bob: one two three four five six seven")
+    assert timed.startswith("[")
+    narrow = ChatView(width=lambda: 28).show(message)
+    assert narrow == (
+        ">>>bob: one two three four\n        five six seven"
+    )  # at spaces, each piece indented under the text
