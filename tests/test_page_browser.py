@@ -4,6 +4,7 @@ terminal clients and raw WebSocket peers, against real servers."""
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -189,8 +190,9 @@ async def test_the_page_enters_in_one_step_and_a_room_link_asks_a_newcomer_for_a
         assert await next_event(lounge, "joined") == {
             "action": "joined", "room": "Lounge", "user": "Alice",
         }  # fmt: skip
-        await say(lounge, "hi")  # the next thing Lounge hears is this: no rename came first
-        assert (await next_event(lounge, "chat_message"))["message"] == "hi"
+        await page.type("hi")
+        said = await lounge.receive_json(timeout=5)  # the next thing Lounge hears: no rename
+        assert (said["action"], said["user"], said["message"]) == ("chat_message", "Alice", "hi")
         await default.send_json({"action": "user_list"})
         assert (await default.receive_json(timeout=5))["action"] == "user_list"  # nothing else
         await default.close()
@@ -225,7 +227,7 @@ async def test_the_page_resumes_a_connection_the_server_still_holds(
 async def test_refusals_are_shown_with_the_servers_text_next_to_their_cause(
     serve: Serve, open_page: OpenPage
 ) -> None:
-    origin = await serve(rate_limit=1, rate_burst=5)
+    origin = await serve(rate_limit=1, rate_burst=8)
     async with aiohttp.ClientSession() as session:
         ws = await joined_peer(session, chat_url(origin), "Alice", "Lounge")
         page = await open_page(origin)
@@ -245,7 +247,7 @@ async def test_refusals_are_shown_with_the_servers_text_next_to_their_cause(
 
         await page.type("/nick Alice")
         await page.expect_line("/nick Alice: Name already in use.")
-        for n in range(8):  # beyond the burst: some are refused
+        for n in range(10):  # beyond the burst: some are refused
             await page.type(f"burst {n}")
         failed = page.log.locator("li.message.failed")
         await expect(failed.first).to_contain_text("Too many requests, slow down.")
@@ -318,21 +320,56 @@ async def test_the_page_reconnects_after_a_server_restart(
     await page.type("before")
     await expect(page.log.locator("li.message.sent")).to_have_count(1)
 
-    async with page.outage():  # the page's attempts while the server is down are refused
+    async with page.outage() as outage:  # its attempts while the server is down are refused
         server.stop(signal.SIGTERM)
         await page.expect_line("Connection lost (code 1001: Server shutdown). Reconnecting…")
         await expect(page.page.locator("#status")).to_contain_text("Reconnecting…")
         await page.type("while away")
         await expect(page.page.locator("#send-error")).to_contain_text("Not connected")
         await expect(page.page.locator("#line")).to_have_value("while away")  # kept
+        await expect(page.page.locator("#members-stale")).to_be_visible()  # as last seen
+        retry = page.page.locator("#retry")
+        await expect(retry).to_be_visible()
+        status = page.page.locator("#status")  # once the backoff is seconds long:
+        await expect(status).to_contain_text(re.compile(r"next try in [3-9] s"), timeout=20_000)
+        tried = outage.failed_attempts
+        await retry.click()  # an attempt at once, not at the end of the countdown
+        await eventually(lambda: _async(outage.failed_attempts > tried), 1.5)
 
         server_process(port=server.port)
         await page.expect_line("Reconnected: in Lounge as Alice.", within=RECONNECT_MS)
     await page.expect_connected()
+    await expect(page.page.locator("#members-stale")).to_be_hidden()
+    await expect(page.page.locator("#retry")).to_be_hidden()
     async with aiohttp.ClientSession() as session:
         ws = await joined_peer(session, chat_url(origin), "Bob", "Lounge")
         await page.type("after")
         assert (await next_event(ws, "chat_message"))["message"] == "after"
+        await ws.close()
+
+
+async def test_shift_enter_and_a_paste_make_one_message_of_several_lines(
+    serve: Serve, open_page: OpenPage
+) -> None:
+    origin = await serve()
+    page = await open_page(origin)
+    await page.join("Alice", "Lounge")
+    async with aiohttp.ClientSession() as session:
+        ws = await joined_peer(session, chat_url(origin), "Bob", "Lounge")
+        line = page.page.locator("#line")
+        height = (await line.bounding_box() or {}).get("height", 0)
+        await line.press_sequentially("one")
+        await line.press("Shift+Enter")  # a line break, not a send
+        await line.press_sequentially("two")
+        await expect(line).to_have_value("one\ntwo")
+        assert (await line.bounding_box() or {}).get("height", 0) > height  # it grew
+        await line.press("Enter")
+        assert (await next_event(ws, "chat_message"))["message"] == "one\ntwo"
+        await expect(line).to_have_value("")
+        await line.fill("pasted\nlines\nthree")  # as a paste leaves it
+        await line.press("Enter")
+        assert (await next_event(ws, "chat_message"))["message"] == "pasted\nlines\nthree"
+        await expect(page.log.locator("li.message .text").last).to_have_text("pasted\nlines\nthree")
         await ws.close()
 
 

@@ -20,6 +20,7 @@ const leaveButton = $("leave");
 
 const render = new Render(document, (text) => {
   line.value = text;
+  fit();
   line.focus();
 });
 const connection = new Connection(() => chat.url(chatUrl(location)), {
@@ -28,10 +29,12 @@ const connection = new Connection(() => chat.url(chatUrl(location)), {
   keepalive: () => chat.refresh(),
   lost: (why) => {
     chat.disconnected();
+    render.membersStale(true);
     render.add({ kind: "system", text: texts.lost(why) });
   },
   ended: (why) => {
     chat.disconnected();
+    render.membersStale(true);
     render.add({ kind: "error", text: texts.ended(why) });
   },
   state: (state, detail) => render.status(state, detail),
@@ -149,15 +152,33 @@ sendForm.addEventListener("submit", (event) => {
   typedLines.push(line.value);
   browsing = typedLines.length;
   line.value = "";
+  fit();
 });
 
+/** The input grows with its lines (Shift+Enter, a paste), up to a few; then it scrolls. */
+const MOST_ROWS = 6;
+function fit() {
+  line.style.height = "auto";
+  const style = getComputedStyle(line);
+  const most = parseFloat(style.lineHeight) * MOST_ROWS + parseFloat(style.paddingTop) * 2 + 2;
+  line.style.height = `${Math.min(line.scrollHeight + 2, most || line.scrollHeight + 2)}px`;
+}
+line.addEventListener("input", fit);
+
 line.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault(); // Enter sends; Shift+Enter is a line break in the message
+    sendForm.requestSubmit();
+    return;
+  }
   if (event.key !== "ArrowUp" && event.key !== "ArrowDown") return;
+  if (line.value.includes("\n")) return; // moving between its lines, not through history
   const next = browsing + (event.key === "ArrowUp" ? -1 : 1);
   if (next < 0 || next > typedLines.length) return;
   event.preventDefault();
   browsing = next;
   line.value = typedLines[next] ?? "";
+  fit();
 });
 
 membersToggle.addEventListener("click", () => {
@@ -175,6 +196,7 @@ window.addEventListener("hashchange", () => {
   else if (room !== chat.room) chat.command({ action: "join_room", room });
 });
 window.addEventListener("online", () => connection.retryNow());
+$("retry").addEventListener("click", () => connection.retryNow());
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "visible") connection.retryNow();
 });

@@ -38,6 +38,7 @@ function element(tag, className, text) {
 export class Render {
   /** `retry(text)`: the user wants to send a refused or unconfirmed message again. */
   constructor(doc, retry) {
+    this.doc = doc;
     this.log = doc.getElementById("log");
     this.memberList = doc.getElementById("member-list");
     this.membersToggle = doc.getElementById("members-toggle");
@@ -115,7 +116,14 @@ export class Render {
     return node;
   }
 
+  /** Offline, the member list is as last seen: said so, until the next one comes. */
+  membersStale(stale) {
+    this.doc.getElementById("members").classList.toggle("stale", stale);
+    this.doc.getElementById("members-stale").hidden = !stale;
+  }
+
   members(names, me) {
+    this.membersStale(false);
     this.memberList.replaceChildren(
       ...names.map((name) => {
         const item = element("li", name === me ? "me" : "", name);
@@ -141,5 +149,6 @@ export class Render {
       this.statusLine.dataset.state = state;
     }
     this.countdown.textContent = state === "waiting" ? texts.retryIn(detail) : "";
+    this.doc.getElementById("retry").hidden = state !== "waiting";
   }
 }
