@@ -170,7 +170,7 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
             may_change_room=partial(_may_change_room, app[ADMISSION], address),
         )
         limit = _rate_limit(settings)
-        ending = WSMsgType.ERROR
+        ending, code = WSMsgType.ERROR, None
         try:
             if not await session.enter(protocol.Wish.from_query(request.query), app[LIMITS]):
                 logger.warning("No free default nick in %s", session.room)
@@ -186,7 +186,7 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
                         break
                     continue
                 if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-                    ending = message.type
+                    ending, code = message.type, message.data  # (the peer's code, if CLOSE)
                     break
                 if limit is not None and not limit.allow(time.monotonic()):
                     if limit.flooding():  # refused before any work is done for it
@@ -206,14 +206,18 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
             await socket.close(code=WSCloseCode.INTERNAL_ERROR, message=b"Internal error")
         finally:
             if session.nick:  # else it never entered
-                _ended(address, session, ending, socket)
+                _ended(address, session, ending, socket, code)
     finally:
         app[ADMISSION].closed(address)
     return socket
 
 
-def _ended(address: str, session: ChatSession, ending: WSMsgType, socket: ChatSocket) -> None:
-    """Unregister a chat connection that ended, and count and log how."""
+def _ended(
+    address: str, session: ChatSession, ending: WSMsgType, socket: ChatSocket, code: object
+) -> None:
+    """Unregister a chat connection that ended, and count and log how: by the code of the
+    peer's close frame if it sent one (`code`; `close_code` would say 1006 when the peer,
+    over TLS above all, is gone before our answer to it is written)."""
     # Only a close frame from the peer is a polite leave; anything else is shameful.
     session.leave(shame=ending is not WSMsgType.CLOSE)
     session.stats.disconnects[_disconnect_reason(ending, socket)] += 1
@@ -222,7 +226,7 @@ def _ended(address: str, session: ChatSession, ending: WSMsgType, socket: ChatSo
         address,
         session.nick,
         _ending(ending, socket),
-        socket.sent_close_code if ending is WSMsgType.CLOSING else socket.close_code,
+        code if ending is WSMsgType.CLOSE else _close_code(ending, socket),
         extra=session.log_fields(address),
     )
 
@@ -243,6 +247,11 @@ def _rate_limited(message: WSMessage, stats: Stats) -> bytes:
     action = protocol.action_of(message.data) if message.type is WSMsgType.TEXT else None
     stats.request(action, "rate_limited")
     return encode_failure(action, protocol.RATE_LIMITED)
+
+
+def _close_code(ending: WSMsgType, socket: ChatSocket) -> int | None:
+    """The code a connection that ended without the peer's close frame was closed with."""
+    return socket.sent_close_code if ending is WSMsgType.CLOSING else socket.close_code
 
 
 def _ending(ending: WSMsgType, socket: ChatSocket) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import subprocess
 import sys
@@ -71,6 +72,19 @@ async def test_insecure_works_and_says_so(wss_server: str) -> None:
         "anyone on the way could read or change the chat.\n"
     )
     assert "unchecked" in out
+
+
+async def test_polite_leaves_over_tls_are_logged_as_the_metrics_count_them(
+    server_process: Callable[..., ServerProcess], tls: Tls
+) -> None:
+    server = server_process("--tls-cert", str(tls.cert), "--tls-key", str(tls.key))
+    url = f"wss://127.0.0.1:{server.port}/chat"
+    client = ("aiohttp_chat.client", "--url", url, "--ca-file", str(tls.ca))
+    for _ in range(3):  # clients that leave and exit at once, as the terminal client does
+        await asyncio.gather(*(run_process(*client, input="bye\n") for _ in range(5)))
+    _, _, err = server.stop()
+    leaves = [line for line in err.splitlines() if " left, code " in line]
+    assert len(leaves) == 15 and all(line.endswith(" left, code 1000") for line in leaves), leaves
 
 
 async def test_the_echo_example_over_wss(wss_server: str, tls: Tls) -> None:
