@@ -50,6 +50,7 @@ from .console import (
     Quit,
     Show,
     bad_url,
+    connection_lost,
     escape,
     not_a_chat,
     parse_line,
@@ -289,7 +290,7 @@ def ending(error: BaseException, who: str, url: str | None = None) -> ChatEnded:
         return ChatEnded(f"not a WebSocket URL: {url or error}", final=True)
     if isinstance(error, ClientError | OSError | TimeoutError):
         if url is None:  # on a connection that was open: a send or a ping that failed
-            return ChatEnded(f"The connection was lost ({escape(error) or type(error).__name__}).")
+            return ChatEnded(connection_lost(error))
         refused = isinstance(error, WSServerHandshakeError) and 400 <= error.status < 500
         final = refused or isinstance(error, ClientSSLError)  # TLS will not fix itself
         return ChatEnded(unreachable(url, error), final=final)

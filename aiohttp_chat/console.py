@@ -254,6 +254,11 @@ def refused_lines(count: int) -> str:
     return f"the server refused {count} line{'' if count == 1 else 's'} (shown above with !!!)"
 
 
+def connection_lost(error: BaseException) -> str:
+    """A send or a ping that failed on a connection that was open."""
+    return f"The connection was lost ({escape(error) or type(error).__name__})."
+
+
 def not_a_chat(answer: str | None) -> str:
     """What the client says when the server it reached speaks something else than the chat
     (its `/echo` endpoint, say): its first message has no `action`, or it sent none."""
