@@ -61,6 +61,7 @@ from .console import (
     wish_refused,
 )
 from .keyboard import Keyboard, LineReader
+from .limits import RateLimit
 from .terminal import open_terminal
 from .view import USER, ChatView, Requests
 
@@ -160,29 +161,25 @@ async def settle(requests: Requests, quiet: float = SETTLE) -> None:
                 return
 
 
-class Pacer:
+PACE_MARGIN: Final = 0.9  # of the server's rate, for the time a frame takes to arrive
+
+
+def pacer(limits: protocol.Message) -> RateLimit | None:
     """The client's side of the server's request rate limit (the `limits` that `connecting`
-    announced): a token bucket that waits instead of being refused, so that pasted or piped
-    lines all arrive. A little under the server's rate, for the time a frame takes."""
+    announced), a little under it: a bucket to wait on instead of being refused, so that
+    pasted or piped lines all arrive. None when the server announced no limit."""
+    rate, burst = limits.get("rate"), limits.get("burst")
+    if not (isinstance(rate, int | float) and isinstance(burst, int) and rate > 0 < burst):
+        return None
+    return RateLimit(rate * PACE_MARGIN, burst - 1, time.monotonic())
 
-    MARGIN: Final = 0.9
 
-    def __init__(self, limits: protocol.Message) -> None:
-        rate, burst = limits.get("rate"), limits.get("burst")
-        valid = isinstance(rate, int | float) and isinstance(burst, int) and rate > 0 < burst
-        self.rate = float(rate) * self.MARGIN if valid else 0.0  # type: ignore[arg-type]
-        self.burst = float(burst) - 1 if valid else 0.0  # type: ignore[arg-type]
-        self.tokens, self.stamp = self.burst, time.monotonic()
-
-    def spend(self) -> float:
-        """Take a token for a request about to go; the seconds to wait first (0 if none)."""
-        if not self.rate:
-            return 0.0
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        self.tokens -= 1
-        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+async def paced(bucket: RateLimit | None) -> None:
+    """Wait until `bucket` allows one more request, and take it."""
+    if bucket is not None:
+        if wait := bucket.wait(time.monotonic()):
+            await asyncio.sleep(wait)  # (then its token is there)
+        bucket.allow(time.monotonic())
 
 
 async def send_lines(
@@ -194,7 +191,7 @@ async def send_lines(
     """Send what the user types until /quit, or until end of input once all is answered;
     nothing before the server has greeted this connection, and no faster than its limits."""
     await view.entered.wait()
-    pacer = Pacer(view.limits)
+    bucket = pacer(view.limits)
     while True:
         try:
             line = await read_line()
@@ -213,8 +210,7 @@ async def send_lines(
         if isinstance(action, Show):
             output(action.text)
         elif action is not None:
-            if wait := pacer.spend():
-                await asyncio.sleep(wait)
+            await paced(bucket)
             await send(ws, view, action)
 
 

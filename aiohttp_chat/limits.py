@@ -63,6 +63,12 @@ class RateLimit:
         self._refused.append(now)
         return False
 
+    def wait(self, now: float) -> float:
+        """Seconds until a request made at `now` would be allowed (0: at once), for a client
+        that paces itself instead of being refused."""
+        tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
     def full(self, now: float) -> bool:
         """Whether the bucket is full at `now` (taking nothing)."""
         return self.tokens + (now - self.stamp) * self.rate >= self.burst

@@ -285,8 +285,7 @@ class ChatView:
         new = [self.seen.first_time(room, m.get("id")) for m in messages]
         if purpose == CATCH_UP:  # each message once: skip what was shown live meanwhile
             messages = [m for m, first in zip(messages, new, strict=True) if first]
-        width = self.width() if self.width is not None else None
-        lines = [history_line(m, width=width) for m in messages]
+        lines = [history_line(m, width=self._columns()) for m in messages]
         if purpose == RECENT_ON_ENTRY and any(new) and not all(new):  # back in a room
             lines.insert(new.index(True), NEW_SINCE)
         if purpose == CATCH_UP:
@@ -343,8 +342,10 @@ class ChatView:
         return f"??? {escape(event)}"
 
     def _live(self, message: Message) -> str:
-        width = self.width() if self.width is not None else None
-        return live_line(message, times=self.times, width=width)
+        return live_line(message, times=self.times, width=self._columns())
+
+    def _columns(self) -> int | None:
+        return self.width() if self.width is not None else None
 
 
 def _joined_lines(*texts: str | None) -> str | None:

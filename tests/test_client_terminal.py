@@ -40,6 +40,11 @@ class Tmux:
             await asyncio.sleep(0.05)
         raise AssertionError(f"{text!r} never appeared on:\n" + "\n".join(self.screen()))
 
+    def start_client(self, url: str, *options: str) -> None:
+        """The client on `url`, in a new 100x20 session named `chat`."""
+        command = " ".join([sys.executable, "-m", "aiohttp_chat.client", "--url", url, *options])
+        self("new-session", "-d", "-s", "chat", "-x", "100", "-y", "20", command)
+
 
 @pytest.fixture
 def tmux() -> Iterator[Tmux]:
@@ -53,8 +58,7 @@ async def test_typing_survives_incoming_lines(
     server_process: Callable[..., ServerProcess], tmux: Tmux
 ) -> None:
     server = server_process()
-    command = f"{sys.executable} -m aiohttp_chat.client --url {server.url()}"
-    tmux("new-session", "-d", "-s", "chat", "-x", "100", "-y", "20", command)
+    tmux.start_client(server.url())
     await tmux.wait_for("Nick (random if not provided): ")
     tmux("send-keys", "-t", "chat", "Typist", "Enter")
     await tmux.wait_for("Room (Default if not provided): ")
@@ -199,8 +203,7 @@ async def test_history_on_entering_and_a_reconnect_keep_the_typed_line(
         while (await peer.receive_json(timeout=5)).get("message") != "and again":
             pass
 
-    command = f"{sys.executable} -m aiohttp_chat.client --url {server.url()}"
-    tmux("new-session", "-d", "-s", "chat", "-x", "100", "-y", "20", command)
+    tmux.start_client(server.url())
     await tmux.wait_for("Nick (random if not provided): ")
     tmux("send-keys", "-t", "chat", "Typist", "Enter")
     await tmux.wait_for("Room (Default if not provided): ")
@@ -237,8 +240,7 @@ async def test_a_paste_is_one_message_and_a_resize_redraws_the_row(
     server_process: Callable[..., ServerProcess], tmux: Tmux
 ) -> None:
     server = server_process()
-    command = f"{sys.executable} -m aiohttp_chat.client --url {server.url()} --nick Paster"
-    tmux("new-session", "-d", "-s", "chat", "-x", "100", "-y", "20", command + " --room Default")
+    tmux.start_client(server.url(), "--nick", "Paster", "--room", "Default")
     await tmux.wait_for("*** Connected to Default as Paster.")
     async with aiohttp.ClientSession() as session, session.ws_connect(server.url()) as peer:
         await peer.receive_json(timeout=5)
@@ -278,9 +280,7 @@ async def test_a_refused_nick_at_a_terminal_asks_for_another(
         await bob.receive_json(timeout=5)
         await bob.send_json({"action": "set_nick", "nick": "Bob"})
         await bob.receive_json(timeout=5)
-        command = f"{sys.executable} -m aiohttp_chat.client --url {server.url()} --nick Bob"
-        command += " --room Default"
-        tmux("new-session", "-d", "-s", "chat", "-x", "100", "-y", "20", command)
+        tmux.start_client(server.url(), "--nick", "Bob", "--room", "Default")
         await tmux.wait_for("!!! /nick Bob: Name already in use.")
         await tmux.wait_for("*** Type another nick, or an empty line to stay User")
         tmux("send-keys", "-t", "chat", "Bobby", "Enter")
@@ -292,8 +292,7 @@ async def test_reconnecting_counts_down_in_the_row_and_says_what_waits_to_be_sen
     server_process: Callable[..., ServerProcess], tmux: Tmux
 ) -> None:
     server = server_process()
-    command = f"{sys.executable} -m aiohttp_chat.client --url {server.url()} --nick Waiter"
-    tmux("new-session", "-d", "-s", "chat", "-x", "100", "-y", "20", command + " --room Lounge")
+    tmux.start_client(server.url(), "--nick", "Waiter", "--room", "Lounge")
     await tmux.wait_for("*** Connected to Lounge as Waiter.")
     server.stop(signal.SIGTERM)
     await tmux.wait_for("Reconnecting…")

@@ -506,3 +506,11 @@ async def test_the_client_reports_a_refusal_in_one_line(
         await first.receive_json(timeout=5)
         code, _, err = await run_process("aiohttp_chat.client", "--url", server.url(), input="")
     assert (code, err) == (1, f"aiohttp-chat: cannot connect to {server.url()}: {said}\n")
+
+
+def test_a_client_can_ask_how_long_to_wait_for_its_next_request() -> None:
+    bucket = RateLimit(2, 2, now=0.0)
+    assert bucket.wait(0.0) == 0.0 and bucket.allow(0.0) and bucket.allow(0.0)
+    assert bucket.wait(0.0) == 0.5  # one token comes back every 0.5 s
+    assert bucket.wait(0.25) == 0.25
+    assert bucket.wait(0.5) == 0.0 and bucket.allow(0.5)
