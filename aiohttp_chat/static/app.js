@@ -79,11 +79,15 @@ function roomInUrl() {
   }
 }
 
-function join(nick, room) {
-  if (connection.isOpen) connection.stop(); // (one left after a refused join)
+function showChat() {
   joinView.hidden = true;
   chatView.hidden = false;
   leaveButton.hidden = membersToggle.hidden = false;
+}
+
+function join(nick, room) {
+  if (connection.isOpen) connection.stop(); // (one left after a refused join)
+  showChat();
   render.clear();
   chat.begin(nick || null, room || null);
   connection.start();
@@ -112,9 +116,7 @@ joinForm.addEventListener("submit", (event) => {
   remember({ nick, room });
   if (connection.isOpen && !chat.entered) {
     // After a refusal: asked again on the connection that is there (in a room already).
-    joinView.hidden = true;
-    chatView.hidden = false;
-    leaveButton.hidden = membersToggle.hidden = false;
+    showChat();
     chat.retry(nick || null, room || null);
   } else {
     join(nick, room);
