@@ -16,6 +16,8 @@ from typing import Any, Final
 
 import orjson
 
+from . import confusables
+
 Message = dict[str, Any]
 
 DEFAULT_ROOM: Final = "Default"
@@ -41,6 +43,8 @@ NICK_TAKEN: Final = "Name already in use."
 ROOM_INVALID: Final = "Room name must be a string and between 3-20 chars."
 ROOM_FORBIDDEN_CHARS: Final = "Room name contains characters that are not allowed."
 NICK_TAKEN_IN_ROOM: Final = "Name already in use in this room."
+NICK_ALIKE: Final = "Name looks like one already in use."
+NICK_ALIKE_IN_ROOM: Final = "Name looks like one already in use in this room."
 NOT_ALLOWED: Final = "Not allowed."
 NOT_A_JSON_OBJECT: Final = "Message must be a JSON object."
 NOT_JSON: Final = "Message must be valid JSON."
@@ -59,6 +63,18 @@ AFTER_INVALID: Final = "After must be a message id."
 ROOM_CHANGES_LIMITED: Final = "Too many room changes, slow down."
 RESUMED_REASON: Final = "Resumed elsewhere"  # the close reason, with 4001
 RESUMED_CODE: Final = 4001
+
+
+def room_alike_text(existing: str) -> str:
+    return f"Room name looks like an existing room: {existing}."
+
+
+def alike_room_of(text: str) -> str | None:
+    """The existing room a `room_alike_text` refusal names; None for any other text."""
+    head, tail = room_alike_text("\0").split("\0")
+    if text.startswith(head) and text.endswith(tail) and len(text) > len(head) + len(tail):
+        return text[len(head) : -len(tail)]
+    return None
 
 
 def message_invalid_text(limit: int) -> str:
@@ -84,31 +100,79 @@ class Unavailable(ProtocolError):
 
 # ---------------------------------------------------------------------------- validation
 
-# Cc: control characters (NUL, ESC, DEL, C1 controls); Cf: invisible formatting characters
-# (bidi overrides, zero-width joiners). Cs, lone surrogates, cannot be encoded at all.
-_FORBIDDEN_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs"})
+# What a name may hold (protocol 1.2): no whitespace of any kind (a room allows single spaces
+# between words); none of Cc (controls), Cf (invisible formatting: bidi overrides, zero-width
+# joiners, tags), Co (private use), Cn (unassigned), Cs (lone surrogates), Zl, Zp; none of the
+# invisible fillers that are letters or symbols; at least one letter or digit; and it may not
+# start with a combining mark, which would fuse with whatever is shown before it.
+_FORBIDDEN_CATEGORIES: Final = frozenset({"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"})
+_FILLERS: Final = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 
-def _has_forbidden_chars(text: str) -> bool:
-    return any(unicodedata.category(char) in _FORBIDDEN_CATEGORIES for char in text)
+def _allowed(name: str, *, spaces: bool) -> bool:
+    """Whether `name` (NFC) holds only what a name may (see above)."""
+    if spaces and (name.startswith(" ") or name.endswith(" ") or "  " in name):
+        return False
+    return (
+        unicodedata.category(name[0])[0] != "M"
+        and any(char.isalnum() for char in name)
+        and not any(
+            (char.isspace() and not (spaces and char == " "))
+            or char in _FILLERS
+            or unicodedata.category(char) in _FORBIDDEN_CATEGORIES
+            for char in name
+        )
+    )
 
 
-def _validate_name(value: object, invalid: str, forbidden: str) -> str:
-    if not isinstance(value, str) or not NAME_MIN <= len(value) <= NAME_MAX:
+def _validate_name(value: object, invalid: str, forbidden: str, *, spaces: bool) -> str:
+    if not isinstance(value, str) or not value:
         raise ProtocolError(invalid)
-    if _has_forbidden_chars(value):
+    name = unicodedata.normalize("NFC", value)  # lengths count the composed form
+    if not NAME_MIN <= len(name) <= NAME_MAX:
+        raise ProtocolError(invalid)
+    if not _allowed(name, spaces=spaces):
         raise ProtocolError(forbidden)
-    return value
+    return name
 
 
 def validate_nick(value: object) -> str:
-    """Return `value` as a nick, or raise `ProtocolError` with the text to answer."""
-    return _validate_name(value, NICK_INVALID, NICK_FORBIDDEN_CHARS)
+    """`value` as a nick, in NFC, or raise `ProtocolError` with the text to answer."""
+    return _validate_name(value, NICK_INVALID, NICK_FORBIDDEN_CHARS, spaces=False)
 
 
 def validate_room(value: object) -> str:
-    """Return `value` as a room name, or raise `ProtocolError` with the text to answer."""
-    return _validate_name(value, ROOM_INVALID, ROOM_FORBIDDEN_CHARS)
+    """`value` as a room name, in NFC, or raise `ProtocolError` with the text to answer."""
+    return _validate_name(value, ROOM_INVALID, ROOM_FORBIDDEN_CHARS, spaces=True)
+
+
+# Default-ignorable code points (Unicode's Default_Ignorable_Code_Point), which NFKC_Casefold
+# removes and a name may still hold: the characters of Cf and Cn among them are refused
+# above, the variation selectors, the combining grapheme joiner and the Khmer inherent vowels
+# (all combining marks) are not, and the fillers go too, whatever a caller passes.
+_IGNORABLE_RANGES: Final = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160),
+    (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E),
+    (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)  # fmt: skip
+_DROP_IGNORABLE: Final[dict[int, None]] = {
+    point: None for first, last in _IGNORABLE_RANGES for point in range(first, last + 1)
+}
+_PROTOTYPES: Final = confusables.PROTOTYPES
+
+
+def skeleton(name: str) -> str:
+    """The confusable skeleton of `name` (Unicode Technical Standard #39) after NFKC case
+    folding: two names with the same skeleton are *alike*, and may be taken for each other
+    (`Alice`, `alice`, `A1ice`, and `Alice` with a Cyrillic or a fullwidth `A`). The
+    prototypes are folded once more, so that one mapped to a capital (Cherokee GO, U+13AA,
+    to `A`) meets its folded twin."""
+    folded = unicodedata.normalize("NFKC", name.translate(_DROP_IGNORABLE))
+    folded = unicodedata.normalize("NFKC", folded.casefold()).translate(_DROP_IGNORABLE)
+    mapped = unicodedata.normalize("NFD", folded).translate(_PROTOTYPES).casefold()
+    return unicodedata.normalize("NFD", mapped)
 
 
 def validate_chat_message(value: object, limit: int) -> str:
