@@ -88,7 +88,7 @@ class ChatSession:
         refusal = None
         if wish.room is not None:
             try:
-                self.room = protocol.validate_room(wish.room)
+                self.room = await self._distinct(protocol.validate_room(wish.room))
             except ProtocolError as exc:
                 refusal = protocol.fail(protocol.JOIN_ROOM, exc.text)
         nick = None
@@ -97,8 +97,8 @@ class ChatSession:
                 nick = protocol.validate_nick(wish.nick)
             except ProtocolError as exc:
                 refusal = refusal or protocol.fail(protocol.SET_NICK, exc.text)
-            if nick is not None and not await self.rooms.take(self.room, nick):
-                refusal = refusal or protocol.fail(protocol.SET_NICK, protocol.NICK_TAKEN)
+            if nick is not None and (clash := await self.rooms.take(self.room, nick)):
+                refusal = refusal or protocol.fail(protocol.SET_NICK, clash.text(protocol.SET_NICK))
                 nick = None
         self.nick = nick or await self.rooms.default_nick(self.room) or ""
         return refusal
@@ -146,6 +146,7 @@ class ChatSession:
         new = protocol.validate_room(request.get("room"))
         if self.may_change_room is not None and not self.may_change_room():
             raise ProtocolError(protocol.ROOM_CHANGES_LIMITED, "rate_limited")
+        await self._distinct(new)
         old = self.room
         await self.rooms.move(self, new)
         await self._broadcast(protocol.left(old, self.nick, shame=False), old)
@@ -174,6 +175,13 @@ class ChatSession:
         return protocol.history_reply(room, messages, complete)
 
     # ------------------------------------------------------------------ helpers
+
+    async def _distinct(self, room: str) -> str:
+        """`room`, unless its name is alike to an existing room's: then `ProtocolError`,
+        whose text names that room."""
+        if (existing := await self.rooms.alike_room(room)) is not None:
+            raise ProtocolError(protocol.room_alike_text(existing))
+        return room
 
     async def _moved(self, action: str) -> Message:
         """The success reply to a move, with the resume token for the new place."""

@@ -40,10 +40,11 @@ DEFAULT_MAX_BYTES: Final = 64 << 20
 # CPython 3.11): its tuple (72), its number (28), its time (73, counted though the messages
 # of one millisecond share it) and its slot in the room's list, with the list's spare room.
 ENTRY_BYTES: Final = 72 + 28 + 73 + 12
-# What a room costs besides its messages: its `_Room` (56) and list (56), its name as a key,
-# counted apart, and its place in the rooms' ordered index (91 on average, measured at
-# 100,000 and 200,000 rooms, more while the table has just grown).
-ROOM_BYTES: Final = 56 + 56 + 112
+# What a room costs besides its messages: its `_Room` (64) and list (56), its name and its
+# skeleton, counted apart, its place in the rooms' ordered index (91 on average, measured at
+# 100,000 and 200,000 rooms, more while the table has just grown) and in the index of the
+# skeletons (94, measured likewise).
+ROOM_BYTES: Final = 64 + 56 + 112 + 94
 _N: Final = itemgetter(0)
 
 
@@ -78,11 +79,12 @@ def entry_bytes(user: str, message: str) -> int:
 
 
 class _Room:
-    __slots__ = ("bytes", "entries", "last")
+    __slots__ = ("alike", "bytes", "entries", "last")
 
     def __init__(self, name: str) -> None:
         self.entries: list[Kept] = []  # oldest first; a list is 576 bytes smaller than a deque
-        self.bytes = ROOM_BYTES + sys.getsizeof(name)
+        self.alike = protocol.skeleton(name)
+        self.bytes = ROOM_BYTES + sys.getsizeof(name) + sys.getsizeof(self.alike)
         self.last = 0.0
 
 
@@ -101,6 +103,7 @@ class MemoryHistory:
         self.epoch = new_epoch()
         self._n = 0
         self._rooms: OrderedDict[str, _Room] = OrderedDict()  # idle longest first
+        self._alike: dict[str, str] = {}  # skeleton -> the name of a room kept here
         self._expires_at = 0.0  # no room expires before this
         self.bytes = 0
 
@@ -115,6 +118,7 @@ class MemoryHistory:
         kept = self._rooms.get(room)
         if kept is None:
             kept = self._rooms[room] = _Room(room)
+            self._alike.setdefault(kept.alike, room)
             self.bytes += kept.bytes
         else:
             self._rooms.move_to_end(room)
@@ -166,8 +170,17 @@ class MemoryHistory:
         kept.bytes -= size
         self.bytes -= size
 
+    def alike_room(self, room: str) -> str | None:
+        """A room with history kept whose name is alike to `room` but not `room`; or None."""
+        self._expire(self._clock())
+        existing = self._alike.get(protocol.skeleton(room))
+        return None if existing == room else existing
+
     def _forget(self, room: str) -> None:
-        self.bytes -= self._rooms.pop(room).bytes
+        kept = self._rooms.pop(room)
+        if self._alike.get(kept.alike) == room:
+            del self._alike[kept.alike]
+        self.bytes -= kept.bytes
 
     def _expire(self, now: float) -> None:
         if now < self._expires_at:  # nothing can have expired yet: checked once per message

@@ -6,6 +6,7 @@ The views only call these; they never spell out a dict literal or an error strin
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 import re
@@ -89,6 +90,20 @@ class ProtocolError(ValueError):
         super().__init__(text)
         self.text = text
         self.outcome = outcome
+
+
+class Clash(enum.Enum):
+    """What keeps a nick from a room: a member has that very nick, or one alike to it."""
+
+    SAME = (NICK_TAKEN, NICK_TAKEN_IN_ROOM)
+    ALIKE = (NICK_ALIKE, NICK_ALIKE_IN_ROOM)
+
+    def text(self, action: str) -> str:
+        """The refusal's text: for `set_nick`, or for `join_room` (in this room)."""
+        return self.value[action == JOIN_ROOM]
+
+    def refusal(self, action: str) -> ProtocolError:
+        return ProtocolError(self.text(action))
 
 
 class Unavailable(ProtocolError):

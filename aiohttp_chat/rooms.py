@@ -17,7 +17,7 @@ from typing import Final, NamedTuple, Protocol
 from . import protocol, utils, wire
 from .history import MemoryHistory
 from .metrics import Stats
-from .protocol import Message
+from .protocol import Clash, Message
 from .resume import Tokens
 from .utils import Registry
 from .wire import ChatSocket
@@ -34,6 +34,7 @@ class Member(Protocol):
 
 
 RESUMED: Final = protocol.RESUMED_REASON.encode()
+DEFAULT_ALIKE: Final = protocol.skeleton(protocol.DEFAULT_ROOM)
 
 
 class Resumption(NamedTuple):
@@ -63,9 +64,17 @@ class Rooms:
         """A free `User<n>` nick in `room`, or None if none was found."""
         return utils.free_default_nick(self.registry, room)
 
-    async def take(self, room: str, nick: str) -> bool:
-        """Whether `nick` is free in `room` (and, with Redis, now held for this node)."""
-        return nick not in self.registry.get(room, ())
+    async def take(self, room: str, nick: str) -> Clash | None:
+        """What keeps `nick` from `room`; None if it is free there (and, with Redis, now held
+        for this node)."""
+        return utils.clash(self.registry.get(room), nick)
+
+    async def alike_room(self, room: str) -> str | None:
+        """The existing room (with members, or kept history; `Default` always) whose name
+        is alike to `room` but not `room`, if any."""
+        if protocol.skeleton(room) == DEFAULT_ALIKE and room != protocol.DEFAULT_ROOM:
+            return protocol.DEFAULT_ROOM
+        return utils.alike_room(self.registry, room) or self.history.alike_room(room)
 
     async def enter(self, member: Member) -> None:
         """Register `member` under its nick in its room (the nick is known to be free)."""
@@ -92,7 +101,7 @@ class Rooms:
             return None
         if isinstance(found, tuple):  # ended lately: if the nick is still free
             room, nick = found
-            if not await self.take(room, nick):
+            if await self.take(room, nick) is not None:
                 return None
             member.room, member.nick = room, nick
             return Resumption(heard=True)

@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
+from aiohttp_chat import protocol
 from aiohttp_chat.history import ROOM_BYTES, MemoryHistory, entry_bytes, split_stream_id
 from aiohttp_chat.protocol import UNAVAILABLE
 from aiohttp_chat.server import Settings, create_app
@@ -116,7 +117,13 @@ def test_retention_by_time_after_the_last_message() -> None:
 
 def room_bytes(room: str, *messages: tuple[str, str]) -> int:
     """What a room holding `messages` ((user, text) pairs) counts for in the cap."""
-    return ROOM_BYTES + sys.getsizeof(room) + sum(entry_bytes(*m) for m in messages)
+    key = protocol.skeleton(room)
+    return (
+        ROOM_BYTES
+        + sys.getsizeof(room)
+        + sys.getsizeof(key)
+        + sum(entry_bytes(*m) for m in messages)
+    )
 
 
 def test_the_memory_cap_forgets_the_rooms_idle_longest() -> None:

@@ -123,7 +123,7 @@ async def test_set_nick_without_nick_field(connect: Connect) -> None:
 
 async def test_set_nick_lengths_count_code_points(connect: Connect) -> None:
     alice = await connect()
-    await alice.set_nick("😀😀😀")
+    await alice.set_nick("x😀😀")
     await alice.set_nick("é" * 20)
 
 

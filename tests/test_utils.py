@@ -1,12 +1,11 @@
 """The registry moves, on plain objects in place of sockets."""
 
 import random
-from collections import defaultdict
 
 import pytest
 
 from aiohttp_chat import utils
-from aiohttp_chat.protocol import ProtocolError
+from aiohttp_chat.protocol import Clash, ProtocolError
 
 from .conftest import exactly
 
@@ -14,8 +13,10 @@ Registry = utils.Registry[object]
 
 
 def make(**rooms: dict[str, object]) -> Registry:
-    registry: Registry = defaultdict(dict)
-    registry.update({room: dict(members) for room, members in rooms.items()})
+    registry: Registry = utils.Registry()
+    for room, members in rooms.items():
+        for nick, member in members.items():
+            utils.add_member(registry, room, nick, member)
     return registry
 
 
@@ -79,3 +80,59 @@ def test_free_default_nick_gives_up_after_attempts() -> None:
     registry = make(Default={"User5": 1})
     assert utils.free_default_nick(registry, "Default", rng=Always()) is None  # type: ignore[arg-type]
     assert utils.free_default_nick(make(), "Default", rng=Always()) == "User5"  # type: ignore[arg-type]
+
+
+ALIKE_IN_ROOM = "Name looks like one already in use in this room."
+
+
+def test_a_nick_alike_to_a_members_is_refused_and_freed_when_they_go() -> None:
+    a = object()
+    registry = make(room={"Alice": a})
+    for alike in ("alice", "ALICE", "\u0410lice", "A1ice"):
+        with pytest.raises(ProtocolError, match=exactly(ALIKE_IN_ROOM)):
+            utils.add_member(registry, "room", alike, object())
+    assert utils.clash(registry["room"], "Alice") is Clash.SAME
+    assert utils.clash(registry["room"], "alice") is Clash.ALIKE
+    assert utils.clash(registry["room"], "Bob") is None
+    assert utils.clash(registry.get("elsewhere"), "alice") is None
+    utils.remove_member(registry, "room", "Alice", a)
+    utils.add_member(registry, "room", "alice", a)  # free again
+    assert registry["room"].alike == {"alice": "alice"}
+
+
+def test_a_member_may_change_the_case_of_its_own_nick_but_not_take_anothers_look() -> None:
+    a, b = object(), object()
+    registry = make(room={"alice": a, "Bob": b})
+    utils.change_nick(registry, "room", "alice", "Alice")
+    assert registry["room"] == {"Alice": a, "Bob": b}
+    with pytest.raises(ProtocolError, match=exactly("Name looks like one already in use.")):
+        utils.change_nick(registry, "room", "Alice", "BOB")
+    assert registry["room"].alike == {"alice": "Alice", "bob": "Bob"}
+
+
+def test_moving_into_a_room_with_an_alike_nick_is_refused() -> None:
+    a, b = object(), object()
+    registry = make(one={"alice": a}, two={"Alice": b})
+    with pytest.raises(ProtocolError, match=exactly(ALIKE_IN_ROOM)):
+        utils.change_room(registry, "one", "two", "alice")
+    assert registry == {"one": {"alice": a}, "two": {"Alice": b}}
+
+
+def test_the_registry_knows_its_rooms_by_skeleton_while_they_have_members() -> None:
+    a = object()
+    registry = make(Lounge={"alice": a})
+    assert utils.alike_room(registry, "lounge") == "Lounge"
+    assert utils.alike_room(registry, "L\u043eunge") == "Lounge"  # Cyrillic o
+    assert utils.alike_room(registry, "Lounge") is None  # the very room is not "alike"
+    assert utils.alike_room(registry, "Kitchen") is None
+    utils.change_room(registry, "Lounge", "Kitchen", "alice")
+    assert utils.alike_room(registry, "lounge") is None
+    assert utils.alike_room(registry, "KITCHEN") == "Kitchen"
+
+
+def test_a_default_nick_is_never_alike_to_a_members() -> None:
+    registry = make(room={"user1": object()})
+    rng = random.Random(0)
+    draws = iter([1, 1, 2])
+    rng.randint = lambda low, high: next(draws)  # type: ignore[method-assign]
+    assert utils.free_default_nick(registry, "room", rng=rng) == "User2"

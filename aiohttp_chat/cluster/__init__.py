@@ -33,7 +33,7 @@ from redis.asyncio.cluster import RedisCluster
 from .. import history, protocol, resume, utils, wire
 from ..config import Settings
 from ..metrics import Stats
-from ..protocol import Message, ProtocolError, Unavailable
+from ..protocol import Clash, Message, Unavailable
 from ..rooms import RESUMED, Member, Resumption, Rooms
 from ..utils import Registry
 from ..wire import ChatSocket
@@ -56,7 +56,11 @@ SCRIPTS: Final = {
     "tail": keys.TAIL,
     "recover": keys.RECOVER,
     "take": keys.TAKE,
+    "claim": keys.CLAIM,
+    "name": keys.NAME,
 }
+NAMED_PENDING_MS: Final = 60_000  # a room's name, kept for a claim that did not come
+CLASHES: Final = {1: Clash.SAME, 2: Clash.ALIKE}  # what CLAIM and RENAME answer
 HELD_SECONDS: Final = 86_400  # a token's record while its connection is open (then KEEP)
 
 
@@ -177,7 +181,7 @@ class ClusterRooms(Rooms):
             if nick is None:
                 continue
             try:
-                if await self.claim(room, nick):
+                if await self.claim(room, nick) is None:
                     return nick
             except Unavailable:
                 return nick  # registered (and checked) once Redis is back
@@ -188,15 +192,26 @@ class ClusterRooms(Rooms):
         self.members[member.socket] = member
         await self._serve(member.room)
 
-    async def take(self, room: str, nick: str) -> bool:
-        """Whether `nick` was free in `room` on every node (then it is this node's); taken
-        unchecked if Redis is away, as a default nick is."""
-        if nick in self.registry.get(room, ()):
-            return False
+    async def take(self, room: str, nick: str) -> Clash | None:
+        """What keeps `nick` from `room` on any node; None if it was free (then it is this
+        node's). Taken unchecked if Redis is away, as a default nick is."""
+        if (clash := utils.clash(self.registry.get(room), nick)) is not None:
+            return clash
         try:
             return await self.claim(room, nick)
         except Unavailable:
-            return True  # registered (and checked) once Redis is back
+            return None  # registered (and checked) once Redis is back
+
+    async def alike_room(self, room: str) -> str | None:
+        """As `Rooms.alike_room`, on every node: the name of a room with members or history
+        anywhere. Unchecked beyond this node if Redis is away (then a move fails anyway)."""
+        if (existing := await super().alike_room(room)) is not None:
+            return existing
+        try:
+            named = await self.publisher.script("name", [keys.name(room)], [room, NAMED_PENDING_MS])
+        except Unavailable:
+            return None
+        return None if (existing := history.text(named)) == room else existing
 
     def leave(self, member: Member, left: bytes) -> bool:
         room, nick, token = member.room, member.nick, member.token
@@ -239,11 +254,8 @@ class ClusterRooms(Rooms):
                 return Resumption(heard=False, replacing=old)
             index, entry = keys.members(self.node), keys.member(room, nick)
             await self.call(self.publisher.redis.sadd(index, entry))  # first: never unindexed
-            owner = history.text(
-                await self.publisher.script(
-                    "take", [keys.nicks(room), keys.holders(room)], [nick, token, self.node]
-                )
-            )
+            args = [nick, token, self.node, protocol.skeleton(nick), room]
+            owner = history.text(await self.publisher.script("take", keys.names(room), args))
         except Unavailable:
             return None  # then it enters as it asked, without the token
         if owner == "-":  # someone else has the nick now
@@ -267,7 +279,8 @@ class ClusterRooms(Rooms):
     def _resumed_elsewhere(self, room: str, nick: str) -> None:
         """Another node took over our member `nick` in `room` with its token: close ours,
         unheard (the nick is that node's already)."""
-        socket = self.registry.get(room, {}).get(nick)
+        members = self.registry.get(room)
+        socket = members.get(nick) if members is not None else None
         if socket is None:
             return
         member = self.members.pop(socket, None)
@@ -279,24 +292,23 @@ class ClusterRooms(Rooms):
 
     async def rename(self, member: Member, new: str) -> None:
         room, old = member.room, member.nick
-        if new in self.registry[room]:
-            raise ProtocolError(protocol.NICK_TAKEN)
+        if (clash := utils.clash(self.registry.get(room), new, own=old)) is not None:
+            raise clash.refusal(protocol.SET_NICK)
         index = keys.members(self.node)
         await self.call(self.publisher.redis.sadd(index, keys.member(room, new)))
-        room_keys = [keys.nicks(room), keys.holders(room)]
-        if not await self.publisher.script("rename", room_keys, [new, old, self.node]):
+        args = [new, old, self.node, protocol.skeleton(new), protocol.skeleton(old), room]
+        if clash := CLASHES.get(await self.publisher.script("rename", keys.names(room), args)):
             await self.call(self.publisher.redis.srem(index, keys.member(room, new)))
-            raise ProtocolError(protocol.NICK_TAKEN)
+            raise clash.refusal(protocol.SET_NICK)
         with contextlib.suppress(Unavailable):  # a stale index entry is harmless
             await self.call(self.publisher.redis.srem(index, keys.member(room, old)))
         await super().rename(member, new)
 
     async def move(self, member: Member, new: str) -> None:
         old, nick = member.room, member.nick
-        if nick in self.registry.get(new, {}):
-            raise ProtocolError(protocol.NICK_TAKEN_IN_ROOM)
-        if not await self.claim(new, nick):
-            raise ProtocolError(protocol.NICK_TAKEN_IN_ROOM)
+        clash = utils.clash(self.registry.get(new), nick) or await self.claim(new, nick)
+        if clash is not None:
+            raise clash.refusal(protocol.JOIN_ROOM)
         with contextlib.suppress(Unavailable):  # the keeper settles it once Redis is back
             await self.release(old, nick)
         await super().move(member, new)
@@ -339,22 +351,29 @@ class ClusterRooms(Rooms):
 
     # ------------------------------------------------------------------ Redis's part
 
-    async def claim(self, room: str, nick: str) -> bool:
-        """Take `nick` in `room` for this node; False if another connection has it."""
+    async def claim(self, room: str, nick: str) -> Clash | None:
+        """Take `nick` in `room` for this node, unless another connection has it or one
+        alike to it (what is answered then)."""
         index, entry = keys.members(self.node), keys.member(room, nick)
         await self.call(self.publisher.redis.sadd(index, entry))  # first: never unindexed
-        if await self.call(self.publisher.redis.hsetnx(keys.nicks(room), nick, self.node)):
-            return True
-        with contextlib.suppress(Unavailable):
-            await self.call(self.publisher.redis.srem(index, entry))
-        return False
+        args = [nick, protocol.skeleton(nick), self.node, room]
+        clash = CLASHES.get(await self.publisher.script("claim", keys.names(room), args))
+        if clash is not None:
+            with contextlib.suppress(Unavailable):
+                await self.call(self.publisher.redis.srem(index, entry))
+        return clash
 
     async def release(self, room: str, nick: str, node: str | None = None) -> bool:
         """Let go of `nick` in `room` if `node` (this one) holds it; whether it did."""
         node = node or self.node
-        released = await self.publisher.script(
-            "release", [keys.nicks(room), keys.holders(room)], [nick, node]
-        )
+        args = [
+            nick,
+            node,
+            protocol.skeleton(nick),
+            room,
+            self._history[1] if self._history[0] else 0,
+        ]
+        released = await self.publisher.script("release", keys.names(room), args)
         await self.call(self.publisher.redis.srem(keys.members(node), keys.member(room, nick)))
         return bool(released)
 
@@ -494,7 +513,8 @@ class ClusterRooms(Rooms):
 
     def displaced(self, room: str, nick: str) -> None:
         """Another node keeps `nick` in `room`: rename our member, spawned (it needs Redis)."""
-        socket = self.registry.get(room, {}).get(nick)
+        members = self.registry.get(room)
+        socket = members.get(nick) if members is not None else None
         if socket is not None:
             self._spawn(self._rename_displaced(socket, room, nick))
 

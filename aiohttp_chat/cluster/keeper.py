@@ -110,7 +110,8 @@ class Keeper:
             if nick not in registry.get(room, {}):  # moved on meanwhile: already registered
                 continue
             await self.call(self.redis.sadd(index, keys.member(room, nick)))
-            result = await publisher.script("register", [keys.nicks(room)], [nick, self.node])
+            args = [nick, self.node, protocol.skeleton(nick), room]
+            result = await publisher.script("register", keys.names(room), args)
             outcome = _text(result)
             if outcome == "-":
                 self.rooms.displaced(room, nick)

@@ -1,19 +1,26 @@
 """Every Redis key, channel and script of the cluster, in one place, one spelling each.
 
-A room's keys and channel share the hash tag `{r:ROOM}`, so on a Redis Cluster they live on
-one shard and a script may touch them together; a node's keys share `{n:NODE}`. The tag's
-prefix keeps it non-empty whatever the name holds (`}` included: the tag then ends inside the
-name, the same way for every key of that room).
+A room's keys and channel begin `chat:{r:SKELETON}` NUL `ROOM` NUL, tagged with the skeleton
+of the room's name (`protocol.skeleton`): on a Redis Cluster the rooms whose names are alike
+live on one shard, so that one script can see whether a name alike to the one entered is
+taken. The tag's prefix keeps it non-empty whatever the skeleton holds (`}` included: the
+tag then ends inside it, the same way for every alike name); NUL, which no name holds, keeps
+the room's name apart. A node's keys share `{n:NODE}`.
 
-- `chat:{r:ROOM}:nicks`: hash nick -> owning node id;
-- `chat:{r:ROOM}:holders`: hash nick -> the resume token of the connection holding it (see
+- `...ROOM NUL nicks`: hash nick -> owning node id;
+- `...ROOM NUL alike`: hash skeleton of a nick -> the nick that has it, so that no two alike
+  nicks are held in one room; claimed in the same script as the nick;
+- `...ROOM NUL holders`: hash nick -> the resume token of the connection holding it (see
   `resume.py`), set when the token is issued, removed with the nick;
+- `chat:{r:SKELETON}:name`: the name of the room whose name has that skeleton: persistent
+  while it has members, then kept as long as its history (a room is existing while it has
+  members or kept history, and a name alike to an existing room's is refused);
 - `chat:resume:TOKEN`: `node NUL room NUL nick` of the connection a token resumes, for a day
   while it is open and `resume.KEEP_SECONDS` after it ended; taken (`GETDEL`) once;
-- `chat:{r:ROOM}:log` and `chat:{r:ROOM}:epoch`: the room's history (see `history.py`), a
+- `...ROOM NUL log` and `...ROOM NUL epoch`: the room's history (see `history.py`), a
   stream whose entries are numbered without gaps (`0-1`, `0-2`, ...), so that a node can tell
   from the ids alone that it missed one, and fetch it;
-- `chat:{r:ROOM}:events`: the room's channel, which only the nodes serving the room hear;
+- `...ROOM NUL events`: the room's channel, which only the nodes serving the room hear;
 - `chat:{n:NODE}:lease`, `chat:{n:NODE}:members` (`room NUL nick` entries): the node's lease
   and its members, a superset (added before a claim, removed after a release), so that any
   node can reap a dead node's members once its lease expired;
@@ -29,26 +36,48 @@ the old one, each on its own shard.
 
 from __future__ import annotations
 
+import functools
 from typing import Final
+
+from .. import protocol
 
 NODES: Final = "chat:nodes"
 SEP: Final = "\x00"  # never in a room name or nick (control characters are refused)
 
 
+@functools.lru_cache(maxsize=4096)  # every chat message names its room's keys
+def _room(room: str) -> str:
+    return f"chat:{{r:{protocol.skeleton(room)}}}{SEP}{room}{SEP}"
+
+
 def nicks(room: str) -> str:
-    return f"chat:{{r:{room}}}:nicks"
+    return _room(room) + "nicks"
+
+
+def alike(room: str) -> str:
+    return _room(room) + "alike"
 
 
 def history(room: str) -> str:
-    return f"chat:{{r:{room}}}:log"
+    return _room(room) + "log"
 
 
 def epoch(room: str) -> str:
-    return f"chat:{{r:{room}}}:epoch"
+    return _room(room) + "epoch"
 
 
 def holders(room: str) -> str:
-    return f"chat:{{r:{room}}}:holders"
+    return _room(room) + "holders"
+
+
+def name(room: str) -> str:
+    """The key naming the room that holds the skeleton of `room`'s name."""
+    return f"chat:{{r:{protocol.skeleton(room)}}}:name"
+
+
+def names(room: str) -> list[str]:
+    """The keys the scripts that claim, rename and release nicks in `room` touch."""
+    return [nicks(room), holders(room), alike(room), name(room)]
 
 
 def resume(token: str) -> str:
@@ -71,17 +100,17 @@ def resumed_note(room: str, nick: str) -> bytes:
 
 
 def room_channel(room: str) -> str:
-    return f"chat:{{r:{room}}}:events"
+    return _room(room) + "events"
 
 
-_ROOM_CHANNEL: Final = (b"chat:{r:", b"}:events")
+_ROOM_CHANNEL: Final = (b"chat:{r:", SEP.encode() + b"events")
 
 
 def room_of_channel(channel: bytes) -> str | None:
     """The room whose channel this is; None for a node's channel."""
     head, tail = _ROOM_CHANNEL
     if channel.startswith(head) and channel.endswith(tail):
-        return channel[len(head) : -len(tail)].decode()
+        return channel[: -len(tail)].rpartition(SEP.encode())[2].decode()
     return None
 
 
@@ -129,45 +158,103 @@ def split_event(event: bytes) -> tuple[bytes, bytes, bytes]:
 
 # ------------------------------------------------------------------------ scripts
 
-# KEYS[1] nicks, KEYS[2] holders; ARGV new nick, old nick, node. 0 if the new nick is taken.
-RENAME: Final = """
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
-if redis.call('HGET', KEYS[1], ARGV[2]) == ARGV[3] then
-    redis.call('HDEL', KEYS[1], ARGV[2])
-    redis.call('HDEL', KEYS[2], ARGV[2])
+# The scripts that claim, rename and release nicks all take `names(room)`: KEYS[1] nicks,
+# KEYS[2] holders, KEYS[3] alike, KEYS[4] name. They begin with these helpers.
+_NAMES: Final = """
+-- Whether a nick other than `nick` and `own` with the skeleton `skeleton` is held here.
+local function alike_held(skeleton, nick, own)
+    local holder = redis.call('HGET', KEYS[3], skeleton)
+    return holder and holder ~= nick and holder ~= own
+        and redis.call('HEXISTS', KEYS[1], holder) == 1
 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-return 1
+local function hold(nick, skeleton, node, room)
+    redis.call('HSET', KEYS[1], nick, node)
+    redis.call('HSET', KEYS[3], skeleton, nick)
+    local named = redis.call('GET', KEYS[4])
+    if not named or named == room then redis.call('SET', KEYS[4], room) end
+end
+local function drop(nick, skeleton)
+    redis.call('HDEL', KEYS[1], nick)
+    redis.call('HDEL', KEYS[2], nick)
+    if redis.call('HGET', KEYS[3], skeleton) == nick then redis.call('HDEL', KEYS[3], skeleton) end
+end
 """
-# KEYS[1] nicks, KEYS[2] holders; ARGV nick, node. Removes the nick (and its holder's token)
-# if the node still owns it; 1 if it did.
-RELEASE: Final = """
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
-    redis.call('HDEL', KEYS[1], ARGV[1])
-    redis.call('HDEL', KEYS[2], ARGV[1])
-    return 1
-end
+# ARGV nick, its skeleton, node, room. 0 when taken; 1 if the nick is held, 2 if one alike.
+CLAIM: Final = (
+    _NAMES
+    + """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 1 end
+if alike_held(ARGV[2], ARGV[1], false) then return 2 end
+hold(ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 return 0
 """
-# Resuming. KEYS[1] nicks, KEYS[2] holders; ARGV nick, the token, the resuming node. Takes
-# the nick for that node if it is free, or held by the connection the token belongs to.
-# Returns '-' if another connection holds it, '' if it was free, else the node that held it.
-TAKE: Final = """
+)
+# ARGV new nick, old nick, node, the new one's skeleton, the old one's, room. As CLAIM; the
+# old nick may be alike to the new (a change of case).
+RENAME: Final = (
+    _NAMES
+    + """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 1 end
+if alike_held(ARGV[4], ARGV[1], ARGV[2]) then return 2 end
+if redis.call('HGET', KEYS[1], ARGV[2]) == ARGV[3] then drop(ARGV[2], ARGV[5]) end
+hold(ARGV[1], ARGV[4], ARGV[3], ARGV[6])
+return 0
+"""
+)
+# ARGV nick, node, skeleton, room, the history's ttl (ms). Removes the nick (and its holder's
+# token) if the node still owns it; 1 if it did. The room's name is kept as long as its
+# history once it has no members (and goes with them if no history is kept).
+RELEASE: Final = (
+    _NAMES
+    + """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+drop(ARGV[1], ARGV[3])
+if redis.call('EXISTS', KEYS[1]) == 0 and redis.call('GET', KEYS[4]) == ARGV[4] then
+    if tonumber(ARGV[5]) > 0 then
+        redis.call('PEXPIRE', KEYS[4], ARGV[5])
+    else
+        redis.call('DEL', KEYS[4])
+    end
+end
+return 1
+"""
+)
+# Resuming. ARGV nick, the token, the resuming node, skeleton, room. Takes the nick for that
+# node if it is free, or held by the connection the token belongs to. Returns '-' if another
+# connection holds it (or one alike), '' if it was free, else the node that held it.
+TAKE: Final = (
+    _NAMES
+    + """
 local owner = redis.call('HGET', KEYS[1], ARGV[1])
 if owner and redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return '-' end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+if alike_held(ARGV[4], ARGV[1], false) then return '-' end
+hold(ARGV[1], ARGV[4], ARGV[3], ARGV[5])
 redis.call('HDEL', KEYS[2], ARGV[1])
 return owner or ''
 """
-# Re-registration after an outage. KEYS[1] nicks; ARGV nick, node. Returns '' when
+)
+# Re-registration after an outage. ARGV nick, node, skeleton, room. Returns '' when
 # registered, the displaced node's id when it took the nick from it, or '-' when another node
-# keeps it (the node id that sorts first wins).
-REGISTER: Final = """
+# keeps it (the node id that sorts first wins) or a nick alike to it (the one held first).
+REGISTER: Final = (
+    _NAMES
+    + """
 local owner = redis.call('HGET', KEYS[1], ARGV[1])
 if owner and owner ~= ARGV[2] and owner < ARGV[2] then return '-' end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if alike_held(ARGV[3], ARGV[1], false) then return '-' end
+hold(ARGV[1], ARGV[3], ARGV[2], ARGV[4])
 if owner and owner ~= ARGV[2] then return owner end
 return ''
+"""
+)
+# Entering a room. KEYS[1] name; ARGV room, how long (ms) the name is kept if nobody enters
+# after all. Returns the room holding the name's skeleton: the room itself, or an existing
+# room whose name is alike to it.
+NAME: Final = """
+local named = redis.call('GET', KEYS[1])
+if named then return named end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return ARGV[1]
 """
 # Add a message to its room's log and publish its broadcast, with the id it got.
 # KEYS[1] log, KEYS[2] epoch; ARGV[1] max length, ARGV[2] ttl (ms), ARGV[3] a new epoch if
