@@ -366,13 +366,7 @@ class ClusterRooms(Rooms):
     async def release(self, room: str, nick: str, node: str | None = None) -> bool:
         """Let go of `nick` in `room` if `node` (this one) holds it; whether it did."""
         node = node or self.node
-        args = [
-            nick,
-            node,
-            protocol.skeleton(nick),
-            room,
-            self._history[1] if self._history[0] else 0,
-        ]
+        args = [nick, node, protocol.skeleton(nick), room]
         released = await self.publisher.script("release", keys.names(room), args)
         await self.call(self.publisher.redis.srem(keys.members(node), keys.member(room, nick)))
         return bool(released)

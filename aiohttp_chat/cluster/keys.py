@@ -77,7 +77,7 @@ def name(room: str) -> str:
 
 def names(room: str) -> list[str]:
     """The keys the scripts that claim, rename and release nicks in `room` touch."""
-    return [nicks(room), holders(room), alike(room), name(room)]
+    return [nicks(room), holders(room), alike(room), name(room), history(room)]
 
 
 def resume(token: str) -> str:
@@ -159,7 +159,7 @@ def split_event(event: bytes) -> tuple[bytes, bytes, bytes]:
 # ------------------------------------------------------------------------ scripts
 
 # The scripts that claim, rename and release nicks all take `names(room)`: KEYS[1] nicks,
-# KEYS[2] holders, KEYS[3] alike, KEYS[4] name. They begin with these helpers.
+# KEYS[2] holders, KEYS[3] alike, KEYS[4] name, KEYS[5] log. They begin with these helpers.
 _NAMES: Final = """
 -- Whether a nick other than `nick` and `own` with the skeleton `skeleton` is held here.
 local function alike_held(skeleton, nick, own)
@@ -201,20 +201,17 @@ hold(ARGV[1], ARGV[4], ARGV[3], ARGV[6])
 return 0
 """
 )
-# ARGV nick, node, skeleton, room, the history's ttl (ms). Removes the nick (and its holder's
-# token) if the node still owns it; 1 if it did. The room's name is kept as long as its
-# history once it has no members (and goes with them if no history is kept).
+# ARGV nick, node, skeleton, room. Removes the nick (and its holder's token) if the node
+# still owns it; 1 if it did. Once the room has no members, its name is kept as long as its
+# history (no member is left to add to it), or goes at once if it has none.
 RELEASE: Final = (
     _NAMES
     + """
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
 drop(ARGV[1], ARGV[3])
 if redis.call('EXISTS', KEYS[1]) == 0 and redis.call('GET', KEYS[4]) == ARGV[4] then
-    if tonumber(ARGV[5]) > 0 then
-        redis.call('PEXPIRE', KEYS[4], ARGV[5])
-    else
-        redis.call('DEL', KEYS[4])
-    end
+    local life = redis.call('PTTL', KEYS[5])
+    if life > 0 then redis.call('PEXPIRE', KEYS[4], life) else redis.call('DEL', KEYS[4]) end
 end
 return 1
 """
