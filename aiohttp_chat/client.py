@@ -378,7 +378,7 @@ async def _ask(prompt: str) -> str | None:
 
 
 async def _choose(
-    given: str | None, option: str, check: Callable[[str], object], interactive: bool
+    given: str | None, option: str, check: Callable[[str], str], interactive: bool
 ) -> str | None:
     """The nick or room to ask for: `given` (by `option`), else (at a terminal) asked,
     until it meets the server's rules (`protocol.py`); piped, one that does not is the end,
@@ -387,8 +387,7 @@ async def _choose(
     name = given if given or not interactive else await _ask(prompt)
     while name:
         try:
-            check(name)
-            return name
+            return check(name)  # as the server will take it (NFC)
         except protocol.ProtocolError as exc:
             if not interactive:
                 raise ChatEnded(wish_refused(option, name, exc.text), final=True) from None
@@ -433,6 +432,7 @@ async def run(args: argparse.Namespace) -> int:
                 strict=not interactive,
                 times=interactive if args.time is None else args.time,
                 width=None if terminal is None else terminal.columns,
+                offer=None if terminal is None else terminal.offer,
             )
             status = None if terminal is None else terminal.status
             await converse(args.url, read_line, output, nick=nick, room=room,

@@ -234,6 +234,15 @@ def _bare(url: str) -> str:
     return host.split("/", 1)[0] or "127.0.0.1:8080"
 
 
+def join_command(room: str) -> str:
+    return f"/join {room}"
+
+
+def join_offer(room: str) -> str:
+    """After a `join_room` refused for a name alike to an existing room's: go there?"""
+    return f"*** {escape(room)} exists: {escape(join_command(room))} to enter it."
+
+
 def wish_refused(option: str, name: object, why: object) -> str:
     """A nick or room asked for at start (`--nick`, `--room`) that is not allowed."""
     return f"{option} {escape(name)}: {escape(why)}"

@@ -276,6 +276,12 @@ class Terminal:
             raise EOFError
         return item
 
+    def offer(self, line: str) -> None:
+        """Put `line` in the input row for Enter to send, unless something is typed there."""
+        if not self.editor.text:
+            self.editor.text, self.editor.cursor = line, len(line)
+            self._draw()
+
     def status(self, text: str | None) -> None:
         """Show `text` in the input row, before the prompt (None: the prompt alone)."""
         prompt = self._prompt if text is None else f"({text}) {self._prompt}"

@@ -20,6 +20,8 @@ from .console import (
     RECENT,
     escape,
     history_line,
+    join_command,
+    join_offer,
     live_line,
     typed,
     wish_refused,
@@ -121,9 +123,11 @@ class ChatView:
         strict: bool = False,
         times: bool = False,
         width: Callable[[], int] | None = None,
+        offer: Callable[[str], None] | None = None,
     ) -> None:
         self.times = times  # live lines show when they were sent
         self.width = width  # of the terminal, to wrap long lines to (None: not wrapped)
+        self.offer = offer  # puts a line in the input row, for Enter to send
         self.nick: str | None = None
         self.room: str | None = None
         self.token: str | None = None  # to resume the connection with (protocol 1.2)
@@ -191,6 +195,8 @@ class ChatView:
                 return None  # a server without history (the original): nothing to show
             text: str | None = f"!!! {typed(request, message.get('action'))}: "
             text = f"{text}{escape(message.get('message'))}"
+            if existing := self._alike_room(message):
+                text = f"{text}\n{join_offer(existing)}"
             if purpose == USER:
                 self.refused += 1
             elif purpose == STARTUP:
@@ -202,6 +208,17 @@ class ChatView:
         if self._greeting_due and not self.requests.waiting_for(STARTUP) and not self.failed:
             return _joined_lines(text, self._greet())
         return text
+
+    def _alike_room(self, refusal: Message) -> str | None:
+        """The existing room a refused `join_room` named as alike to the one asked for
+        (protocol 1.2), offered in the input row; else None."""
+        why = refusal.get("message")
+        if refusal.get("action") != protocol.JOIN_ROOM or not isinstance(why, str):
+            return None
+        existing = protocol.alike_room_of(why)
+        if existing is not None and self.offer is not None:
+            self.offer(join_command(existing))
+        return existing
 
     def _refused_at_start(self, request: Message, why: object) -> None:
         """A wished nick or room was refused: strict, the end; else the nick is asked again."""

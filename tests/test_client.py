@@ -245,6 +245,9 @@ async def test_a_piped_client_with_a_refused_nick_stops_before_sending_a_line(
     [
         ("--room", "ab", "Room name must be a string and between 3-20 chars."),
         ("--nick", "A\x1bB", "Name contains characters that are not allowed."),
+        ("--nick", "Ali ce", "Name contains characters that are not allowed."),
+        ("--nick", "\u3164\u3164\u3164", "Name contains characters that are not allowed."),
+        ("--room", "Default ", "Room name contains characters that are not allowed."),
     ],
 )
 async def test_a_piped_client_checks_the_rules_before_connecting(

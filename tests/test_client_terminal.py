@@ -288,6 +288,22 @@ async def test_a_refused_nick_at_a_terminal_asks_for_another(
     tmux("send-keys", "-t", "chat", "/quit", "Enter")
 
 
+async def test_a_room_alike_to_an_existing_one_is_offered_in_the_row(
+    server_process: Callable[..., ServerProcess], tmux: Tmux
+) -> None:
+    server = server_process()
+    tmux.start_client(server.url(), "--nick", "Zoe", "--room", "Default")
+    await tmux.wait_for("*** Connected to Default as Zoe.")
+    tmux("send-keys", "-t", "chat", "/join default", "Enter")
+    await tmux.wait_for("!!! /join default: Room name looks like an existing room: Default.")
+    await tmux.wait_for("*** Default exists: /join Default to enter it.")
+    await tmux.wait_for("> /join Default")  # offered in the input row: Enter takes it
+    tmux("send-keys", "-t", "chat", "Enter")
+    screen = await tmux.wait_for("!!! /join Default: Name already in use in this room.")
+    assert "> /join Default" not in screen[-1]  # sent, the row is empty again
+    tmux("send-keys", "-t", "chat", "/quit", "Enter")
+
+
 async def test_reconnecting_counts_down_in_the_row_and_says_what_waits_to_be_sent(
     server_process: Callable[..., ServerProcess], tmux: Tmux
 ) -> None:

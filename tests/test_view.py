@@ -208,3 +208,27 @@ def test_live_lines_show_their_time_unless_turned_off_and_wrap_under_the_text() 
     assert narrow == (
         ">>>bob: one two three four\n        five six seven"
     )  # at spaces, each piece indented under the text
+
+
+def test_a_room_alike_to_an_existing_one_is_offered() -> None:
+    offered: list[str] = []
+    view = ChatView(offer=offered.append)
+    view.sent({"action": "join_room", "room": "the lounge"})
+    refusal = {
+        "action": "join_room",
+        "success": False,
+        "message": "Room name looks like an existing room: The Lounge.",
+    }
+    assert view.show(refusal) == (
+        "!!! /join the lounge: Room name looks like an existing room: The Lounge.\n"
+        "*** The Lounge exists: /join The Lounge to enter it."
+    )
+    assert offered == ["/join The Lounge"]
+    other = {
+        "action": "join_room",
+        "success": False,
+        "message": "Too many room changes, slow down.",
+    }
+    view.sent({"action": "join_room", "room": "Kitchen"})
+    assert view.show(other) == "!!! /join Kitchen: Too many room changes, slow down."
+    assert offered == ["/join The Lounge"]
