@@ -257,6 +257,36 @@ async def test_refusals_are_shown_with_the_servers_text_next_to_their_cause(
         await ws.close()
 
 
+async def test_a_look_alike_is_refused_beside_its_field_and_the_existing_room_offered(
+    serve: Serve, open_page: OpenPage
+) -> None:
+    origin = await serve()
+    async with aiohttp.ClientSession() as session:
+        ws = await joined_peer(session, chat_url(origin), "Alice", "Lounge")
+        page = await open_page(origin)
+        await page.page.fill("#nick", "\u0410lice")  # a Cyrillic A
+        await page.page.fill("#room", "lounge")
+        await page.page.click("#join-form button[type=submit]")
+        await expect(page.page.locator("#room-error")).to_have_text(
+            "Room name looks like an existing room: Lounge."
+        )
+        offer = page.page.locator("#room-existing")
+        await expect(offer).to_have_text("Join Lounge")
+        await offer.click()  # Lounge it is; but there the nick is Alice's look-alike
+        await expect(page.page.locator("#room-error")).to_have_text(
+            "Name looks like one already in use in this room."
+        )
+        await expect(page.page.locator("#room")).to_have_value("Lounge")
+        await expect(offer).to_be_hidden()
+        await page.join("Bob", "Lounge")
+
+        await page.type("/join default")
+        await page.expect_line("/join default: Room name looks like an existing room: Default.")
+        await page.log.locator("li.error button", has_text="Join Default").click()
+        await page.expect_line("You are now in Default")
+        await ws.close()
+
+
 async def test_a_hostile_message_is_shown_as_text_and_runs_nothing(
     serve: Serve, open_page: OpenPage
 ) -> None:

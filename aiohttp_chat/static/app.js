@@ -1,7 +1,7 @@
 // The chat page: the join form, the conversation and the input line, wired to one
 // reconnecting connection (connection.js) and the chat's state (chat.js).
 
-import { Chat } from "./chat.js";
+import { Chat, alikeRoom } from "./chat.js";
 import { parseLine } from "./commands.js";
 import { Connection, chatUrl } from "./connection.js";
 import { Render } from "./render.js";
@@ -18,11 +18,18 @@ const sendError = $("send-error");
 const membersToggle = $("members-toggle");
 const leaveButton = $("leave");
 
-const render = new Render(document, (text) => {
-  line.value = text;
-  fit();
-  line.focus();
-});
+const render = new Render(
+  document,
+  (text) => {
+    line.value = text;
+    fit();
+    line.focus();
+  },
+  (typed) => {
+    line.value = typed;
+    sendForm.requestSubmit();
+  },
+);
 const connection = new Connection(() => chat.url(chatUrl(location)), {
   open: () => chat.connected(),
   message: (text) => chat.receive(text),
@@ -106,6 +113,12 @@ function showJoinForm(values, errors = {}) {
     $(`${field}-error`).textContent = errors[field] ?? "";
     input.toggleAttribute("aria-invalid", field in errors);
   }
+  // A room name alike to an existing room's: that room, one click away.
+  const existing = alikeRoom(errors.room);
+  const offer = $("room-existing");
+  offer.hidden = existing === null;
+  offer.textContent = existing === null ? "" : texts.joinExisting(existing);
+  offer.dataset.room = existing ?? "";
   $(["nick", "room"].find((field) => field in errors) ?? "nick").focus();
 }
 
@@ -114,7 +127,7 @@ joinForm.addEventListener("submit", (event) => {
   const nick = $("nick").value.trim();
   const room = $("room").value.trim();
   remember({ nick, room });
-  if (connection.isOpen && !chat.entered) {
+  if (connection.isOpen && !chat.entered && chat.canRetry(nick || null, room || null)) {
     // After a refusal: asked again on the connection that is there (in a room already).
     showChat();
     chat.retry(nick || null, room || null);
@@ -129,6 +142,11 @@ function leave() {
 }
 
 leaveButton.addEventListener("click", leave);
+
+$("room-existing").addEventListener("click", (event) => {
+  $("room").value = event.currentTarget.dataset.room;
+  joinForm.requestSubmit();
+});
 
 // ------------------------------------------------------------------------ the input line
 

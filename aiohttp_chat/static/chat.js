@@ -7,6 +7,13 @@ import { RECENT, typed } from "./commands.js";
 import * as texts from "./texts.js";
 
 export const DEFAULT_ROOM = "Default";
+// The refusal of a room name alike to an existing room's (protocol 1.2) names that room.
+const ALIKE_ROOM = /^Room name looks like an existing room: (.+)\.$/s;
+
+/** The existing room a refusal names as alike to the one asked for; else null. */
+export function alikeRoom(text) {
+  return ALIKE_ROOM.exec(text ?? "")?.[1] ?? null;
+}
 const SEEN_IDS = 5000; // message ids remembered to show each message once
 
 // Why a request was sent, which decides how its reply is shown.
@@ -86,8 +93,16 @@ export class Chat {
     if (nickRefused) this.ask(nickRequest, STARTUP);
   }
 
-  /** After a refused first join, the form was sent again: ask on this same connection (it
-   * is in a room already, under the server's nick), so the room hears no stranger leave. */
+  /** Whether, after a refused first join, `nick` and `room` can be asked for on this same
+   * connection (it is in a room already), so that the room hears no stranger leave: not
+   * when both are to change, where each request could fail for the other's sake (the nick
+   * is alike to one in the new room, or taken in this one); a new connection asks for both
+   * in one step. */
+  canRetry(nick, room) {
+    return !(nick && nick !== this.nick && (room || DEFAULT_ROOM) !== this.room);
+  }
+
+  /** After a refused first join, the form was sent again: ask on this same connection. */
   retry(nick, room) {
     this.wanted = { nick, room };
     this.refusals = {};
@@ -225,7 +240,9 @@ export class Chat {
       this.reclaim = request.nick;
       this.line("error", texts.reclaiming(typed(request), text));
     } else if (purpose === USER || purpose === STARTUP) {
-      this.line("error", texts.refused(typed(request), text));
+      const existing = request.action === "join_room" ? alikeRoom(text) : null;
+      const offer = existing && { label: texts.joinExisting(existing), line: `/join ${existing}` };
+      this.show({ kind: "error", text: texts.refused(typed(request), text), offer });
     } // history and member lists asked for by the page: a server without them says no
   }
 

@@ -36,8 +36,9 @@ function element(tag, className, text) {
 }
 
 export class Render {
-  /** `retry(text)`: the user wants to send a refused or unconfirmed message again. */
-  constructor(doc, retry) {
+  /** `retry(text)`: the user wants to send a refused or unconfirmed message again;
+   * `run(line)`: to do what an entry offers (a line, as if typed). */
+  constructor(doc, retry, run) {
     this.doc = doc;
     this.log = doc.getElementById("log");
     this.memberList = doc.getElementById("member-list");
@@ -45,6 +46,7 @@ export class Render {
     this.statusLine = doc.getElementById("status");
     this.where = doc.getElementById("where");
     this.retry = retry;
+    this.run = run;
     this.nodes = new WeakMap(); // entry -> its <li>
     this.countdown = element("span", "countdown");
     this.countdown.ariaHidden = "true";
@@ -78,7 +80,7 @@ export class Render {
   }
 
   entry(entry) {
-    if (entry.kind !== "message") return element("li", entry.kind, entry.text);
+    if (entry.kind !== "message") return this.offering(element("li", entry.kind, entry.text), entry);
     const classes = ["message"];
     if (entry.mine) classes.push("mine");
     if (entry.history) classes.push("history");
@@ -99,6 +101,17 @@ export class Render {
       again.type = "button";
       again.addEventListener("click", () => this.retry(entry.text));
       node.append(again);
+    }
+    return node;
+  }
+
+  /** `node` with a button for what `entry` offers to do, if anything. */
+  offering(node, entry) {
+    if (entry.offer) {
+      const button = element("button", "again", entry.offer.label);
+      button.type = "button";
+      button.addEventListener("click", () => this.run(entry.offer.line));
+      node.append(button);
     }
     return node;
   }

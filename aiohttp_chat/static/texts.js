@@ -20,6 +20,7 @@ export const nickChanged = (from, to) => `${from} is now known as ${to}`;
 export const inRoom = (room, users) =>
   users.length ? `In ${room}: ${users.join(", ")}` : `Nobody is in ${room}`;
 export const refused = (what, text) => `${what}: ${text}`;
+export const joinExisting = (room) => `Join ${room}`;
 export const reclaiming = (what, text) =>
   `${what}: ${text} It is taken back once the server has let go of the lost connection.`;
 export const unexpected = (message) => `Unexpected message from the server: ${message}`;
