@@ -65,8 +65,8 @@ class Rooms:
         return utils.free_default_nick(self.registry, room)
 
     async def take(self, room: str, nick: str) -> Clash | None:
-        """What keeps `nick` from `room`; None if it is free there (and, with Redis, now held
-        for this node)."""
+        """What keeps `nick` from `room`; None if it is free there (with Redis: and now
+        held for this node)."""
         return utils.clash(self.registry.get(room), nick)
 
     async def alike_room(self, room: str) -> str | None:
@@ -101,7 +101,7 @@ class Rooms:
             return None
         if isinstance(found, tuple):  # ended lately: if the nick is still free
             room, nick = found
-            if await self.take(room, nick) is not None:
+            if await self.alike_room(room) or await self.take(room, nick) is not None:
                 return None
             member.room, member.nick = room, nick
             return Resumption(heard=True)

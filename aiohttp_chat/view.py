@@ -216,7 +216,12 @@ class ChatView:
         if refusal.get("action") != protocol.JOIN_ROOM or not isinstance(why, str):
             return None
         existing = protocol.alike_room_of(why)
-        if existing is not None and self.offer is not None:
+        try:  # a room name, or not offered: from a hostile server, it could be anything
+            if existing is None or protocol.validate_room(existing) != existing:
+                return None
+        except protocol.ProtocolError:
+            return None
+        if self.offer is not None:
             self.offer(join_command(existing))
         return existing
 

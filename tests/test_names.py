@@ -12,6 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from aiohttp_chat import protocol
+from aiohttp_chat.view import ChatView
 
 from .conftest import TIMEOUT, Connect, RedisServer, StartNode, eventually, open_peer
 
@@ -157,6 +158,40 @@ async def test_a_room_exists_while_it_keeps_history(connect: Connect) -> None:
     await someone.join("KITCHEN")
 
 
+async def _resumed_into_a_look_alike(
+    first: TestClient[Any, Any], second: TestClient[Any, Any]
+) -> None:
+    """Alice leaves Lounge (empty, nothing said); `lounge` is made meanwhile; her token does
+    not bring her back to a Lounge beside it: she enters as she asks, refused the room."""
+    ws, (connecting,) = await open_raw(first, nick="Alice", room="Lounge")
+    await ws.close()
+    someone = await open_peer(second)
+
+    async def made() -> bool:
+        return bool((await someone.ask(action="join_room", room="lounge"))["success"])
+
+    await eventually(made, 5)
+    ws, frames = await open_raw(second, resume=connecting["resume"], nick="Alice", room="Lounge")
+    assert frames[0]["room"] == "Default"
+    assert frames[1:] == [fail("join_room", "Room name looks like an existing room: lounge.")]
+    await ws.close()
+
+
+async def test_a_token_does_not_resume_into_a_room_beside_its_look_alike(
+    client: TestClient[Any, Any],
+) -> None:
+    await _resumed_into_a_look_alike(client, client)
+
+
+async def test_a_hostile_servers_room_name_is_never_offered() -> None:
+    offered: list[str] = []
+    view = ChatView(offer=offered.append)
+    view.sent({"action": "join_room", "room": "lounge"})
+    text = "Room name looks like an existing room: \x1b]52;c;cm0gLXJmIH4=\x07Lounge."
+    shown = view.show({"action": "join_room", "success": False, "message": text})
+    assert offered == [] and shown is not None and "\x1b" not in shown
+
+
 # ------------------------------------------------------------------------ on Redis
 
 
@@ -231,11 +266,32 @@ async def test_on_redis_a_room_exists_while_it_keeps_history(node: StartNode) ->
     await someone.ask(action="chat_message", message="hello")
     await someone.join("Default")
 
-    async def refused() -> bool:
-        reply = await other.ask(action="join_room", room="LOUNGE")
-        return bool(reply == fail("join_room", "Room name looks like an existing room: Lounge."))
+    async def emptied() -> bool:  # the release that leaves Lounge empty is spawned
+        return (await other.ask(action="user_list", room="Lounge"))["users"] == []
 
-    await eventually(refused, 5)  # the release that leaves Lounge empty is spawned
+    await eventually(emptied, 5)
+    assert await other.ask(action="join_room", room="LOUNGE") == fail(
+        "join_room", "Room name looks like an existing room: Lounge."
+    )
+
+
+async def test_on_redis_without_history_an_empty_room_is_gone(node: StartNode) -> None:
+    one, two = await node(history=0), await node(history=0)
+    someone, other = await open_peer(one), await open_peer(two)
+    await someone.join("Lounge")
+    await someone.ask(action="chat_message", message="hello")  # kept nowhere
+    await someone.join("Default")
+
+    async def entered() -> bool:
+        return bool((await other.ask(action="join_room", room="LOUNGE"))["success"])
+
+    await eventually(entered, 5)
+
+
+async def test_on_redis_a_token_does_not_resume_into_a_room_beside_its_look_alike(
+    node: StartNode,
+) -> None:
+    await _resumed_into_a_look_alike(await node(), await node())
 
 
 async def test_alike_nicks_taken_during_an_outage_leave_one_standing(
@@ -261,6 +317,9 @@ async def test_alike_nicks_taken_during_an_outage_leave_one_standing(
 
     async def settled() -> bool:
         names = set((await first.ask(action="user_list"))["users"])
-        return len(names) == 2 and sum(protocol.skeleton(n) == "alice" for n in names) == 1
+        return (
+            len(names) == 2
+            and sum(protocol.skeleton(n) == protocol.skeleton("Alice") for n in names) == 1
+        )
 
     await eventually(settled, 10)

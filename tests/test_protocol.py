@@ -63,6 +63,10 @@ IMPERSONATIONS: Final = [
     ("\u0410lice", "Alice", None, None),  # Cyrillic capital A
     ("\uff21lice", "Alice", None, None),  # fullwidth A
     ("A1ice", "Alice", None, None),  # the digit one for an l
+    ("AIice", "Alice", None, None),  # a capital I for an l, which folding makes an i
+    ("DefauIt", "Default", None, None),
+    ("A\u0406ice", "Alice", None, None),  # Cyrillic capital byelorussian-ukrainian I
+    ("\u13b7ary", "Mary", None, None),  # Cherokee MI maps to M, which folds to m, then rn
     ("Alice\ufe0f", "Alice", None, None),  # a variation selector, which NFKC_CF drops
     ("Alice\u034f", "Alice", None, None),  # the combining grapheme joiner, likewise
     ("\u13aalice", "Alice", None, None),  # Cherokee GO maps to a capital A
@@ -163,6 +167,13 @@ def test_the_alike_room_refusal_names_the_room() -> None:
     assert protocol.alike_room_of(protocol.room_alike_text("The. Lounge")) == "The. Lounge"
     assert protocol.alike_room_of(protocol.ROOM_FORBIDDEN_CHARS) is None
     assert protocol.alike_room_of("Room name looks like an existing room: .") is None
+
+
+def test_a_skeleton_is_its_own_skeleton() -> None:
+    """Mapped all the way: no character's skeleton changes when taken again."""
+    for point in [*confusables.PROTOTYPES, *range(0x20, 0x3000)]:
+        once = protocol.skeleton(chr(point))
+        assert protocol.skeleton(once) == once, hex(point)
 
 
 def test_the_confusables_are_those_of_pythons_unicode() -> None:

@@ -5,7 +5,7 @@ import random
 import pytest
 
 from aiohttp_chat import utils
-from aiohttp_chat.protocol import Clash, ProtocolError
+from aiohttp_chat.protocol import Clash, ProtocolError, skeleton
 
 from .conftest import exactly
 
@@ -97,7 +97,7 @@ def test_a_nick_alike_to_a_members_is_refused_and_freed_when_they_go() -> None:
     assert utils.clash(registry.get("elsewhere"), "alice") is None
     utils.remove_member(registry, "room", "Alice", a)
     utils.add_member(registry, "room", "alice", a)  # free again
-    assert registry["room"].alike == {"alice": "alice"}
+    assert registry["room"].alike == {skeleton("alice"): "alice"}
 
 
 def test_a_member_may_change_the_case_of_its_own_nick_but_not_take_anothers_look() -> None:
@@ -107,7 +107,7 @@ def test_a_member_may_change_the_case_of_its_own_nick_but_not_take_anothers_look
     assert registry["room"] == {"Alice": a, "Bob": b}
     with pytest.raises(ProtocolError, match=exactly("Name looks like one already in use.")):
         utils.change_nick(registry, "room", "Alice", "BOB")
-    assert registry["room"].alike == {"alice": "Alice", "bob": "Bob"}
+    assert registry["room"].alike == {skeleton("alice"): "Alice", skeleton("bob"): "Bob"}
 
 
 def test_moving_into_a_room_with_an_alike_nick_is_refused() -> None:

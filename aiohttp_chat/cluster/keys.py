@@ -45,7 +45,7 @@ NODES: Final = "chat:nodes"
 SEP: Final = "\x00"  # never in a room name or nick (control characters are refused)
 
 
-@functools.lru_cache(maxsize=4096)  # every chat message names its room's keys
+@functools.lru_cache(maxsize=16_384)  # every chat message names its room's keys
 def _room(room: str) -> str:
     return f"chat:{{r:{protocol.skeleton(room)}}}{SEP}{room}{SEP}"
 
@@ -190,41 +190,45 @@ return 0
 """
 )
 # ARGV new nick, old nick, node, the new one's skeleton, the old one's, room. As CLAIM; the
-# old nick may be alike to the new (a change of case).
+# old nick may be alike to the new (a change of case), if the node still holds it.
 RENAME: Final = (
     _NAMES
     + """
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 1 end
-if alike_held(ARGV[4], ARGV[1], ARGV[2]) then return 2 end
-if redis.call('HGET', KEYS[1], ARGV[2]) == ARGV[3] then drop(ARGV[2], ARGV[5]) end
+local owned = redis.call('HGET', KEYS[1], ARGV[2]) == ARGV[3]
+if alike_held(ARGV[4], ARGV[1], owned and ARGV[2]) then return 2 end
+if owned then drop(ARGV[2], ARGV[5]) end
 hold(ARGV[1], ARGV[4], ARGV[3], ARGV[6])
 return 0
 """
 )
 # ARGV nick, node, skeleton, room. Removes the nick (and its holder's token) if the node
 # still owns it; 1 if it did. Once the room has no members, its name is kept as long as its
-# history (no member is left to add to it), or goes at once if it has none.
+# history (no member is left to add to it), or goes at once if it keeps none.
 RELEASE: Final = (
     _NAMES
     + """
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
 drop(ARGV[1], ARGV[3])
 if redis.call('EXISTS', KEYS[1]) == 0 and redis.call('GET', KEYS[4]) == ARGV[4] then
-    local life = redis.call('PTTL', KEYS[5])
+    local life = redis.call('XLEN', KEYS[5]) > 0 and redis.call('PTTL', KEYS[5]) or 0
     if life > 0 then redis.call('PEXPIRE', KEYS[4], life) else redis.call('DEL', KEYS[4]) end
 end
 return 1
 """
 )
 # Resuming. ARGV nick, the token, the resuming node, skeleton, room. Takes the nick for that
-# node if it is free, or held by the connection the token belongs to. Returns '-' if another
-# connection holds it (or one alike), '' if it was free, else the node that held it.
+# node if it is free, or held by the connection the token belongs to, and the room's name is
+# not that of another (alike) room. Returns '-' if another connection holds it (or one
+# alike, or the name), '' if it was free, else the node that held it.
 TAKE: Final = (
     _NAMES
     + """
 local owner = redis.call('HGET', KEYS[1], ARGV[1])
 if owner and redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return '-' end
 if alike_held(ARGV[4], ARGV[1], false) then return '-' end
+local named = redis.call('GET', KEYS[4])
+if named and named ~= ARGV[5] then return '-' end
 hold(ARGV[1], ARGV[4], ARGV[3], ARGV[5])
 redis.call('HDEL', KEYS[2], ARGV[1])
 return owner or ''
