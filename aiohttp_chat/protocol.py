@@ -7,6 +7,7 @@ The views only call these; they never spell out a dict literal or an error strin
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import math
 import re
@@ -178,6 +179,7 @@ _DROP_IGNORABLE: Final[dict[int, None]] = {
 _PROTOTYPES: Final = confusables.PROTOTYPES
 
 
+@functools.lru_cache(maxsize=8192)  # a nick's is needed at each step of its entry and exit
 def skeleton(name: str) -> str:
     """The confusable skeleton of `name` (Unicode Technical Standard #39) after NFKC case
     folding: two names with the same skeleton are *alike*, and may be taken for each other
