@@ -13,10 +13,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import protocol
+from .frames import ChatSocket
 from .metrics import Stats
 from .protocol import Message, ProtocolError, Wish
 from .rooms import Rooms
-from .wire import ChatSocket
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ When any of them ends or fails, `chat` cancels and awaits the others and closes 
 `converse` runs `chat` once per connection: when a connection is lost (not when the user
 leaves, nor when retrying cannot help), it waits, with backoff and jitter, connects again and
 lets `chat` restore the nick and room and catch up on what was missed; `chat` never knows it
-is being retried. What the user types is read by a `Keyboard` (`keyboard.py`) that outlives
+is being retried. What the user types is read by a `Keyboard` (`client_keyboard.py`) that outlives
 the connections.
 Run it with `python -m aiohttp_chat.client --help`.
 """
@@ -43,7 +43,7 @@ from aiohttp import (
 
 from . import protocol
 from .cli import command_name
-from .console import (
+from .client_console import (
     ASK_NICK,
     ASK_ROOM,
     INSECURE_WARNING,
@@ -60,10 +60,10 @@ from .console import (
     unreachable,
     wish_refused,
 )
-from .keyboard import Keyboard, LineReader
+from .client_keyboard import Keyboard, LineReader
+from .client_terminal import open_terminal
+from .client_view import USER, ChatView, Requests
 from .limits import RateLimit
-from .terminal import open_terminal
-from .view import USER, ChatView, Requests
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import sys
 
 from aiohttp import ClientSession, ClientWebSocketResponse, WSMsgType
 
-from aiohttp_chat.console import unreachable
+from aiohttp_chat.client_console import unreachable
 
 
 async def send_forever(ws: ClientWebSocketResponse, interval: float) -> None:
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         pass  # Ctrl-C: asyncio.run already cancelled the tasks and ran the cleanup above.
     except OSError as exc:  # aiohttp's connection errors are OSErrors too
-        # The terminal client's plain words for what went wrong (console.py).
+        # The terminal client's plain words for what went wrong (client_console.py).
         raise SystemExit(unreachable(args.url, exc)) from None
 
 

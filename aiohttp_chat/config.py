@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from . import handshakes, protocol
 from .cli import command_name
+from .frames import DEFAULT_MAX_OUTBOUND_BYTES, DEFAULT_PING_RATE, PING_BURST
 from .history import DEFAULT_MAX_BYTES, DEFAULT_PER_ROOM, DEFAULT_TTL
 from .limits import (
     DEFAULT_ROOM_CHANGES,
@@ -21,7 +22,6 @@ from .limits import (
     normalize_origin,
     parse_network,
 )
-from .wire import DEFAULT_MAX_OUTBOUND_BYTES, DEFAULT_PING_RATE, PING_BURST
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""The wire protocol: every message body, every user-visible text and the validation rules.
+"""The chat protocol: every message body, every user-visible text and the validation rules.
 
 Pure functions on plain data (no I/O), so the rules can be tested without a socket.
 The views only call these; they never spell out a dict literal or an error string.

@@ -14,13 +14,13 @@ from __future__ import annotations
 import time
 from typing import Final, NamedTuple, Protocol
 
-from . import protocol, utils, wire
+from . import frames, protocol, utils
+from .frames import ChatSocket
 from .history import MemoryHistory
 from .metrics import Stats
 from .protocol import Clash, Message
 from .resume import Tokens
 from .utils import Registry
-from .wire import ChatSocket
 
 
 class Member(Protocol):
@@ -144,4 +144,4 @@ class Rooms:
         """Tell this process's members of `room`, but `exclude`."""
         members = self.registry.get(room)
         if members:
-            self.stats.deliveries += wire.broadcast(members.values(), payload, exclude)
+            self.stats.deliveries += frames.broadcast(members.values(), payload, exclude)

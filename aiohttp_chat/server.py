@@ -6,41 +6,34 @@ Run it with `python -m aiohttp_chat.server --help`.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
-import os
-import signal
 import ssl
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Final
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 from prometheus_client import CollectorRegistry
 
-from . import handshakes, logs, metrics, page, probes, protocol, utils, wire
+from . import frames, logs, metrics, page, probes, process, protocol, utils, workers
 from .chat import ChatSession, encode_failure
 from .config import Settings, build_parser, parse_args, settings_from
+from .frames import ChatSocket, Outbox
 from .handshakes import Handshakes
 from .history import MemoryHistory
 from .limits import Admission, RateLimit
 from .metrics import Stats
 from .rooms import Rooms
 from .utils import Registry
-from .wire import ChatSocket, Outbox
 
 if TYPE_CHECKING:  # imported for real only with --redis-url: a single server needs no Redis
     from .cluster import ClusterRooms  # noqa: F401 (named in a string below)
 
 logger = logging.getLogger(__name__)
-
-CLOSE_TIMEOUT: Final = 5.0  # seconds a peer gets to answer our close frame
 
 SETTINGS: Final = web.AppKey("settings", Settings)
 ROOMS: Final = web.AppKey[Registry[ChatSocket]]("rooms")
@@ -68,7 +61,7 @@ async def _accept(request: web.Request, *, enters_room: bool) -> tuple[ChatSocke
         app[OUTBOX],
         max_msg_size=settings.max_frame_bytes,
         compress=settings.compress,
-        timeout=CLOSE_TIMEOUT,
+        timeout=frames.CLOSE_TIMEOUT,
     )
     if not socket.can_prepare(request).ok:
         raise web.HTTPUpgradeRequired(
@@ -153,7 +146,7 @@ def _rate_limit(settings: Settings) -> RateLimit | None:
 
 def _drop_flooding(socket: ChatSocket, address: str, who: str) -> None:
     logger.info("%s (%s) keeps flooding after refusals: closing", address, who)
-    socket.drop("flooding", WSCloseCode.POLICY_VIOLATION, wire.FLOODING)
+    socket.drop("flooding", WSCloseCode.POLICY_VIOLATION, frames.FLOODING)
 
 
 async def ws_chat(request: web.Request) -> web.StreamResponse:
@@ -291,7 +284,7 @@ async def _sweep(app: web.Application) -> AsyncIterator[None]:
     interval = app[SETTINGS].heartbeat
     task = None
     if interval:
-        task = asyncio.create_task(wire.sweep_forever(partial(_all_sockets, app), interval))
+        task = asyncio.create_task(frames.sweep_forever(partial(_all_sockets, app), interval))
     yield
     if task is not None:
         task.cancel()
@@ -438,12 +431,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.workers > 1 and args.port == 0:
         parser.error("--workers above 1 needs a fixed --port: they share it (SO_REUSEPORT)")
     logs.configure(args.log_level, args.log_format)
-    tls = _tls_context(parser, args)
+    tls = process.tls_context(parser, args)
     if args.workers > 1:
         argv = sys.argv[1:] if argv is None else argv
-        raise SystemExit(_supervise(argv, args.workers, args.metrics_port))
-    loop = _event_loop(parser, args.loop)
-    settings = _within_open_files(settings_from(args))
+        raise SystemExit(workers.supervise(argv, args.workers, args.metrics_port))
+    loop = process.event_loop(parser, args.loop)
+    settings = process.within_open_files(settings_from(args))
     try:
         with asyncio.Runner(loop_factory=lambda: loop) as runner:
             runner.run(serve(create_app(settings), args.port, tls, reuse_port=args.reuse_port))
@@ -453,169 +446,24 @@ def main(argv: list[str] | None = None) -> None:
     logger.info("Server stopped")
 
 
-def page_url(host: str, port: int, *, tls: bool) -> str:
-    """The chat page's URL as a person on this machine can open it: a wildcard address is
-    reached at loopback."""
-    shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(host, host)
-    if ":" in shown and not shown.startswith("["):
-        shown = f"[{shown}]"
-    return f"{'https' if tls else 'http'}://{shown}:{port}/"
-
-
 async def serve(
     app: web.Application, port: int, tls: ssl.SSLContext | None = None, *, reuse_port: bool = False
 ) -> None:
     """Serve `app` until SIGINT or SIGTERM, then close every WebSocket (1001) and stop."""
-    stopping = asyncio.Event()
     async with listening(app, port, tls, reuse_port=reuse_port) as server:
         host, port = app[SETTINGS].host, server.sockets[0].getsockname()[1]  # (0: the one given)
         logger.info("Listening on %s:%s, the page at %s (and /chat, /echo)", host, port,
-                    page_url(host, port, tls=tls is not None))  # fmt: skip
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stopping.set)
-        await stopping.wait()
+                    process.page_url(host, port, tls=tls is not None))  # fmt: skip
+        await process.until_stopped()
 
 
-@contextlib.asynccontextmanager
-async def listening(
+def listening(
     app: web.Application, port: int, tls: ssl.SSLContext | None = None, *, reuse_port: bool = False
-) -> AsyncIterator[asyncio.Server]:
-    """`app` served on its settings' host and `port` for the block: every connection is
-    accepted through `app[HANDSHAKES]`, and a malformed request is one line at DEBUG
-    (`handshakes.HttpLog`)."""
-    settings = app[SETTINGS]
-    runner = web.AppRunner(
-        app,
-        access_log=None,
-        shutdown_timeout=CLOSE_TIMEOUT,
-        keepalive_timeout=app[HANDSHAKES].keep_alive,
-        logger=handshakes.HttpLog(app[STATS]),
-    )
-    try:
-        await runner.setup()  # (its startup may fail halfway: what started is cleaned up)
-        assert runner.server is not None
-        try:
-            server = await asyncio.get_running_loop().create_server(
-                app[HANDSHAKES].protocol_factory(runner.server),
-                settings.host,
-                port,
-                reuse_port=reuse_port or None,
-                backlog=handshakes.BACKLOG,
-                ssl=tls,  # and its handshake within the deadline too (allowed only with TLS)
-                ssl_handshake_timeout=(settings.handshake_timeout or None) if tls else None,
-            )
-        except OSError as exc:  # one line that names the address, whichever loop says it
-            errno = exc.errno or 0  # (negative for a name not found)
-            reason = os.strerror(errno) if errno > 0 else exc.strerror or str(exc)
-            raise OSError(exc.errno, f"Cannot serve on {settings.host}:{port}: {reason}") from None
-        yield server
-        server.close()  # no new connections; the runner closes those that are open
-    finally:
-        await runner.cleanup()
-
-
-def _within_open_files(settings: Settings) -> Settings:
-    """Raise the limit of open files as far as allowed, and keep the connection caps
-    within it, so that the process can always answer /healthz (see `handshakes.py`)."""
-    before, files = handshakes.raise_open_files_limit()
-    if files != before:
-        logger.info("Raised the limit of open files from %d to %d", before, files)
-    connections, pending = handshakes.capacity(
-        files, settings.max_connections, settings.max_pending
-    )
-    for option, asked, fitted in (
-        ("--max-connections", settings.max_connections, connections),
-        ("--max-pending", settings.max_pending, pending),
-    ):
-        if not asked and not fitted:  # (--max-pending 0: nothing kept for /healthz either)
-            logger.warning("%s is off: connections that are not WebSockets may take every "
-                           "file this process may open (%d)", option, files)  # fmt: skip
-        elif not asked:
-            logger.info("%s is off: at most %d, as %d open files allow", option, fitted, files)
-        elif asked != fitted:
-            logger.warning("%s %d lowered to %d: this process may open %d files (ulimit -n)",
-                           option, asked, fitted, files)  # fmt: skip
-    return replace(settings, max_connections=connections, max_pending=pending)
-
-
-def _event_loop(parser: argparse.ArgumentParser, choice: str) -> asyncio.AbstractEventLoop:
-    """The loop `--loop` names: uvloop if asked for (or, with `auto`, if it is installed)."""
-    if choice != "asyncio":
-        try:
-            import uvloop
-        except ImportError:
-            if choice == "uvloop":
-                parser.error("--loop uvloop: uvloop is not installed (pip install uvloop)")
-        else:
-            logger.info("Running on uvloop")
-            return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
-
-
-def _tls_context(
-    parser: argparse.ArgumentParser, args: argparse.Namespace
-) -> ssl.SSLContext | None:
-    """The server's TLS context from --tls-cert and --tls-key, or None without them."""
-    if not args.tls_cert and not args.tls_key:
-        return None
-    if not (args.tls_cert and args.tls_key):
-        parser.error("--tls-cert and --tls-key go together")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    try:
-        context.load_cert_chain(args.tls_cert, args.tls_key)
-    except (OSError, ssl.SSLError) as exc:
-        logger.error("Cannot load the TLS certificate and key: %s", exc)
-        raise SystemExit(1) from None
-    return context
-
-
-WORKER_STOP_SECONDS: Final = CLOSE_TIMEOUT + 5  # after one failed, for the others to stop
-
-
-def _supervise(argv: list[str], workers: int, metrics_port: int | None) -> int:
-    """Run `workers` server processes on one port; pass SIGINT/SIGTERM on; 0 if all ended 0.
-
-    With `metrics_port`, worker i serves /metrics on `metrics_port + i`: behind one shared
-    port a scrape would reach any worker, so each is its own Prometheus target there."""
-    command = [sys.executable, "-m", "aiohttp_chat.server", *argv, "--workers", "1"]
-    command.append("--reuse-port")
-    children = [
-        subprocess.Popen(
-            [*command, *(["--metrics-port", str(metrics_port + i)] if metrics_port else [])],
-            start_new_session=True,
-        )
-        for i in range(workers)
-    ]
-    logger.info("Started %d workers: %s", workers, " ".join(str(c.pid) for c in children))
-
-    stopping = False
-
-    def forward(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-
-    signal.signal(signal.SIGINT, forward)
-    signal.signal(signal.SIGTERM, forward)
-    failed, given_up_at = False, 0.0
-    while None in (codes := [child.poll() for child in children]):
-        ended = [child for child, code in zip(children, codes, strict=True) if code is not None]
-        if ended and not stopping:  # one could not start, or died: the port is half served
-            logger.error("Worker %d ended with %s: stopping the others", ended[0].pid,
-                         ended[0].returncode)  # fmt: skip
-            failed, given_up_at = True, time.monotonic() + WORKER_STOP_SECONDS
-            forward(signal.SIGTERM, None)
-        elif failed and time.monotonic() > given_up_at:  # one that will not stop: made to
-            for child in children:
-                if child.poll() is None:
-                    logger.error("Worker %d did not stop: killing it", child.pid)
-                    child.kill()
-        time.sleep(0.1)
-    logger.info("Workers stopped with %s", codes)
-    return 1 if failed or any(codes) else 0
+) -> contextlib.AbstractAsyncContextManager[asyncio.Server]:
+    """`app` served on its settings' host and `port` for the block (`process.listening`)."""
+    gate, stats = app[HANDSHAKES], app[STATS]
+    host = app[SETTINGS].host
+    return process.listening(app, host, port, gate, stats, tls=tls, reuse_port=reuse_port)
 
 
 if __name__ == "__main__":

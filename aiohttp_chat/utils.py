@@ -15,8 +15,8 @@ from collections import defaultdict
 from typing import Final, TypeVar
 
 from . import protocol
+from .frames import ChatSocket
 from .protocol import Clash
-from .wire import ChatSocket
 
 T = TypeVar("T")
 

@@ -14,8 +14,8 @@ from aiohttp import WSCloseCode, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from aiohttp_chat.client import ChatEnded, chat, ending
+from aiohttp_chat.client_view import ChatView
 from aiohttp_chat.server import ROOMS, Settings
-from aiohttp_chat.view import ChatView
 
 from .conftest import Connect, ServerProcess, run_process, stamped
 

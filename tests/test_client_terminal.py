@@ -1,323 +1,106 @@
-"""The client on a real terminal (tmux): prompts, and incoming lines that spare your typing."""
+"""The line editor: keys in, lines and the input row out."""
 
-from __future__ import annotations
-
-import asyncio
-import re
-import signal
-import subprocess
-import sys
-import time
-import uuid
-from collections.abc import Callable, Iterator
-
-import aiohttp
 import pytest
 
-from .conftest import ServerProcess, require_program, stamped
+from aiohttp_chat.client_terminal import Key, LineEditor
+
+LEFT, RIGHT, UP, DOWN, HOME, END, DELETE = (
+    "\x1b[D",
+    "\x1b[C",
+    "\x1b[A",
+    "\x1b[B",
+    "\x1b[H",
+    "\x1b[F",
+    "\x1b[3~",
+)
 
 
-class Tmux:
-    def __init__(self) -> None:
-        self.socket = f"aiohttp-chat-test-{uuid.uuid4().hex[:8]}"
-
-    def __call__(self, *args: str) -> str:
-        result = subprocess.run(
-            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
-    def screen(self) -> list[str]:
-        return [line.rstrip() for line in self("capture-pane", "-p", "-t", "chat").splitlines()]
-
-    async def wait_for(self, text: str, seconds: float = 10.0) -> list[str]:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            screen = self.screen()
-            if any(text.strip() in line for line in screen):
-                return screen
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"{text!r} never appeared on:\n" + "\n".join(self.screen()))
-
-    def start_client(self, url: str, *options: str) -> None:
-        """The client on `url`, in a new 100x20 session named `chat`."""
-        command = " ".join([sys.executable, "-m", "aiohttp_chat.client", "--url", url, *options])
-        self("new-session", "-d", "-s", "chat", "-x", "100", "-y", "20", command)
+def test_typing_and_enter_submit_the_line() -> None:
+    editor = LineEditor()
+    assert editor.feed("hello") == []
+    assert editor.row(80) == ("> hello", 7)
+    assert editor.feed("\r") == ["hello"]
+    assert (editor.text, editor.row(80)) == ("", ("> ", 2))
+    assert editor.feed("one\ntwo\n") == ["one", "two"]  # a pasted block: one line each
 
 
-@pytest.fixture
-def tmux() -> Iterator[Tmux]:
-    require_program("tmux")
-    session = Tmux()
-    yield session
-    subprocess.run(["tmux", "-L", session.socket, "kill-server"], capture_output=True)
+@pytest.mark.parametrize(
+    ("keys", "text", "cursor"),
+    [
+        ("abc\x7f", "ab", 2),
+        ("abc" + LEFT + LEFT + "X", "aXbc", 2),
+        ("abc" + HOME + "X" + END + "Y", "XabcY", 5),
+        ("abc\x01\x06Z", "aZbc", 2),  # Ctrl-A, Ctrl-F
+        ("abc" + HOME + DELETE, "bc", 0),
+        ("abc" + LEFT + "\x04", "ab", 2),  # Ctrl-D in a line deletes
+        ("one two  three\x17", "one two  ", 9),  # Ctrl-W
+        ("one two" + LEFT * 3 + "\x15", "two", 0),  # Ctrl-U
+        ("one two" + LEFT * 3 + "\x0b", "one ", 4),  # Ctrl-K
+        ("a\tb", "a b", 3),
+        ("a\x07\x00b", "ab", 2),  # other control characters never get in
+        ("a\x1bxb", "axb", 3),  # a lone ESC (Alt-x) is dropped
+        ("é漢😀", "é漢😀", 3),
+    ],
+)
+def test_editing_keys(keys: str, text: str, cursor: int) -> None:
+    editor = LineEditor()
+    assert editor.feed(keys) == []
+    assert (editor.text, editor.cursor) == (text, cursor)
 
 
-async def test_typing_survives_incoming_lines(
-    server_process: Callable[..., ServerProcess], tmux: Tmux
-) -> None:
-    server = server_process()
-    tmux.start_client(server.url())
-    await tmux.wait_for("Nick (random if not provided): ")
-    tmux("send-keys", "-t", "chat", "Typist", "Enter")
-    await tmux.wait_for("Room (Default if not provided): ")
-    tmux("send-keys", "-t", "chat", "Enter")
-    await tmux.wait_for("*** Connected to Default as Typist. Type /help for commands.")
-
-    async with aiohttp.ClientSession() as session, session.ws_connect(server.url()) as peer:
-        await peer.receive_json(timeout=5)
-        tmux("send-keys", "-t", "chat", "-l", "half a thou")
-        await tmux.wait_for("> half a thou")
-        for text in ("first \x1b[31mred", "second"):
-            await peer.send_json({"action": "chat_message", "message": text})
-        screen = await tmux.wait_for(": second")
-        lines = [line for line in screen if line]
-        assert lines[-1] == "> half a thou"  # the line being typed, intact, still last
-        assert lines[-3].endswith(": first \\x1b[31mred")  # escaped, not coloured
-        assert lines[-2].endswith(": second")
-
-        tmux("send-keys", "-t", "chat", "-l", "ght")
-        tmux("send-keys", "-t", "chat", "Enter")
-        while "user" not in (message := await peer.receive_json(timeout=5)):
-            pass  # the replies to the peer's own messages
-        assert stamped(message) == {
-            "action": "chat_message",
-            "message": "half a thought",
-            "user": "Typist",
-        }
-
-        tmux("send-keys", "-t", "chat", "/quit", "Enter")
-        while (message := await peer.receive_json(timeout=5))["action"] != "left":
-            pass
-        assert message == {"action": "left", "room": "Default", "user": "Typist", "shame": False}
+def test_an_escape_sequence_cut_between_reads_is_completed() -> None:
+    editor = LineEditor()
+    editor.feed("ab\x1b")
+    editor.feed("[")
+    editor.feed("D")
+    editor.feed("X")
+    assert editor.text == "aXb"
+    editor.feed("\x1bO")  # the application-mode arrow, cut after its O
+    editor.feed("D")
+    editor.feed("Y")
+    assert editor.text == "aYXb"
 
 
-async def _next_chat(peer: aiohttp.ClientWebSocketResponse) -> str:
-    while (message := await peer.receive_json(timeout=5)).get("action") != "chat_message" or (
-        "user" not in message
-    ):
-        pass
-    text: str = message["message"]
-    return text
+def test_ctrl_d_on_an_empty_line_is_the_end_and_ctrl_l_clears() -> None:
+    editor = LineEditor()
+    assert editor.feed("\x0c") == [Key.CLEAR]
+    assert editor.feed("half\x0c") == [Key.CLEAR]
+    assert editor.text == "half"  # Ctrl-L keeps what is being typed
+    assert editor.feed("\x15\x04") == [Key.EOF]
 
 
-async def test_the_first_minutes_in_a_shell(
-    server_process: Callable[..., ServerProcess], tmux: Tmux
-) -> None:
-    """What a person sees: every line where it belongs, from the start to Ctrl-C."""
-    server = server_process()
-    tmux("new-session", "-d", "-s", "chat", "-x", "80", "-y", "30", "env PS1='shell$ ' sh")
-    await tmux.wait_for("shell$")
-    command = f"{sys.executable} -m aiohttp_chat.client --url {server.url()}"
-    tmux("send-keys", "-t", "chat", f"{command} --nick Typist --room Lounge", "Enter")
-    greeting = "*** Connected to Lounge as Typist. Type /help for commands."
-    screen = await tmux.wait_for(greeting)
-    assert not any("Default" in line for line in screen)  # never seemed to ignore the flags
-    assert screen[screen.index(greeting) + 1] == ">"  # the prompt (its space stripped)
-
-    async with aiohttp.ClientSession() as session, session.ws_connect(server.url()) as peer:
-        await peer.send_json({"action": "set_nick", "nick": "Peer"})
-        await peer.send_json({"action": "join_room", "room": "Lounge"})
-        await tmux.wait_for("*** Peer joined Lounge")
-
-        # Multi-line output, then more output: the first is not overwritten.
-        tmux("send-keys", "-t", "chat", "/help", "Enter")
-        await tmux.wait_for("// sends one that starts with /.")
-        tmux("send-keys", "-t", "chat", "/users", "Enter")
-        screen = await tmux.wait_for("*** In Lounge:")
-        lines = [line for line in screen if line]
-        help_lines = parse_help()
-        at = lines.index(help_lines[0])
-        assert lines[at : at + len(help_lines)] == help_lines
-        assert lines[at + len(help_lines)] == "*** In Lounge: Typist, Peer"
-        assert lines[-1] == ">"
-
-        # Your own message, shown as the others see it; the typed line is gone from the input.
-        tmux("send-keys", "-t", "chat", "hello all", "Enter")
-        assert await _next_chat(peer) == "hello all"
-        lines = [line for line in await tmux.wait_for(">>>Typist: hello all") if line]
-        assert re.fullmatch(r"\[\d\d:\d\d\] >>>Typist: hello all", lines[-2]), lines  # its time
-        assert lines[-1] == ">"
-
-        # A refusal names what was typed.
-        tmux("send-keys", "-t", "chat", "/nick x", "Enter")
-        await tmux.wait_for("!!! /nick x: Name must be a string and between 3-20 chars.")
-
-        # A multi-line message from a peer: its lines under the sender, controls escaped.
-        await peer.send_json(
-            {"action": "chat_message", "message": "roses\nviolets\tblue\n\x1b[2Jsugar"}
-        )
-        lines = [line for line in await tmux.wait_for("sugar") if line]
-        time_ = lines[-4][:8]  # "[07:33] "
-        assert re.fullmatch(r"\[\d\d:\d\d\] ", time_), lines
-        assert lines[-4:] == [
-            f"{time_}>>>Peer: roses",
-            f"{' ' * len(time_)}         violets blue",
-            f"{' ' * len(time_)}         \\x1b[2Jsugar",
-            ">",
-        ]
-
-        # Ctrl-L clears the screen and keeps the half-typed line, which is sent without ^L.
-        tmux("send-keys", "-t", "chat", "-l", "half")
-        tmux("send-keys", "-t", "chat", "C-l")
-        deadline = time.monotonic() + 10
-        while [line for line in tmux.screen() if line] != ["> half"]:
-            assert time.monotonic() < deadline, tmux.screen()
-            await asyncio.sleep(0.05)
-        tmux("send-keys", "-t", "chat", "-l", " done")
-        tmux("send-keys", "-t", "chat", "Enter")
-        assert await _next_chat(peer) == "half done"
-
-        # Ctrl-C: what was typed stays, the shell's prompt comes on a line of its own, and the
-        # terminal is back as it was (typed commands echo again).
-        tmux("send-keys", "-t", "chat", "-l", "unsent")
-        await tmux.wait_for("> unsent")
-        tmux("send-keys", "-t", "chat", "C-c")
-        lines = [line for line in await tmux.wait_for("shell$") if line]
-        assert lines[-2:] == ["> unsent", "shell$"]
-        tmux("send-keys", "-t", "chat", "echo back-$((40 + 2))", "Enter")
-        lines = [line for line in await tmux.wait_for("back-42") if line]
-        assert lines[-3:] == ["shell$ echo back-$((40 + 2))", "back-42", "shell$"]
-        while (message := await peer.receive_json(timeout=5))["action"] != "left":
-            pass
-        assert message["shame"] is False
+def test_history_with_the_arrows() -> None:
+    editor = LineEditor()
+    editor.feed("first\rsecond\rdraft")
+    editor.feed(UP)
+    assert editor.text == "second"
+    editor.feed(UP + UP + UP)
+    assert editor.text == "first"
+    editor.feed(DOWN + DOWN)
+    assert editor.text == "draft"  # back to what was being typed
+    assert editor.feed(UP + "!\r") == ["second!"]
 
 
-def parse_help() -> list[str]:
-    from aiohttp_chat.console import HELP
-
-    return [line.rstrip() for line in HELP.splitlines()]
-
-
-async def test_history_on_entering_and_a_reconnect_keep_the_typed_line(
-    server_process: Callable[..., ServerProcess], tmux: Tmux
-) -> None:
-    server = server_process()
-    async with aiohttp.ClientSession() as session, session.ws_connect(server.url()) as peer:
-        await peer.receive_json(timeout=5)
-        await peer.send_json({"action": "set_nick", "nick": "Peer"})
-        await peer.send_json({"action": "join_room", "room": "Lounge"})
-        for text in ("said before", "and again"):
-            await peer.send_json({"action": "chat_message", "message": text})
-        while (await peer.receive_json(timeout=5)).get("message") != "and again":
-            pass
-
-    tmux.start_client(server.url())
-    await tmux.wait_for("Nick (random if not provided): ")
-    tmux("send-keys", "-t", "chat", "Typist", "Enter")
-    await tmux.wait_for("Room (Default if not provided): ")
-    tmux("send-keys", "-t", "chat", "Lounge", "Enter")
-    lines = [line for line in await tmux.wait_for("] Peer: and again") if line]
-    at = lines.index("*** Connected to Lounge as Typist. Type /help for commands.")
-    assert lines[at + 1] == "*** Recent messages in Lounge:"
-    shown = lines[at + 2 : at + 4]  # each with the minute it was sent, in local time
-    assert [re.sub(r"^  \[\d\d:\d\d\] ", "", line) for line in shown] == [
-        "Peer: said before",
-        "Peer: and again",
-    ]
-
-    tmux("send-keys", "-t", "chat", "-l", "half typed")
-    await tmux.wait_for("> half typed")
-    server.stop(signal.SIGTERM)
-    await tmux.wait_for("Reconnecting…")
-    server_process(port=server.port)
-    lines = [line for line in await tmux.wait_for("*** Reconnected: in Lounge as Typist.") if line]
-    assert lines[-1] == "> half typed"  # survived, still where it was typed
-
-    async with aiohttp.ClientSession() as session, session.ws_connect(server.url()) as peer:
-        await peer.receive_json(timeout=5)
-        await peer.send_json({"action": "join_room", "room": "Lounge"})
-        tmux("send-keys", "-t", "chat", "-l", " line")
-        tmux("send-keys", "-t", "chat", "Enter")
-        while (message := await peer.receive_json(timeout=5)).get("user") != "Typist":
-            pass
-        assert message["message"] == "half typed line"
-    tmux("send-keys", "-t", "chat", "/quit", "Enter")
+def test_a_long_line_scrolls_sideways_in_one_row() -> None:
+    editor = LineEditor()
+    editor.feed("0123456789abcdefghij")
+    row, column = editor.row(12)  # room for 12 - 1 - len("> ") = 9 characters
+    assert (row, column) == ("> …cdefghij", 11)  # … where text is hidden
+    editor.feed(HOME)
+    assert editor.row(12) == ("> 01234567…", 2)
+    editor.feed("漢" * 3)  # wide characters take two columns each
+    assert editor.row(12) == ("> 漢漢漢01…", 8)
+    editor.feed(END)
+    assert editor.row(12) == ("> …cdefghij", 11)
 
 
-async def test_a_paste_is_one_message_and_a_resize_redraws_the_row(
-    server_process: Callable[..., ServerProcess], tmux: Tmux
-) -> None:
-    server = server_process()
-    tmux.start_client(server.url(), "--nick", "Paster", "--room", "Default")
-    await tmux.wait_for("*** Connected to Default as Paster.")
-    async with aiohttp.ClientSession() as session, session.ws_connect(server.url()) as peer:
-        await peer.receive_json(timeout=5)
-        tmux("set-buffer", "-b", "pasted", "one\ntwo\nthree")
-        tmux("paste-buffer", "-p", "-b", "pasted", "-t", "chat")  # bracketed, as asked for
-        await tmux.wait_for("> one↵two↵three")
-        tmux("send-keys", "-t", "chat", "Enter")
-        while "user" not in (message := await peer.receive_json(timeout=5)):
-            pass
-        assert (message["user"], message["message"]) == ("Paster", "one\ntwo\nthree")
-        lines = [line for line in await tmux.wait_for("       three") if line]
-        first = lines[-4]  # with the time it was sent: [07:33] >>>Paster: one
-        assert re.fullmatch(r"\[\d\d:\d\d\] >>>Paster: one", first), first
-        indent = " " * first.index("one")  # the other lines under the first
-        assert lines[-3:-1] == [f"{indent}two", f"{indent}three"]
-
-        tmux("send-keys", "-t", "chat", "-l", "x" * 70 + "END")
-        await tmux.wait_for("xxEND")
-        tmux("resize-window", "-t", "chat", "-x", "40")
-        deadline = time.monotonic() + 10
-        while not _redrawn_for(40, [line for line in tmux.screen() if line][-1]):
-            assert time.monotonic() < deadline, "\n".join(tmux.screen())  # at once
-            await asyncio.sleep(0.05)
-    tmux("send-keys", "-t", "chat", "C-u", "/quit", "Enter")
-
-
-def _redrawn_for(columns: int, row: str) -> bool:
-    """Whether `row` is the input row of a long line drawn for `columns` columns."""
-    return row.startswith("> …") and row.endswith("xEND") and len(row) < columns
-
-
-async def test_a_refused_nick_at_a_terminal_asks_for_another(
-    server_process: Callable[..., ServerProcess], tmux: Tmux
-) -> None:
-    server = server_process()
-    async with aiohttp.ClientSession() as session, session.ws_connect(server.url()) as bob:
-        await bob.receive_json(timeout=5)
-        await bob.send_json({"action": "set_nick", "nick": "Bob"})
-        await bob.receive_json(timeout=5)
-        tmux.start_client(server.url(), "--nick", "Bob", "--room", "Default")
-        await tmux.wait_for("!!! /nick Bob: Name already in use.")
-        await tmux.wait_for("*** Type another nick, or an empty line to stay User")
-        tmux("send-keys", "-t", "chat", "Bobby", "Enter")
-        await tmux.wait_for("*** You are now known as Bobby")
-    tmux("send-keys", "-t", "chat", "/quit", "Enter")
-
-
-async def test_a_room_alike_to_an_existing_one_is_offered_in_the_row(
-    server_process: Callable[..., ServerProcess], tmux: Tmux
-) -> None:
-    server = server_process()
-    tmux.start_client(server.url(), "--nick", "Zoe", "--room", "Default")
-    await tmux.wait_for("*** Connected to Default as Zoe.")
-    tmux("send-keys", "-t", "chat", "/join default", "Enter")
-    await tmux.wait_for("!!! /join default: Room name looks like an existing room: Default.")
-    await tmux.wait_for("*** Default exists: /join Default to enter it.")
-    await tmux.wait_for("> /join Default")  # offered in the input row: Enter takes it
-    tmux("send-keys", "-t", "chat", "Enter")
-    screen = await tmux.wait_for("!!! /join Default: Name already in use in this room.")
-    assert "> /join Default" not in screen[-1]  # sent, the row is empty again
-    tmux("send-keys", "-t", "chat", "/quit", "Enter")
-
-
-async def test_reconnecting_counts_down_in_the_row_and_says_what_waits_to_be_sent(
-    server_process: Callable[..., ServerProcess], tmux: Tmux
-) -> None:
-    server = server_process()
-    tmux.start_client(server.url(), "--nick", "Waiter", "--room", "Lounge")
-    await tmux.wait_for("*** Connected to Lounge as Waiter.")
-    server.stop(signal.SIGTERM)
-    await tmux.wait_for("Reconnecting…")
-    await tmux.wait_for("(reconnecting in ")  # the input row counts down to the next try
-    tmux("send-keys", "-t", "chat", "-l", "typed while away")
-    tmux("send-keys", "-t", "chat", "Enter")
-    await tmux.wait_for("*** Not connected: sent once reconnected: typed while away")
-    server_process(port=server.port)
-    await tmux.wait_for("*** Reconnected: in Lounge as Waiter.", 30)
-    lines = [line for line in await tmux.wait_for(">>>Waiter: typed while away") if line]
-    assert lines[-1] == ">"  # the countdown is gone once back (the row is "> ")
-    tmux("send-keys", "-t", "chat", "/quit", "Enter")
+def test_a_bracketed_paste_is_one_line_with_its_line_breaks() -> None:
+    editor = LineEditor()
+    pasted = "\x1b[200~first line\rsecond\r\nthird\x1b[201~"
+    assert editor.feed(pasted[:9]) == []  # cut anywhere by the reads
+    assert editor.feed(pasted[9:]) == []  # a pasted CR is no Enter
+    assert editor.text == "first line\nsecond\nthird"
+    assert editor.row(80) == ("> first line↵second↵third", 25)
+    assert editor.feed("\r") == ["first line\nsecond\nthird"]  # the Enter after it sends it
+    assert editor.feed("\x1b[200~\x1b[D\x1b[201~x\x1b[D") == []  # keys inside a paste: text
+    assert (editor.text, editor.cursor) == ("x", 0)

@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from aiohttp_chat import protocol
-from aiohttp_chat.view import ChatView
+from aiohttp_chat.client_view import ChatView
 
 from .conftest import TIMEOUT, Connect, RedisServer, StartNode, eventually, open_peer
 

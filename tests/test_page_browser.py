@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, expect
 
-from aiohttp_chat.console import Quit, Show, parse_line
+from aiohttp_chat.client_console import Quit, Show, parse_line
 from aiohttp_chat.server import Settings, create_app
 
 from . import screenshots

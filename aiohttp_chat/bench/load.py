@@ -45,7 +45,7 @@ class Plan:
 
 
 @dataclass
-class Stats:
+class Tally:
     connections: int = 0
     connect_seconds: float = 0.0
     sent: int = 0
@@ -135,7 +135,7 @@ class Client:
 class Run:
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
-        self.stats = Stats()
+        self.stats = Tally()
         self.rate = plan.rate
         self.window_start = self.window_end = float("inf")
         self.stop_at = 0.0  # no closed-loop sending until `chat` sets it

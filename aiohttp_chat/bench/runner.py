@@ -19,7 +19,7 @@ from multiprocessing.connection import Connection
 from typing import Any, Final
 
 from . import attacks
-from .load import Plan, Stats, raise_fd_limit, work
+from .load import Plan, Tally, raise_fd_limit, work
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = 1024
@@ -281,7 +281,7 @@ def fanout(
             time.sleep(min(0.5, max(0.0, end - time.monotonic())))
         cpu_after = _servers_cpu(setup)
         redis_after = _redis_cpu(setup)
-        stats: list[Stats] = [answer[0] for answer in generators.gather("done")]
+        stats: list[Tally] = [answer[0] for answer in generators.gather("done")]
     finally:
         generators.finish()
     latencies = sorted(value for s in stats for value in s.latencies)
@@ -366,7 +366,7 @@ def idle(setup: Setup) -> Figures:
         time.sleep(1.0)  # let the server settle before reading its memory
         rss_after = server_rss(setup.server_pid)
         generators.tell("broadcast")
-        stats: list[Stats] = [answer[0] for answer in generators.gather("done")]
+        stats: list[Tally] = [answer[0] for answer in generators.gather("done")]
     finally:
         generators.finish()
     connections = sum(count for count, _ in ready)

@@ -30,13 +30,13 @@ from urllib.parse import unquote, urlsplit
 import redis.asyncio as redis
 from redis.asyncio.cluster import RedisCluster
 
-from .. import history, protocol, resume, utils, wire
+from .. import frames, history, protocol, resume, utils
 from ..config import Settings
+from ..frames import ChatSocket
 from ..metrics import Stats
 from ..protocol import Clash, Message, Unavailable
 from ..rooms import RESUMED, Member, Resumption, Rooms
 from ..utils import Registry
-from ..wire import ChatSocket
 from . import keys
 from .catchup import Catchup
 from .keeper import Keeper
@@ -462,7 +462,7 @@ class ClusterRooms(Rooms):
 
     def _deliver_heard(self, room: str, payload: bytes) -> None:
         if members := self.registry.get(room):
-            self.stats.deliveries += wire.broadcast(members.values(), payload)
+            self.stats.deliveries += frames.broadcast(members.values(), payload)
 
     def _missed(self, room: str) -> None:
         """Messages of `room` could not be delivered here: its members are to catch up."""

@@ -1,5 +1,5 @@
 """What the terminal client knows of its chat: the requests in flight, the messages shown,
-and the text to print for each server message (through `console`'s formatting).
+and the text to print for each server message (through `client_console`'s formatting).
 
 `ChatView` turns each server message into readable text (or none) and asks for the room's
 history when that is due: on entering a room, and after a reconnect for what was missed.
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from . import protocol
-from .console import (
+from .client_console import (
     ASK_NICK_AGAIN,
     NEW_SINCE,
     RECENT,

@@ -3,7 +3,7 @@
 Every piece of text from peers is escaped (`escape`) so that nobody can drive your terminal
 with escape sequences; `chat_line` and `history_line` lay messages out, `typed` names the
 command behind a request. `parse_line` turns what the user typed into a request, a local
-action or a chat message. (`view.ChatView` decides what to show, with these.)
+action or a chat message. (`client_view.ChatView` decides what to show, with these.)
 `unreachable` says in plain words why a connection could not be made, `bad_url` why a URL
 cannot be one, `not_a_chat` that the server reached is not a chat.
 """
@@ -207,7 +207,7 @@ def typed(request: Message, action: object) -> str:
 # ------------------------------------------------------------------------ connecting
 
 
-REFUSALS: Final = {  # what a refused handshake means, by status
+REFUSED_STATUSES: Final = {  # what a refused handshake means, by status
     403: "the server refused this client",
     429: "the server takes no more connections from your address",
     503: "the server is full, try again later",
@@ -279,8 +279,8 @@ def unreachable(url: str, error: BaseException) -> str:
     """Why connecting to `url` failed, in plain words, on one line."""
     if isinstance(error, WSServerHandshakeError):
         answer = f"HTTP {error.status}{_status_phrase(error.status)}"
-        if error.status in REFUSALS:
-            return f"cannot connect to {url}: {REFUSALS[error.status]} ({answer})"
+        if error.status in REFUSED_STATUSES:
+            return f"cannot connect to {url}: {REFUSED_STATUSES[error.status]} ({answer})"
         return f"cannot connect to {url}: the server answered {answer}"
     if isinstance(error, ClientConnectorCertificateError):
         detail = getattr(error.certificate_error, "verify_message", "") or error.certificate_error

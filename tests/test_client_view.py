@@ -2,8 +2,8 @@
 
 import pytest
 
-from aiohttp_chat.console import local_time
-from aiohttp_chat.view import CATCH_UP, RECENT_ON_ENTRY, STARTUP, ChatView
+from aiohttp_chat.client_console import local_time
+from aiohttp_chat.client_view import CATCH_UP, RECENT_ON_ENTRY, STARTUP, ChatView
 
 
 def test_view_words_replies_by_their_requests() -> None:

@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestClient
 
 from aiohttp_chat.bench.wsclient import BenchSocket
 from aiohttp_chat.bench.wsclient import connect as raw_connect
+from aiohttp_chat.frames import MAX_DEFERRED_STEPS, Outbox, text_frame
 from aiohttp_chat.server import ROOMS, Settings
-from aiohttp_chat.wire import MAX_DEFERRED_STEPS, Outbox, text_frame
 
 from .conftest import (
     CLOSE,

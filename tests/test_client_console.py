@@ -6,7 +6,7 @@ from aiohttp.client_reqrep import ConnectionKey, RequestInfo
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from aiohttp_chat.console import (
+from aiohttp_chat.client_console import (
     Quit,
     Show,
     cell_width,

@@ -47,6 +47,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_OUTBOUND_BYTES: Final = 1 << 20
 DEFAULT_PING_RATE: Final = 2.0  # pings a second a peer may send, sustained ...
 PING_BURST: Final = 10  # ... after this many at once
+CLOSE_TIMEOUT: Final = 5.0  # seconds a peer gets to answer our close frame
 DROP_GRACE: Final = 2.0  # seconds a dropped peer gets to take its close frame
 MAX_DEFERRED_STEPS: Final = 4  # loop steps a busy loop may hold back a flush (see `Outbox`)
 

@@ -30,7 +30,7 @@ from typing import Any, Final
 
 import aioconsole
 
-from .console import cell_width
+from .client_console import cell_width
 
 PROMPT: Final = "> "
 HISTORY: Final = 100  # lines kept for the up arrow

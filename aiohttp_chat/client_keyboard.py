@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 
-from .console import Quit, parse_line
+from .client_console import Quit, parse_line
 
 LineReader = Callable[[], Awaitable[str]]  # raises EOFError at end of input
 
