@@ -69,11 +69,9 @@ class ChatSession:
             return False
         # Greeted before it is registered: nothing said in the room may come first.
         token = await self.rooms.issue_token(self)
-        self.socket.send_payload_nowait(
-            protocol.encode(protocol.connecting(self.room, self.nick, token, limits))
-        )
+        self.socket.reply(protocol.encode(protocol.connecting(self.room, self.nick, token, limits)))
         if refusal is not None:  # what it asked for and did not get, before anything else
-            self.socket.send_payload_nowait(protocol.encode(refusal))
+            self.socket.reply(protocol.encode(refusal))
         if resumed is not None and resumed.replacing is not None:
             self.rooms.replace(resumed.replacing, self)
         else:
@@ -157,7 +155,7 @@ class ChatSession:
         text = protocol.validate_chat_message(request.get("message"), self.max_message_chars)
         stamp = protocol.format_time(time.time())
         payload, id = await self.rooms.chat(self, text, stamp)  # kept, and told other nodes
-        self.rooms.deliver(self.room, payload, self.socket)
+        self.rooms.broadcast_here(self.room, payload, self.socket)
         self.stats.chat_messages += 1
         return protocol.chat_reply(text, id, stamp)
 
@@ -188,9 +186,9 @@ class ChatSession:
         return protocol.moved(action, await self.rooms.issue_token(self))
 
     async def _broadcast(self, message: Message, room: str | None = None) -> None:
-        """Tell the room, on every node, the sender excepted (see `Rooms.tell`)."""
+        """Send `message` to the room, on every node, the sender excepted (`Rooms.broadcast`)."""
         room = self.room if room is None else room
-        await self.rooms.tell(room, protocol.encode(message), self.socket)
+        await self.rooms.broadcast(room, protocol.encode(message), self.socket)
 
 
 _HANDLERS: dict[str, Callable[[ChatSession, Message], Awaitable[Message]]] = {

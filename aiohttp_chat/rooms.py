@@ -1,9 +1,10 @@
 """The rooms as one connection sees them: who is where, under which nick, and what was said.
 
-`Rooms` is this process alone: its registry (room -> nick -> socket, moved with `utils`) and
-its in-memory history. `cluster.ClusterRooms` is the same interface over several processes
-sharing Redis: it asks Redis first for what must be global, and carries the broadcasts to the
-other nodes. A `ChatSession` reads the same on both.
+`Rooms` is the interface a `ChatSession` speaks to. `LocalRooms` is this process alone: its
+registry (room -> nick -> socket, moved with `utils`) and its in-memory history.
+`cluster.ClusterRooms` is the same interface over several processes sharing Redis: it keeps
+this node's members in a `LocalRooms` of its own, asks Redis first for what must be global,
+and carries the broadcasts to the other nodes.
 
 On a single server nothing here waits: a move, its broadcast and the reply are decided in
 one step of the event loop, so no other connection sees a half-done move.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import time
 from typing import Final, NamedTuple, Protocol
 
-from . import frames, protocol, utils
+from . import protocol, utils
 from .frames import ChatSocket
 from .history import MemoryHistory
 from .metrics import Stats
@@ -46,7 +47,64 @@ class Resumption(NamedTuple):
     replacing: Member | None = None
 
 
-class Rooms:
+class Rooms(Protocol):
+    """What a connection asks of the rooms, wherever they are kept."""
+
+    registry: Registry[ChatSocket]  # this process's members
+    stats: Stats
+
+    async def default_nick(self, room: str) -> str | None:
+        """A free `User<n>` nick in `room`, or None if none was found."""
+
+    async def take(self, room: str, nick: str) -> Clash | None:
+        """What keeps `nick` from `room`; None if it is free there (with Redis: and now
+        held for this node)."""
+
+    async def alike_room(self, room: str) -> str | None:
+        """The existing room (with members, or kept history; `Default` always) whose name
+        is alike to `room` but not `room`, if any."""
+
+    async def enter(self, member: Member) -> None:
+        """Register `member` under its nick in its room (the nick is known to be free)."""
+
+    def leave(self, member: Member, left: bytes) -> bool:
+        """Unregister `member` and tell its room `left`; False if it was not registered."""
+
+    async def issue_token(self, member: Member) -> str:
+        """A new resume token for `member` where it is now (the old one stops working)."""
+
+    async def resume(self, member: Member, token: str) -> Resumption | None:
+        """Give `member` the nick and room `token` resumes, if it is honoured (`resume.py`);
+        None if not. Registering it is the caller's (`enter` or `replace`)."""
+
+    def replace(self, old: Member, new: Member) -> None:
+        """Register `new` in `old`'s place (its nick and room); `old` is closed with 4001
+        and leaves unheard."""
+
+    async def rename(self, member: Member, new: str) -> None: ...
+
+    async def move(self, member: Member, new: str) -> None: ...
+
+    async def broadcast(self, room: str, payload: bytes, exclude: ChatSocket | None = None) -> None:
+        """Send `payload` to every member of `room` (but `exclude`), on every node: on the
+        others as far as they can be reached (a join or a leave is not refused for want of
+        Redis)."""
+
+    def broadcast_here(self, room: str, payload: bytes, exclude: ChatSocket | None = None) -> None:
+        """Send `payload` to this process's members of `room`, but `exclude`."""
+
+    async def chat(self, member: Member, text: str, stamp: str) -> tuple[bytes, str]:
+        """Keep a chat message in the room's history (with Redis: and send it to the other
+        nodes); its broadcast, serialized, and its id."""
+
+    async def users(self, room: str) -> list[str]: ...
+
+    async def read_history(
+        self, room: str, after: str | None, limit: int
+    ) -> tuple[list[Message], bool]: ...
+
+
+class LocalRooms:
     """The rooms of this process alone."""
 
     def __init__(
@@ -61,41 +119,31 @@ class Rooms:
         self.tokens = Tokens()
 
     async def default_nick(self, room: str) -> str | None:
-        """A free `User<n>` nick in `room`, or None if none was found."""
         return utils.free_default_nick(self.registry, room)
 
     async def take(self, room: str, nick: str) -> Clash | None:
-        """What keeps `nick` from `room`; None if it is free there (with Redis: and now
-        held for this node)."""
         return utils.clash(self.registry.get(room), nick)
 
     async def alike_room(self, room: str) -> str | None:
-        """The existing room (with members, or kept history; `Default` always) whose name
-        is alike to `room` but not `room`, if any."""
         if protocol.skeleton(room) == DEFAULT_ALIKE and room != protocol.DEFAULT_ROOM:
             return protocol.DEFAULT_ROOM
         return utils.alike_room(self.registry, room) or self.history.alike_room(room)
 
     async def enter(self, member: Member) -> None:
-        """Register `member` under its nick in its room (the nick is known to be free)."""
         utils.add_member(self.registry, member.room, member.nick, member.socket)
 
     def leave(self, member: Member, left: bytes) -> bool:
-        """Unregister `member` and tell its room `left`; False if it was not registered."""
         if not utils.remove_member(self.registry, member.room, member.nick, member.socket):
             self.tokens.revoke(member)  # greeted, but not registered: its token goes too
             return False
         self.tokens.ended_now(member, time.monotonic())
-        self.deliver(member.room, left, member.socket)
+        self.broadcast_here(member.room, left, member.socket)
         return True
 
     async def issue_token(self, member: Member) -> str:
-        """A new resume token for `member` where it is now (the old one stops working)."""
         return self.tokens.issue(member)
 
     async def resume(self, member: Member, token: str) -> Resumption | None:
-        """Give `member` the nick and room `token` resumes, if it is honoured (`resume.py`);
-        None if not. Registering it is the caller's (`enter` or `replace`)."""
         found = self.tokens.take(token, time.monotonic())
         if found is None:
             return None
@@ -109,8 +157,6 @@ class Rooms:
         return Resumption(heard=False, replacing=found)
 
     def replace(self, old: Member, new: Member) -> None:
-        """Register `new` in `old`'s place (its nick and room); `old` is closed with 4001
-        and leaves unheard."""
         self.registry[old.room][old.nick] = new.socket
         old.socket.drop("resumed", protocol.RESUMED_CODE, RESUMED)
 
@@ -122,10 +168,8 @@ class Rooms:
         utils.change_room(self.registry, member.room, new, member.nick)
         member.room = new
 
-    async def tell(self, room: str, payload: bytes, exclude: ChatSocket | None = None) -> None:
-        """Tell every member of `room` (but `exclude`), on every node: on the others as far
-        as they can be reached (a join or a leave is not refused for want of Redis)."""
-        self.deliver(room, payload, exclude)
+    async def broadcast(self, room: str, payload: bytes, exclude: ChatSocket | None = None) -> None:
+        self.broadcast_here(room, payload, exclude)
 
     async def chat(self, member: Member, text: str, stamp: str) -> tuple[bytes, str]:
         """Keep a chat message in the room's history; its broadcast, serialized, and its id."""
@@ -140,8 +184,5 @@ class Rooms:
     ) -> tuple[list[Message], bool]:
         return self.history.read(room, after, limit)
 
-    def deliver(self, room: str, payload: bytes, exclude: ChatSocket | None = None) -> None:
-        """Tell this process's members of `room`, but `exclude`."""
-        members = self.registry.get(room)
-        if members:
-            self.stats.deliveries += frames.broadcast(members.values(), payload, exclude)
+    def broadcast_here(self, room: str, payload: bytes, exclude: ChatSocket | None = None) -> None:
+        self.stats.deliveries += utils.broadcast(self.registry, room, payload, exclude)

@@ -27,7 +27,7 @@ from .handshakes import Handshakes
 from .history import MemoryHistory
 from .limits import Admission, RateLimit
 from .metrics import Stats
-from .rooms import Rooms
+from .rooms import LocalRooms, Rooms
 from .utils import Registry
 
 if TYPE_CHECKING:  # imported for real only with --redis-url: a single server needs no Redis
@@ -193,7 +193,7 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
                         limit.served(time.monotonic())
                 else:
                     reply = _BINARY_REFUSED
-                socket.send_payload_nowait(reply)  # in order with the broadcasts queued for it
+                socket.reply(reply)  # in order with the broadcasts queued for it
         except Exception:  # a bug, never bad input: log it, end this connection only, cleanly
             logger.exception("Internal error serving %s (%s)", address, session.nick)
             await socket.close(code=WSCloseCode.INTERNAL_ERROR, message=b"Internal error")
@@ -349,7 +349,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
         )
     else:
         history = MemoryHistory(settings.history, settings.history_ttl, settings.history_max_bytes)
-        app[CHAT_ROOMS] = Rooms(app[ROOMS], history, app[STATS])
+        app[CHAT_ROOMS] = LocalRooms(app[ROOMS], history, app[STATS])
     app[REGISTRY] = metrics.registry(app[STATS], partial(_gauges, app))
     app.cleanup_ctx.append(_sweep)
     if settings.redis_url:
@@ -376,9 +376,9 @@ def _gauges(app: web.Application) -> metrics.Readings:
     rooms = app[ROOMS]
     chat = sum(len(members) for members in rooms.values())
     readings = metrics.Readings({"chat": chat, "echo": len(app[ECHO_SOCKETS])}, len(rooms))
-    if CLUSTER in app:
+    if not isinstance(local := app[CHAT_ROOMS], LocalRooms):  # Redis keeps the history
         return readings
-    history = app[CHAT_ROOMS].history
+    history = local.history
     return readings._replace(history_bytes=history.bytes, history_rooms=history.rooms())
 
 

@@ -1,4 +1,4 @@
-"""Helpers the views call on the room registry: room -> nick -> socket.
+"""Helpers the views call on the room registry: room -> nick -> socket, and the broadcast.
 
 The registry moves are plain functions on plain data (generic over the value, so they can be
 tested with any object in place of a socket); each raises `ProtocolError` when a rule forbids
@@ -14,7 +14,7 @@ import random
 from collections import defaultdict
 from typing import Final, TypeVar
 
-from . import protocol
+from . import frames, protocol
 from .frames import ChatSocket
 from .protocol import Clash
 
@@ -124,6 +124,15 @@ def list_users(registry: Registry[T], room: str) -> list[str]:
     """The nicks in `room`; an unknown room is empty and is not created."""
     members = registry.get(room)
     return list(members) if members else []
+
+
+def broadcast(
+    registry: Registry[ChatSocket], room: str, payload: bytes, exclude: ChatSocket | None = None
+) -> int:
+    """Queue a serialized message for every member of `room` but `exclude`; how many took
+    it. Framed once, never awaited (`frames.queue`): the registry may change right after."""
+    members = registry.get(room)
+    return frames.queue(members.values(), payload, exclude) if members else 0
 
 
 def free_default_nick(

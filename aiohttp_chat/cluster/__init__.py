@@ -30,15 +30,16 @@ from urllib.parse import unquote, urlsplit
 import redis.asyncio as redis
 from redis.asyncio.cluster import RedisCluster
 
-from .. import frames, history, protocol, resume, utils
+from .. import history, protocol, resume, utils
 from ..config import Settings
 from ..frames import ChatSocket
 from ..metrics import Stats
 from ..protocol import Clash, Message, Unavailable
-from ..rooms import RESUMED, Member, Resumption, Rooms
+from ..rooms import RESUMED, LocalRooms, Member, Resumption
 from ..utils import Registry
 from . import keys
 from .catchup import Catchup
+from .health import Health
 from .keeper import Keeper
 from .publisher import FAILURES, MAX_CONNECTIONS, REQUEST_TIMEOUT, Publisher, finish
 from .subscriber import Address, Subscriber
@@ -64,8 +65,9 @@ CLASHES: Final = {1: Clash.SAME, 2: Clash.ALIKE}  # what CLAIM and RENAME answer
 HELD_SECONDS: Final = 86_400  # a token's record while its connection is open (then KEEP)
 
 
-class ClusterRooms(Rooms):
-    """The rooms of every node sharing one Redis (or Redis Cluster, with `cluster`)."""
+class ClusterRooms:
+    """The rooms of every node sharing one Redis (or Redis Cluster, with `redis_cluster`),
+    a `rooms.Rooms`: this node's members are kept in a `LocalRooms`."""
 
     def __init__(
         self,
@@ -74,10 +76,11 @@ class ClusterRooms(Rooms):
         settings: Settings | None = None,
         stats: Stats | None = None,
     ) -> None:
-        super().__init__(registry, None, stats)
+        self.local = LocalRooms(registry, None, stats)
+        self.registry, self.stats = self.local.registry, self.local.stats
         settings = settings or Settings()
         self.sharded = settings.redis_cluster
-        self.stats.redis_up = False  # until the keeper hears from it
+        self.health = Health(self.stats)
         self.node = secrets.token_hex(8)
         self._origin = self.node.encode()
         self._history = (settings.history, int(settings.history_ttl * 1000))
@@ -112,7 +115,9 @@ class ClusterRooms(Rooms):
         if (db := parts.path.strip("/")) not in ("", "0"):
             opening.append(("SELECT", db))
         direct = None if self.sharded or tls else (self._address, opening)
-        self.publisher = Publisher(client, self.stats, SCRIPTS, direct)
+        self.publisher = Publisher(
+            client, self.stats, self.health, SCRIPTS, direct, sharded=self.sharded
+        )
         self.call = self.publisher.call
         self.subscriber = Subscriber(
             self._heard,
@@ -127,12 +132,12 @@ class ClusterRooms(Rooms):
         self.catchup = Catchup(
             self._origin,
             self._fetch_missed,
-            self._deliver_heard,
+            self._broadcast_heard,
             self._missed,
             self._spawn,
             self.stats,
         )
-        self.keeper = Keeper(self)
+        self.keeper = Keeper(self, self.publisher, self.health)
         self.members: dict[ChatSocket, Member] = {}  # to rename one that lost its nick
         self.subscribed = asyncio.Event()  # set once this node hears its own channel
         self._unsent: deque[tuple[str, bytes]] = deque(maxlen=UNSENT_MAX)
@@ -188,7 +193,7 @@ class ClusterRooms(Rooms):
         return None
 
     async def enter(self, member: Member) -> None:
-        await super().enter(member)
+        await self.local.enter(member)
         self.members[member.socket] = member
         await self._serve(member.room)
 
@@ -205,7 +210,7 @@ class ClusterRooms(Rooms):
     async def alike_room(self, room: str) -> str | None:
         """As `Rooms.alike_room`, on every node: the name of a room with members or history
         anywhere. Unchecked beyond this node if Redis is away (then a move fails anyway)."""
-        if (existing := await super().alike_room(room)) is not None:
+        if (existing := await self.local.alike_room(room)) is not None:
             return existing
         try:
             named = await self.publisher.script("name", [keys.name(room)], [room, NAMED_PENDING_MS])
@@ -215,7 +220,7 @@ class ClusterRooms(Rooms):
 
     def leave(self, member: Member, left: bytes) -> bool:
         room, nick, token = member.room, member.nick, member.token
-        if not super().leave(member, left):
+        if not self.local.leave(member, left):
             return False
         self.members.pop(member.socket, None)
         self._unserve(room)
@@ -268,12 +273,12 @@ class ClusterRooms(Rooms):
         if owner != self.node:  # that node closes its connection, unheard
             channel = keys.node_channel(owner)
             with contextlib.suppress(Unavailable):
-                await self.call(self.publish_command(channel, keys.resumed_note(room, nick)))
+                await self.publisher.publish_now(channel, keys.resumed_note(room, nick))
         return Resumption(heard=False)
 
     def replace(self, old: Member, new: Member) -> None:
         self.members.pop(old.socket, None)
-        super().replace(old, new)
+        self.local.replace(old, new)
         self.members[new.socket] = new
 
     def _resumed_elsewhere(self, room: str, nick: str) -> None:
@@ -302,7 +307,7 @@ class ClusterRooms(Rooms):
             raise clash.refusal(protocol.SET_NICK)
         with contextlib.suppress(Unavailable):  # a stale index entry is harmless
             await self.call(self.publisher.redis.srem(index, keys.member(room, old)))
-        await super().rename(member, new)
+        await self.local.rename(member, new)
 
     async def move(self, member: Member, new: str) -> None:
         old, nick = member.room, member.nick
@@ -311,13 +316,16 @@ class ClusterRooms(Rooms):
             raise clash.refusal(protocol.JOIN_ROOM)
         with contextlib.suppress(Unavailable):  # the keeper settles it once Redis is back
             await self.release(old, nick)
-        await super().move(member, new)
+        await self.local.move(member, new)
         await self._serve(new)
         self._unserve(old)
 
-    async def tell(self, room: str, payload: bytes, exclude: ChatSocket | None = None) -> None:
-        await self._publish_or_keep(room, payload)
-        self.deliver(room, payload, exclude)
+    async def broadcast(self, room: str, payload: bytes, exclude: ChatSocket | None = None) -> None:
+        await self.broadcast_elsewhere(room, payload)
+        self.local.broadcast_here(room, payload, exclude)
+
+    def broadcast_here(self, room: str, payload: bytes, exclude: ChatSocket | None = None) -> None:
+        self.local.broadcast_here(room, payload, exclude)
 
     async def chat(self, member: Member, text: str, stamp: str) -> tuple[bytes, str]:
         """Add a chat message to the room's history and publish it; its broadcast and id.
@@ -330,7 +338,7 @@ class ClusterRooms(Rooms):
         length, ttl_ms = self._history
         args = [
             length, ttl_ms, f"{self.node[:8]}{self._epochs:x}", keys.room_channel(room),
-            self._origin, prefix, suffix, user, text, stamp, self._publish_verb,
+            self._origin, prefix, suffix, user, text, stamp, self.publisher.publish_verb,
         ]  # fmt: skip
         command = self.publisher.evalsha("append", [keys.history(room), keys.epoch(room)], args)
         id = history.text(await self.publisher.batch(command))
@@ -377,16 +385,17 @@ class ClusterRooms(Rooms):
         except Unavailable:  # the keeper releases it once Redis is back, then tells them
             self._unsent.append((room, left))
             return
-        await self._publish_or_keep(room, left)
+        await self.broadcast_elsewhere(room, left)
         if token is not None:  # good for a while after the end (`resume.py`)
             record = keys.held(self.node, room, nick)
             with contextlib.suppress(Unavailable):
                 ttl = int(resume.KEEP_SECONDS)
                 await self.call(self.publisher.redis.set(keys.resume(token), record, ex=ttl))
 
-    async def _publish_or_keep(self, room: str, payload: bytes) -> None:
-        """Publish a broadcast now, or once Redis is back (`publish_unsent`); after those
-        Redis was away for, whatever happens, so that they reach the other nodes in order."""
+    async def broadcast_elsewhere(self, room: str, payload: bytes) -> None:
+        """Send `payload` to the other nodes' members of `room`: now, or once Redis is back
+        (`publish_unsent`); after those Redis was away for, whatever happens, so that they
+        reach the other nodes in order."""
         if self._unsent:
             self._unsent.append((room, payload))
             return
@@ -404,31 +413,28 @@ class ClusterRooms(Rooms):
             self._unsent.popleft()
         self._unsent.clear()
 
-    @property
-    def _publish_verb(self) -> str:
-        return "SPUBLISH" if self.sharded else "PUBLISH"
-
-    def publish_command(self, channel: str, payload: bytes) -> Any:
-        """Publish `payload` on `channel` now, outside the batch."""
-        redis_ = self.publisher.redis
-        return (
-            redis_.spublish(channel, payload) if self.sharded else redis_.publish(channel, payload)
-        )
-
     async def _publish(self, room: str, payload: bytes) -> None:
         """Send a serialized broadcast to the other nodes' members of `room`."""
         event = keys.event(self._origin, payload)
-        await self.publisher.batch(
-            self.publisher.publish(keys.room_channel(room), event, sharded=self.sharded)
-        )
+        await self.publisher.batch(self.publisher.publish(keys.room_channel(room), event))
 
-    async def announce(self, room: str, message: Message, *, here: bool = True) -> None:
-        """Tell every member of `room`, on the other nodes (when Redis lets us), and on
-        this one unless not `here`."""
-        if here:
-            await self.tell(room, protocol.encode(message))
-        else:
-            await self._publish_or_keep(room, protocol.encode(message))
+    # ------------------------------------------------------------------ for the keeper
+
+    async def check_links(self) -> None:
+        """Check the subscriber's links to Redis (`Subscriber.check`)."""
+        await self.subscriber.check()
+
+    def hears_itself(self) -> bool:
+        """Whether this node hears its own channel (first, before it registers anything)."""
+        return self.subscriber.hears(self._node_channel)
+
+    def holds(self, room: str, nick: str) -> bool:
+        """Whether a member of this node is `nick` in `room`."""
+        return nick in self.registry.get(room, ())
+
+    def live_members(self) -> list[tuple[str, str]]:
+        """(room, nick) of every member of this node."""
+        return [(room, nick) for room, members in self.registry.items() for nick in members]
 
     # ------------------------------------------------------------------ hearing
 
@@ -460,9 +466,8 @@ class ClusterRooms(Rooms):
         log, most = [keys.history(room), keys.epoch(room)], max(self._history[0], 1)
         return await self.publisher.script("recover", log, [epoch, n, most])
 
-    def _deliver_heard(self, room: str, payload: bytes) -> None:
-        if members := self.registry.get(room):
-            self.stats.deliveries += frames.broadcast(members.values(), payload)
+    def _broadcast_heard(self, room: str, payload: bytes) -> None:
+        self.local.broadcast_here(room, payload)
 
     def _missed(self, room: str) -> None:
         """Messages of `room` could not be delivered here: its members are to catch up."""
@@ -517,8 +522,8 @@ class ClusterRooms(Rooms):
         member = self.members.get(socket)
         if new is None or member is None or (member.room, member.nick) != (room, nick):
             return
-        await Rooms.rename(self, member, new)  # Redis has it already (default_nick claimed it)
+        await self.local.rename(member, new)  # Redis has it already (default_nick claimed it)
         logger.info("Nick %s in %s kept by another node; renamed ours %s", nick, room, new)
         payload = protocol.encode(protocol.nick_changed(room, nick, new))
-        member.socket.send_payload_nowait(payload)  # to it too
-        await self.tell(room, payload, member.socket)
+        member.socket.reply(payload)  # to it too
+        await self.broadcast(room, payload, member.socket)

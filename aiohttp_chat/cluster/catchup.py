@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 Event = tuple[bytes, bytes, bytes]  # origin, chat message id (b"" for other events), body
 Fetch = Callable[[str, str, int], Awaitable[Any]]  # room, epoch seen, number seen -> RECOVER
-Deliver = Callable[[str, bytes], None]  # room, serialized broadcast
+BroadcastHere = Callable[[str, bytes], None]  # room, serialized broadcast
 _NEXT, _SEEN, _GAP = 0, 1, 2
 
 
@@ -62,12 +62,22 @@ class Catchup:
     """The rooms this node follows, and the catching up when it missed some of them."""
 
     def __init__(
-        self, origin: bytes, fetch: Fetch, deliver: Deliver, missed: Callable[[str], None],
-        spawn: Callable[[Coroutine[Any, Any, None]], None], stats: Stats,
-    ) -> None:  # fmt: skip
+        self,
+        origin: bytes,
+        fetch: Fetch,
+        broadcast_here: BroadcastHere,
+        missed: Callable[[str], None],
+        spawn: Callable[[Coroutine[Any, Any, None]], None],
+        stats: Stats,
+    ) -> None:
         """`spawn` runs a catching up in the background (the rooms end them when they stop)."""
         self.origin = origin
-        self.fetch, self.deliver, self.missed, self.stats = fetch, deliver, missed, stats
+        self.fetch, self.broadcast_here, self.missed, self.stats = (
+            fetch,
+            broadcast_here,
+            missed,
+            stats,
+        )
         self._spawn = spawn
         self.rooms: dict[str, _Room] = {}
 
@@ -106,7 +116,7 @@ class Catchup:
                     self._spawn(self._catch_up(room, state))
                     return
         if origin != self.origin:
-            self.deliver(room, body)
+            self.broadcast_here(room, body)
 
     def resubscribed(self, room: str) -> None:
         """The subscription to `room` is back: fetch what was said while it was down."""
@@ -138,7 +148,7 @@ class Catchup:
                 lost = True  # still a gap: the log could not be read, or no longer holds it
                 _restart_at(state, id)
             if origin != self.origin:
-                self.deliver(room, body)
+                self.broadcast_here(room, body)
         if lost:
             self._lost(room)
         if state.again:
@@ -172,7 +182,7 @@ class Catchup:
                 broadcast = protocol.chat_broadcast(
                     values["m"], values["u"], message_id, values["t"]
                 )
-                self.deliver(room, protocol.encode(broadcast))
+                self.broadcast_here(room, protocol.encode(broadcast))
                 recovered += 1
         self.stats.redis_recovered += recovered
         if recovered:

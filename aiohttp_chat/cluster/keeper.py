@@ -23,9 +23,11 @@ import logging
 import time
 from typing import TYPE_CHECKING, Final
 
-from .. import protocol
+from .. import history, protocol
 from ..protocol import Unavailable
 from . import keys
+from .health import Health
+from .publisher import Publisher
 
 if TYPE_CHECKING:
     from . import ClusterRooms
@@ -38,16 +40,15 @@ UNREACHABLE_SAID_EVERY: Final = 60.0  # seconds between warnings while Redis sta
 REAPED_MARK_SECONDS: Final = 7 * 24 * 3600  # a node cut off for longer is not coming back
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 class Keeper:
-    def __init__(self, rooms: ClusterRooms) -> None:
-        self.rooms = rooms
+    """Keeps `rooms` (this node's) registered through `publisher`, and tells `health` when
+    Redis answers."""
+
+    def __init__(self, rooms: ClusterRooms, publisher: Publisher, health: Health) -> None:
+        self.rooms, self.publisher, self.health = rooms, publisher, health
         self.node = rooms.node
-        self.redis = rooms.publisher.redis
-        self.call = rooms.publisher.call
+        self.redis = publisher.redis
+        self.call = publisher.call
         self._said_unreachable: float | None = None  # when, while it stays away
 
     async def run(self) -> None:
@@ -56,7 +57,7 @@ class Keeper:
             # The links first: a node hears its own channel before it registers anything, so
             # that a node taking one of its nicks afterwards can tell it.
             try:
-                await self.rooms.subscriber.check()
+                await self.rooms.check_links()
                 await self.keep()
             except Unavailable:
                 self._unreachable()  # again in a moment
@@ -83,45 +84,44 @@ class Keeper:
     async def keep(self) -> None:
         lease = keys.lease(self.node)
         renewed = await self.call(self.redis.set(lease, "1", px=int(LEASE_SECONDS * 1000), xx=True))
-        self.rooms.stats.redis_up = True
-        if not renewed or self.rooms.publisher.failed:
-            if not self.rooms.subscriber.hears(keys.node_channel(self.node)):
+        self.health.answered()
+        if not renewed or self.health.lost:
+            if not self.rooms.hears_itself():
                 return  # next time
             await self.register_all()
-        if time.monotonic() - self.rooms.publisher.failed_at >= LEASE_SECONDS:
+        if self.health.steady(LEASE_SECONDS):
             await self.reap()  # only on the strength of a lease of our own without a failure
 
     # ------------------------------------------------------------------ registering
 
     async def register_all(self) -> None:
-        publisher, registry = self.rooms.publisher, self.rooms.registry
-        publisher.failed = False
+        self.health.registering()
         await self.call(self.redis.set(keys.lease(self.node), "1", px=int(LEASE_SECONDS * 1000)))
         await self.call(self.redis.sadd(keys.NODES, self.node))
         reaped = bool(await self.call(self.redis.get(keys.reaped(self.node))))
         await self.rooms.publish_unsent(superseded=reaped)  # first: it happened before
         index = keys.members(self.node)
-        for stale in map(_text, await self.call(self.redis.smembers(index))):
+        for stale in map(history.text, await self.call(self.redis.smembers(index))):
             room, nick = keys.split_member(stale)
-            if nick not in registry.get(room, {}):  # left while Redis was away
+            if not self.rooms.holds(room, nick):  # left while Redis was away
                 await self.rooms.release(room, nick)
-        live = [(room, nick) for room, members in registry.items() for nick in members]
+        live = self.rooms.live_members()
         for room, nick in live:
-            if nick not in registry.get(room, {}):  # moved on meanwhile: already registered
+            if not self.rooms.holds(room, nick):  # moved on meanwhile: already registered
                 continue
             await self.call(self.redis.sadd(index, keys.member(room, nick)))
             args = [nick, self.node, protocol.skeleton(nick), room]
-            result = await publisher.script("register", keys.names(room), args)
-            outcome = _text(result)
+            outcome = history.text(await self.publisher.script("register", keys.names(room), args))
             if outcome == "-":
                 self.rooms.displaced(room, nick)
                 continue
             if outcome:  # we took it from node `outcome`: tell that node
                 notice = keys.member(room, nick).encode()
                 channel = keys.node_channel(outcome)
-                await self.call(self.rooms.publish_command(channel, notice))
+                await self.publisher.publish_now(channel, notice)
             if reaped:  # the other nodes' members heard that it left
-                await self.rooms.announce(room, protocol.joined(room, nick), here=False)
+                joined = protocol.encode(protocol.joined(room, nick))
+                await self.rooms.broadcast_elsewhere(room, joined)
         if reaped:  # all told: the mark goes (kept if Redis failed before, to tell them all)
             await self.call(self.redis.delete(keys.reaped(self.node)))
             logger.warning("This node was reaped while it could not reach Redis: told the "
@@ -131,7 +131,7 @@ class Keeper:
     # ------------------------------------------------------------------ reaping
 
     async def reap(self) -> None:
-        for node in map(_text, await self.call(self.redis.smembers(keys.NODES))):
+        for node in map(history.text, await self.call(self.redis.smembers(keys.NODES))):
             if node == self.node or await self.call(self.redis.exists(keys.lease(node))):
                 continue
             if not await self.call(self.redis.srem(keys.NODES, node)):
@@ -140,19 +140,21 @@ class Keeper:
             await self.call(self.redis.set(keys.reaped(node), "1", ex=REAPED_MARK_SECONDS))
             index = keys.members(node)
             gone: list[tuple[str, str]] = []
-            for entry in map(_text, await self.call(self.redis.smembers(index))):
+            for entry in map(history.text, await self.call(self.redis.smembers(index))):
                 room, nick = keys.split_member(entry)
                 if await self.rooms.release(room, nick, node):
                     gone.append((room, nick))
             await self.call(self.redis.delete(index))
             logger.info("Node %s is gone: removing its %d member(s)", node, len(gone))
             for room, nick in gone:
-                await self.rooms.announce(room, protocol.left(room, nick, shame=True))
+                await self.rooms.broadcast(
+                    room, protocol.encode(protocol.left(room, nick, shame=True))
+                )
 
     async def leave_cluster(self) -> None:
         """Release every member of this node and its lease (the node is stopping)."""
         index = keys.members(self.node)
-        for entry in map(_text, await self.call(self.redis.smembers(index))):
+        for entry in map(history.text, await self.call(self.redis.smembers(index))):
             await self.rooms.release(*keys.split_member(entry))
         await self.call(self.redis.delete(keys.lease(self.node)))
         await self.call(self.redis.delete(index))

@@ -32,6 +32,7 @@ from redis.exceptions import (
 
 from ..metrics import Stats
 from ..protocol import Unavailable
+from .health import Health
 from .subscriber import Address
 
 logger = logging.getLogger(__name__)
@@ -107,12 +108,18 @@ class Publisher:
         self,
         redis: Any,
         stats: Stats,
+        health: Health,
         scripts: dict[str, str],
         pipe_to: tuple[Address, list[Command]] | None = None,
+        *,
+        sharded: bool = False,
     ) -> None:
         """`pipe_to`: a single Redis's address and the commands that open a connection to it
-        (AUTH, SELECT); without it (a Redis Cluster), batches go through redis-py."""
+        (AUTH, SELECT); without it (a Redis Cluster), batches go through redis-py.
+        `sharded`: publish with SPUBLISH (a Redis Cluster's shard channels), else PUBLISH."""
         self.redis = redis
+        self.sharded = sharded
+        self.publish_verb = "SPUBLISH" if sharded else "PUBLISH"
         self.stats = stats
         self._pipe_to = pipe_to
         # The cluster client fails when its connections run out: requests queue here instead.
@@ -120,8 +127,7 @@ class Publisher:
         self._pipe: Pipe | None = None
         self._connecting: asyncio.Task[None] | None = None
         self.scripts = {name: redis.register_script(source) for name, source in scripts.items()}
-        self.failed = True  # Redis may have lost what this node holds: the keeper checks
-        self.failed_at = time.monotonic()  # the last failure (a new node counts as one)
+        self.health = health
         self._batch: list[Batched] = []
         self._pending: set[asyncio.Task[None]] = set()
 
@@ -145,8 +151,7 @@ class Publisher:
         return await self.call(self.scripts[name](keys=keys, args=args))
 
     def _unavailable(self, exc: BaseException) -> Unavailable:
-        self.failed, self.failed_at = True, time.monotonic()
-        self.stats.redis_up = False
+        self.health.failed()
         logger.debug("Redis unavailable: %r", exc)
         return Unavailable()
 
@@ -175,8 +180,15 @@ class Publisher:
         """A batch command running script `name`."""
         return ("EVALSHA", self.scripts[name].sha, len(keys), *keys, *args)
 
-    def publish(self, channel: str, payload: bytes, *, sharded: bool) -> Command:
-        return ("SPUBLISH" if sharded else "PUBLISH", channel, payload)
+    def publish(self, channel: str, payload: bytes) -> Command:
+        """A batch command publishing `payload` on `channel`."""
+        return (self.publish_verb, channel, payload)
+
+    async def publish_now(self, channel: str, payload: bytes) -> None:
+        """Publish `payload` on `channel` now, outside the batch."""
+        redis_ = self.redis
+        publish = redis_.spublish if self.sharded else redis_.publish
+        await self.call(publish(channel, payload))
 
     async def _load_scripts(self) -> None:
         for script in self.scripts.values():

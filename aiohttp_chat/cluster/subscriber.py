@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 SILENCE: Final = 5.0  # seconds without a word (pings are answered) before a link counts as dead
 CONNECT_TIMEOUT: Final = 1.5
 Address = tuple[str, int]
-Deliver = Callable[[bytes, bytes], None]  # channel, payload
+Hear = Callable[[bytes, bytes], None]  # channel, payload
 Resubscribed = Callable[[str], None]  # a channel heard again after its link was lost
 Locate = Callable[[str], Awaitable[Address]]  # the server that carries a channel
 
@@ -62,7 +62,7 @@ class _Link(asyncio.Protocol):
         self.reader.feed(data)
         while (reply := self.reader.gets()) is not False:
             if isinstance(reply, list) and len(reply) == 3 and reply[0] in _MESSAGES:
-                self.owner.deliver(reply[1], reply[2])
+                self.owner.hear(reply[1], reply[2])
             elif isinstance(reply, list) and reply and reply[0] in _CONFIRMATIONS:
                 self._confirmed(reply[0], reply[1].decode())
             elif isinstance(reply, hiredis.ReplyError):
@@ -135,7 +135,7 @@ class Subscriber:
 
     def __init__(
         self,
-        deliver: Deliver,
+        hear: Hear,
         locate: Locate,
         *,
         resubscribed: Resubscribed = lambda channel: None,
@@ -144,7 +144,7 @@ class Subscriber:
         password: str | None = None,
         tls: ssl.SSLContext | None = None,
     ) -> None:
-        self.deliver = deliver
+        self.hear = hear
         self.locate = locate
         self.resubscribed = resubscribed
         self.verbs = ("SSUBSCRIBE", "SUNSUBSCRIBE") if sharded else ("SUBSCRIBE", "UNSUBSCRIBE")
