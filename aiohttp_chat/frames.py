@@ -35,10 +35,10 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Final
 
-from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
+from aiohttp import WebSocketError, WSCloseCode, WSMessage, WSMsgType, web
 from aiohttp.abc import AbstractStreamWriter
 
-from . import protocol
+from .endings import Ended, Ending
 from .limits import RateLimit
 from .metrics import Stats
 
@@ -56,8 +56,6 @@ _CLOSE_OPCODE: Final = 0x8
 _PING_OPCODE: Final = 0x9
 _PONG_OPCODE: Final = 0xA
 _CLOSE_CODE: Final = struct.Struct("!H")
-TOO_SLOW: Final = protocol.TOO_SLOW_REASON.encode()
-FLOODING: Final = protocol.FLOODING_REASON.encode()
 _LEN16: Final = struct.Struct("!BBH")
 _LEN64: Final = struct.Struct("!BBQ")
 
@@ -190,8 +188,7 @@ class ChatSocket(web.WebSocketResponse):
         "_pong",
         "_transport",
         "alive",
-        "dropped_for",
-        "sent_close_code",
+        "ended",
     )
 
     def __init__(self, outbox: Outbox, **kwargs: Any) -> None:
@@ -204,8 +201,7 @@ class ChatSocket(web.WebSocketResponse):
         self._pong: bytes | None = None  # the answer to the latest ping, until flushed
         self._pings: RateLimit | None = None  # made at the first ping
         self._deflating: _Deflating | None = None  # only with permessage-deflate
-        self.dropped_for: str | None = None  # "too_slow" or "flooding": see `drop`
-        self.sent_close_code: int | None = None  # `close_code` is the peer's answer to it
+        self.ended: Ended | None = None  # how it ended, once decided (`endings.py`)
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter:
         writer = await super().prepare(request)
@@ -237,7 +233,7 @@ class ChatSocket(web.WebSocketResponse):
 
     def is_control(self, message: WSMessage) -> bool:
         """Note the sign of life; answer a ping. True if `message` needs nothing more (then
-        `dropped_for` tells whether it was one ping too many)."""
+        `ended` tells whether it was one ping too many)."""
         self.alive = True
         if message.type is WSMsgType.PING:
             if self._within_ping_rate():
@@ -262,7 +258,7 @@ class ChatSocket(web.WebSocketResponse):
         outbox.stats.pings_refused += 1
         if pings.flooding():
             logger.info("A peer keeps sending pings after refusals: closing")
-            self.drop("flooding", WSCloseCode.POLICY_VIOLATION, FLOODING)
+            self.drop(Ending.FLOODING)
         return False
 
     def _answer_ping(self, payload: bytes) -> None:
@@ -311,7 +307,7 @@ class ChatSocket(web.WebSocketResponse):
             logger.info("Disconnecting a peer too slow to read: %d bytes unsent", unsent)
             if deflating is not None:
                 deflating.queue.clear()
-            self.drop("too_slow", WSCloseCode.POLICY_VIOLATION, TOO_SLOW)
+            self.drop(Ending.TOO_SLOW)
 
     async def close(
         self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True
@@ -319,17 +315,42 @@ class ChatSocket(web.WebSocketResponse):
         if self.dropped_for is not None:
             return False  # closed already, without waiting for the peer
         self.flush()  # what was queued goes out before the close frame
-        if not self.closed:
-            self.sent_close_code = code
         try:
             return await super().close(code=code, message=message, drain=drain)
         finally:
             self._wake_deflating()
 
-    def drop(self, why: str, code: int, reason: bytes) -> None:
+    async def end(self, code: int, message: bytes) -> None:
+        """The server closes the connection (shutting down, an internal error): recorded as
+        `Ending.SERVER` with `code`, unless it had ended already."""
+        if self.ended is None and not self.closed:
+            self.ended = Ended(Ending.SERVER, code)
+        await self.close(code=code, message=message)
+
+    def peer_ended(self, message: WSMessage) -> Ended:
+        """How the connection ended, for a `message` from `receive()` that ends it (or none:
+        an exception): what was decided here first, else the peer's close frame, else the
+        frame too big that aiohttp refused, else a connection lost."""
+        if self.ended is None:
+            data, type = message.data, message.type
+            if type is WSMsgType.CLOSE:
+                self.ended = Ended(Ending.POLITE, data)
+            elif isinstance(data, WebSocketError) and data.code == WSCloseCode.MESSAGE_TOO_BIG:
+                self.ended = Ended(Ending.FRAME_TOO_BIG, data.code)
+            else:
+                self.ended = Ended(Ending.VANISHED, self.close_code)
+        return self.ended
+
+    @property
+    def dropped_for(self) -> str | None:
+        """Why it was dropped (`drop`), as the metrics name it; None if it was not."""
+        ended = self.ended
+        return ended.why.value if ended is not None and ended.why.drop is not None else None
+
+    def drop(self, why: Ending) -> None:
         """Close at once, without waiting for the peer: reading stops, nothing more is queued,
-        the close frame follows what was, and the connection is cut if the peer has not taken
-        it all within `DROP_GRACE` seconds. `why` names it for the metrics.
+        the close frame (`why.drop`: its code and reason) follows what was, and the
+        connection is cut if the peer has not taken it all within `DROP_GRACE` seconds.
 
         For a peer that floods or does not read: waiting for its answer would cost as much as
         what it does (aiohttp reads on until the close frame comes)."""
@@ -337,7 +358,10 @@ class ChatSocket(web.WebSocketResponse):
         transport = self._transport
         if transport is None or self.closed or self.dropped_for is not None:
             return
-        self.dropped_for, self.sent_close_code = why, code
+        if (closing := why.drop) is None:
+            raise ValueError(f"{why} is not a reason to drop a connection")
+        code, reason = closing
+        self.ended = Ended(why, code)
         self._transport = self._pending = self._pong = None
         self._wake_deflating()
         if transport.is_closing():

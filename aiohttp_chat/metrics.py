@@ -19,6 +19,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from . import protocol
+from .endings import Ending
 
 PREFIX: Final = "aiohttp_chat_"
 ACTIONS: Final = frozenset(
@@ -31,10 +32,7 @@ ACTIONS: Final = frozenset(
     }
 )
 # Why connections ended, and why handshakes were refused: the label values, all of them.
-DISCONNECTS: Final = (
-    *("polite", "vanished", "too_slow", "flooding", "frame_too_big", "server"),
-    "resumed",  # on a new connection, with its token (`resume.py`)
-)
+DISCONNECTS: Final = tuple(ending.value for ending in Ending)
 REFUSALS: Final = (
     *("origin", "per_address", "full", "room_changes"),
     *("pending_per_address", "pending_full"),  # before the request is read (handshakes.py)

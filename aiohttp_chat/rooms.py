@@ -16,6 +16,7 @@ import time
 from typing import Final, NamedTuple, Protocol
 
 from . import protocol, utils
+from .endings import Ending
 from .frames import ChatSocket
 from .history import MemoryHistory
 from .metrics import Stats
@@ -34,7 +35,6 @@ class Member(Protocol):
     token: str | None  # to resume it with, where it is now (`resume.py`)
 
 
-RESUMED: Final = protocol.RESUMED_REASON.encode()
 DEFAULT_ALIKE: Final = protocol.skeleton(protocol.DEFAULT_ROOM)
 
 
@@ -158,7 +158,7 @@ class LocalRooms:
 
     def replace(self, old: Member, new: Member) -> None:
         self.registry[old.room][old.nick] = new.socket
-        old.socket.drop("resumed", protocol.RESUMED_CODE, RESUMED)
+        old.socket.drop(Ending.RESUMED)
 
     async def rename(self, member: Member, new: str) -> None:
         utils.change_nick(self.registry, member.room, member.nick, new)

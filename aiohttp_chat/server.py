@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 from . import frames, logs, metrics, page, probes, process, protocol, utils, workers
 from .chat import ChatSession, encode_failure
 from .config import Settings, build_parser, parse_args, settings_from
+from .endings import Ended, Ending
 from .frames import ChatSocket, Outbox
 from .handshakes import Handshakes
 from .history import MemoryHistory
@@ -108,14 +109,13 @@ async def ws_echo(request: web.Request) -> web.StreamResponse:
     try:
         async for message in socket:
             if socket.is_control(message):
-                if socket.dropped_for is not None:
+                if socket.ended is not None:  # one ping too many
                     break
                 continue
             if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 continue
-            if limit is not None and not limit.allow(time.monotonic()):
-                if limit.flooding():
-                    _drop_flooding(socket, address, "echo")
+            if not _within_rate(limit, socket, address, "echo"):
+                if socket.ended is not None:
                     break
                 reply = _ECHO_RATE_LIMITED
             elif message.type is WSMsgType.TEXT:
@@ -144,9 +144,16 @@ def _rate_limit(settings: Settings) -> RateLimit | None:
     return RateLimit(settings.rate_limit, settings.rate_burst, time.monotonic())
 
 
-def _drop_flooding(socket: ChatSocket, address: str, who: str) -> None:
-    logger.info("%s (%s) keeps flooding after refusals: closing", address, who)
-    socket.drop("flooding", WSCloseCode.POLICY_VIOLATION, frames.FLOODING)
+def _within_rate(limit: RateLimit | None, socket: ChatSocket, address: str, who: str) -> bool:
+    """Whether one more request is within `limit`; if not, and the peer keeps going after
+    refusals, it is dropped (then `socket.ended` says so), refused before any work is done
+    for it."""
+    if limit is None or limit.allow(time.monotonic()):
+        return True
+    if limit.flooding():
+        logger.info("%s (%s) keeps flooding after refusals: closing", address, who)
+        socket.drop(Ending.FLOODING)
+    return False
 
 
 async def ws_chat(request: web.Request) -> web.StreamResponse:
@@ -163,28 +170,24 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
             may_change_room=partial(_may_change_room, app[ADMISSION], address),
         )
         limit = _rate_limit(settings)
-        ending, code = WSMsgType.ERROR, None
+        message = _NO_MESSAGE
         try:
             if not await session.enter(protocol.Wish.from_query(request.query), app[LIMITS]):
                 logger.warning("No free default nick in %s", session.room)
                 reason = protocol.NICK_UNAVAILABLE_REASON.encode()
-                await socket.close(code=WSCloseCode.TRY_AGAIN_LATER, message=reason)
+                await socket.end(WSCloseCode.TRY_AGAIN_LATER, reason)
                 return socket
             _log_connected(address, session)
             while True:  # inline, not a helper coroutine: one frame less per idle connection
                 message = await socket.receive()
                 if socket.is_control(message):
-                    if socket.dropped_for is not None:  # one ping too many
-                        ending = WSMsgType.CLOSING
+                    if socket.ended is not None:  # one ping too many
                         break
                     continue
                 if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-                    ending, code = message.type, message.data  # (the peer's code, if CLOSE)
-                    break
-                if limit is not None and not limit.allow(time.monotonic()):
-                    if limit.flooding():  # refused before any work is done for it
-                        ending = WSMsgType.CLOSING
-                        _drop_flooding(socket, address, session.nick)
+                    break  # (`_ended` reads how: the peer's close frame, or none)
+                if not _within_rate(limit, socket, address, session.nick):
+                    if socket.ended is not None:
                         break
                     reply = _rate_limited(message, session.stats)
                 elif message.type is WSMsgType.TEXT:
@@ -196,32 +199,22 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
                 socket.reply(reply)  # in order with the broadcasts queued for it
         except Exception:  # a bug, never bad input: log it, end this connection only, cleanly
             logger.exception("Internal error serving %s (%s)", address, session.nick)
-            await socket.close(code=WSCloseCode.INTERNAL_ERROR, message=b"Internal error")
+            await socket.end(WSCloseCode.INTERNAL_ERROR, b"Internal error")
         finally:
             if session.nick:  # else it never entered
-                _ended(address, session, ending, socket, code)
+                _ended(address, session, socket.peer_ended(message))
     finally:
         app[ADMISSION].closed(address)
     return socket
 
 
-def _ended(
-    address: str, session: ChatSession, ending: WSMsgType, socket: ChatSocket, code: object
-) -> None:
-    """Unregister a chat connection that ended, and count and log how: by the code of the
-    peer's close frame if it sent one (`code`; `close_code` would say 1006 when the peer,
-    over TLS above all, is gone before our answer to it is written)."""
+def _ended(address: str, session: ChatSession, ended: Ended) -> None:
+    """Unregister a chat connection that ended, and count and log how (`endings.py`)."""
     # Only a close frame from the peer is a polite leave; anything else is shameful.
-    session.leave(shame=ending is not WSMsgType.CLOSE)
-    session.stats.disconnects[_disconnect_reason(ending, socket)] += 1
-    logger.info(
-        "%s (%s) %s, code %s",
-        address,
-        session.nick,
-        _ending(ending, socket),
-        code if ending is WSMsgType.CLOSE else _close_code(ending, socket),
-        extra=session.log_fields(address),
-    )
+    session.leave(shame=ended.why is not Ending.POLITE)
+    session.stats.disconnects[ended.why.value] += 1
+    logger.info("%s (%s) %s, code %s", address, session.nick, ended.why.said, ended.code,
+                extra=session.log_fields(address))  # fmt: skip
 
 
 def _may_change_room(admission: Admission, address: str) -> bool:
@@ -242,30 +235,7 @@ def _rate_limited(message: WSMessage, stats: Stats) -> bytes:
     return encode_failure(action, protocol.RATE_LIMITED)
 
 
-def _close_code(ending: WSMsgType, socket: ChatSocket) -> int | None:
-    """The code a connection that ended without the peer's close frame was closed with."""
-    return socket.sent_close_code if ending is WSMsgType.CLOSING else socket.close_code
-
-
-def _ending(ending: WSMsgType, socket: ChatSocket) -> str:
-    """How a chat connection ended, as the log says it."""
-    if socket.dropped_for == "resumed":
-        return "was resumed on a new connection"
-    return _ENDINGS.get(ending, "vanished without a close frame")
-
-
-def _disconnect_reason(ending: WSMsgType, socket: ChatSocket) -> str:
-    """Why a chat connection ended, as the metrics name it."""
-    if ending is WSMsgType.CLOSE:
-        return "polite"
-    if socket.dropped_for is not None:
-        return socket.dropped_for
-    if socket.sent_close_code == WSCloseCode.MESSAGE_TOO_BIG:  # close_code is the peer's reply
-        return "frame_too_big"
-    return "server" if ending is WSMsgType.CLOSING else "vanished"
-
-
-_ENDINGS: Final = {WSMsgType.CLOSE: "left", WSMsgType.CLOSING: "was disconnected by the server"}
+_NO_MESSAGE: Final = WSMessage(WSMsgType.ERROR, None, None)  # the loop ended by an exception
 _BINARY_REFUSED: Final = protocol.encode(protocol.fail(None, protocol.BINARY_NOT_SUPPORTED))
 _ECHO_RATE_LIMITED: Final = protocol.encode(protocol.echo_error(protocol.RATE_LIMITED))
 
@@ -298,7 +268,7 @@ async def _close_all(app: web.Application) -> None:
     if sockets:
         logger.info("Shutting down: closing %d WebSocket(s)", len(sockets))
     await asyncio.gather(
-        *(s.close(code=WSCloseCode.GOING_AWAY, message=b"Server shutdown") for s in sockets),
+        *(s.end(WSCloseCode.GOING_AWAY, b"Server shutdown") for s in sockets),
         return_exceptions=True,
     )
 

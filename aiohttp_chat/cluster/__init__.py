@@ -32,10 +32,11 @@ from redis.asyncio.cluster import RedisCluster
 
 from .. import history, protocol, resume, utils
 from ..config import Settings
+from ..endings import Ending
 from ..frames import ChatSocket
 from ..metrics import Stats
 from ..protocol import Clash, Message, Unavailable
-from ..rooms import RESUMED, LocalRooms, Member, Resumption
+from ..rooms import LocalRooms, Member, Resumption
 from ..utils import Registry
 from . import keys
 from .catchup import Catchup
@@ -293,7 +294,7 @@ class ClusterRooms:
         self._unserve(room)
         if member is not None:
             member.token = None
-        socket.drop("resumed", protocol.RESUMED_CODE, RESUMED)
+        socket.drop(Ending.RESUMED)
 
     async def rename(self, member: Member, new: str) -> None:
         room, old = member.room, member.nick
