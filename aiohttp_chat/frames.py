@@ -32,7 +32,7 @@ import logging
 import struct
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from aiohttp import WebSocketError, WSCloseCode, WSMessage, WSMsgType, web
@@ -41,6 +41,7 @@ from aiohttp.abc import AbstractStreamWriter
 from .endings import Ended, Ending
 from .limits import RateLimit
 from .metrics import Stats
+from .tasks import Tasks
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ class Outbox:
         self.ping_rate = ping_rate
         self.stats = Stats() if stats is None else stats
         self._dirty: list[ChatSocket] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.tasks = Tasks()  # one per peer with permessage-deflate
         self.messages = 0  # queued one by one (`ChatSocket.reply`): grows while the loop is busy
         self._messages_then = 0
         self._deferred = 0
@@ -154,15 +155,8 @@ class Outbox:
         for socket in dirty:
             socket.flush()
 
-    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def aclose(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.tasks.aclose()
 
 
 class _Deflating:
@@ -208,7 +202,7 @@ class ChatSocket(web.WebSocketResponse):
         self._transport = request.transport
         if self.compress:
             self._deflating = _Deflating()
-            self._outbox.spawn(self._send_deflated(self._deflating))
+            self._outbox.tasks.spawn(self._send_deflated(self._deflating))
         return writer
 
     def reply(self, payload: bytes) -> bool:

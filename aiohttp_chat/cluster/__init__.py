@@ -37,12 +37,13 @@ from ..frames import ChatSocket
 from ..metrics import Stats
 from ..protocol import Clash, Message, Unavailable
 from ..rooms import LocalRooms, Member, Resumption
+from ..tasks import Tasks
 from ..utils import Registry
 from . import keys
 from .catchup import Catchup
 from .health import Health
 from .keeper import Keeper
-from .publisher import FAILURES, MAX_CONNECTIONS, REQUEST_TIMEOUT, Publisher, finish
+from .publisher import FAILURES, MAX_CONNECTIONS, REQUEST_TIMEOUT, Publisher
 from .subscriber import Address, Subscriber
 
 logger = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class ClusterRooms:
         settings = settings or Settings()
         self.sharded = settings.redis_cluster
         self.health = Health(self.stats)
+        self._tasks = Tasks()  # releases, leaves, catching up
         self.node = secrets.token_hex(8)
         self._origin = self.node.encode()
         self._history = (settings.history, int(settings.history_ttl * 1000))
@@ -135,14 +137,13 @@ class ClusterRooms:
             self._fetch_missed,
             self._broadcast_heard,
             self._missed,
-            self._spawn,
+            self._tasks.spawn,
             self.stats,
         )
         self.keeper = Keeper(self, self.publisher, self.health)
         self.members: dict[ChatSocket, Member] = {}  # to rename one that lost its nick
         self.subscribed = asyncio.Event()  # set once this node hears its own channel
         self._unsent: deque[tuple[str, bytes]] = deque(maxlen=UNSENT_MAX)
-        self._tasks: set[asyncio.Task[None]] = set()  # releases, leaves, catching up
         self._keeping: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -162,7 +163,7 @@ class ClusterRooms:
         if self._keeping is not None:
             self._keeping.cancel()
             await asyncio.gather(self._keeping, return_exceptions=True)
-        await finish(self._tasks)
+        await self._tasks.aclose(grace=REQUEST_TIMEOUT)
         await self.publisher.drain()
         # Leave the cluster politely if Redis lets us soon; else the lease runs out.
         with contextlib.suppress(Unavailable, TimeoutError):
@@ -172,11 +173,6 @@ class ClusterRooms:
             with contextlib.suppress(*FAILURES):  # a connection that will not close: let go
                 async with asyncio.timeout(REQUEST_TIMEOUT):
                     await closing
-
-    def _spawn(self, coroutine: Any) -> None:
-        task = asyncio.create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     # ------------------------------------------------------------------ the rooms
 
@@ -225,7 +221,7 @@ class ClusterRooms:
             return False
         self.members.pop(member.socket, None)
         self._unserve(room)
-        self._spawn(self._forget(room, nick, left, token))
+        self._tasks.spawn(self._forget(room, nick, left, token))
         return True
 
     # ------------------------------------------------------------------ resuming
@@ -234,7 +230,7 @@ class ClusterRooms:
         """A new token, kept in Redis so that any node can honour it (`keys.py`)."""
         old, token = member.token, resume.new_token()
         member.token = token
-        self._spawn(self._hold(member.room, member.nick, token, old))
+        self._tasks.spawn(self._hold(member.room, member.nick, token, old))
         return token
 
     async def _hold(self, room: str, nick: str, token: str, old: str | None) -> None:
@@ -516,7 +512,7 @@ class ClusterRooms:
         members = self.registry.get(room)
         socket = members.get(nick) if members is not None else None
         if socket is not None:
-            self._spawn(self._rename_displaced(socket, room, nick))
+            self._tasks.spawn(self._rename_displaced(socket, room, nick))
 
     async def _rename_displaced(self, socket: ChatSocket, room: str, nick: str) -> None:
         new = await self.default_nick(room)

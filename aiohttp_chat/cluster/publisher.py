@@ -32,6 +32,7 @@ from redis.exceptions import (
 
 from ..metrics import Stats
 from ..protocol import Unavailable
+from ..tasks import Tasks
 from .health import Health
 from .subscriber import Address
 
@@ -129,7 +130,7 @@ class Publisher:
         self.scripts = {name: redis.register_script(source) for name, source in scripts.items()}
         self.health = health
         self._batch: list[Batched] = []
-        self._pending: set[asyncio.Task[None]] = set()
+        self._sending = Tasks()  # batches sent through redis-py
 
     async def call(self, awaitable: Awaitable[T]) -> T:
         """Await one Redis operation within `REQUEST_TIMEOUT`; `Unavailable` if it fails."""
@@ -199,9 +200,7 @@ class Publisher:
         if self._pipe is not None and self._pipe.usable:
             self._pipe.send(batch)  # no task: written now, answered as the replies arrive
             return
-        task = asyncio.create_task(self._send(batch))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self._sending.spawn(self._send(batch))
 
     async def _send(self, batch: list[Batched]) -> None:
         started = time.perf_counter()
@@ -255,7 +254,8 @@ class Publisher:
             return results
 
     async def drain(self) -> None:
-        await finish(self._pending)
+        """Give the batches under way a short grace to be answered (the node is stopping)."""
+        await self._sending.aclose(grace=REQUEST_TIMEOUT)
 
     async def aclose(self) -> None:
         if self._pipe is not None and self._pipe.transport is not None:
@@ -264,15 +264,6 @@ class Publisher:
         pool = getattr(self.redis, "connection_pool", None)  # given, so not closed with it
         if pool is not None:
             await pool.aclose()
-
-
-async def finish(tasks: set[asyncio.Task[None]]) -> None:
-    """Give `tasks` a short grace to end, then cancel what is left (the node is stopping)."""
-    if tasks:
-        await asyncio.wait(tasks, timeout=REQUEST_TIMEOUT)
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _no_script(error: Exception) -> bool:

@@ -25,6 +25,8 @@ from typing import Final, cast
 
 import hiredis
 
+from ..tasks import Tasks
+
 logger = logging.getLogger(__name__)
 
 SILENCE: Final = 5.0  # seconds without a word (pings are answered) before a link counts as dead
@@ -153,7 +155,7 @@ class Subscriber:
         self.links: dict[Address, _Link] = {}
         self._connecting: dict[Address, asyncio.Task[_Link]] = {}
         self.linked = asyncio.Event()  # set while every wanted channel has a live link
-        self._relinking: set[asyncio.Task[None]] = set()
+        self._relinking = Tasks()
 
     async def subscribe(self, channel: str) -> None:
         """Hear `channel` from now on; returns once Redis confirmed it (or could not)."""
@@ -201,9 +203,7 @@ class Subscriber:
         if link.active:
             self.linked.clear()
             logger.warning("Lost the subscription link to Redis %s:%s", *link.address)
-            task = asyncio.get_running_loop().create_task(self._relink(link.active & self.wanted))
-            self._relinking.add(task)
-            task.add_done_callback(self._relinking.discard)
+            self._relinking.spawn(self._relink(link.active & self.wanted))
 
     async def _relink(self, channels: set[str]) -> None:
         for channel in channels:
@@ -243,8 +243,7 @@ class Subscriber:
         return link
 
     async def close(self) -> None:
-        for task in self._relinking:
-            task.cancel()
+        self._relinking.cancel()
         links = list(self.links.values())
         self.links.clear()
         for link in links:
