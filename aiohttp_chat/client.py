@@ -62,7 +62,7 @@ from .client_console import (
 )
 from .client_keyboard import Keyboard, LineReader
 from .client_terminal import open_terminal
-from .client_view import USER, ChatView, Requests
+from .client_view import ChatView, Purpose, Received, Requests
 from .limits import RateLimit
 
 logger = logging.getLogger(__name__)
@@ -109,15 +109,16 @@ async def read_messages(
             if first and not (isinstance(received, dict) and "action" in received):
                 raise ChatEnded(not_a_chat(escape(message.data)), final=True)
             first = False
-            line = f"??? {escape(message.data)}" if received is None else view.show(received)
-            if line is not None:
-                output(line)
+            if received is None:
+                text, requests = Received(f"??? {escape(message.data)}", [])
+            else:
+                text, requests = view.received(received)
+            if text is not None:
+                output(text)
             if view.failed is not None:  # piped: a refused --nick or --room ends it
                 raise ChatEnded(view.failed, final=True)
-            requests, view.to_send = view.to_send, []  # what the view asked for
-            for request, purpose in requests:
+            for request, purpose in requests:  # what the message calls for
                 await send(ws, view, request, purpose)
-            view.sent_all()
         elif message.type is WSMsgType.PING:
             await ws.pong(message.data)
         elif message.type is WSMsgType.PONG:
@@ -141,7 +142,10 @@ def _closed(code: int | None, reason: str | None) -> ChatEnded:
 
 
 async def send(
-    ws: ClientWebSocketResponse, view: ChatView, request: protocol.Message, purpose: str = USER
+    ws: ClientWebSocketResponse,
+    view: ChatView,
+    request: protocol.Message,
+    purpose: Purpose = Purpose.USER,
 ) -> None:
     payload = protocol.encode(request)
     view.sent(request, purpose)
