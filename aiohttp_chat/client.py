@@ -36,7 +36,6 @@ from aiohttp import (
     ClientSSLError,
     ClientWebSocketResponse,
     InvalidURL,
-    WSCloseCode,
     WSMsgType,
     WSServerHandshakeError,
 )
@@ -50,6 +49,7 @@ from .client_console import (
     Quit,
     Show,
     bad_url,
+    closed,
     connection_lost,
     escape,
     not_a_chat,
@@ -132,13 +132,8 @@ async def read_messages(
 
 
 def _closed(code: int | None, reason: str | None) -> ChatEnded:
-    if code is None or code == WSCloseCode.ABNORMAL_CLOSURE:
-        return ChatEnded("The server closed the connection (without a close frame).")
-    detail = f"code {code}: {escape(reason)}" if reason else f"code {code}"
-    # A policy close means "stop doing that" (Flooding): coming back would do it again.
-    # Too slow is the exception: the link was slow for a while, not the client at fault.
-    final = code == WSCloseCode.POLICY_VIOLATION and reason != protocol.TOO_SLOW_REASON
-    return ChatEnded(f"The server closed the connection ({detail}).", final=final)
+    text, final = closed(code, reason)
+    return ChatEnded(text, final=final)
 
 
 async def send(

@@ -12,14 +12,19 @@ const BACKOFF_FIRST = 0.5; // seconds before reconnecting, at most, the first ti
 const BACKOFF_MAX = 30; // ... doubling up to this
 const KEEPALIVE = 30; // seconds between keepalive requests while connected
 const ANSWER_WITHIN = 10; // seconds the server has to answer one before the link counts as dead
-const POLICY_VIOLATION = 1008;
 const NORMAL_CLOSURE = 1000;
-const ABNORMAL_CLOSURE = 1006;
 
 /** Seconds to wait before attempt number `failures`: doubling, capped, half of it random. */
 export function backoff(failures) {
   const ceiling = Math.min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (failures - 1));
   return ceiling / 2 + (Math.random() * ceiling) / 2;
+}
+
+/** Why the server closed a connection with `code` and `reason`, for the user, and whether
+ * that is final (texts.CLOSINGS). */
+export function closing(code, reason) {
+  const how = texts.CLOSINGS.get(`${code} ${reason}`) ?? texts.CLOSINGS.get(String(code)) ?? {};
+  return { why: (how.why ?? texts.closedBy)(code, reason), final: how.final === true };
 }
 
 /** The chat's URL on the page's own host: wss: when the page came over https:. */
@@ -96,17 +101,13 @@ export class Connection {
       this.ws = null;
       this.clearTimers();
       if (this.stopped) return;
-      if (event.code === POLICY_VIOLATION && event.reason !== "Too slow") {
-        // Coming back would do again what the server refused; "Too slow" was the link's fault.
+      const { why, final } = closing(event.code, event.reason);
+      if (final) {
         this.stopped = true;
         this.on.state("ended", event.reason);
-        this.on.ended(texts.closedBy(event.code, event.reason));
+        this.on.ended(why);
         return;
       }
-      const why =
-        event.code === ABNORMAL_CLOSURE
-          ? texts.NO_CLOSE_FRAME
-          : texts.closedBy(event.code, event.reason);
       this.retry(why, opened);
     };
   }

@@ -52,6 +52,15 @@ export const ended = (why) => `Disconnected: ${why}. Reload the page to join aga
 export const noAnswer = (seconds) => `no answer within ${seconds} s`;
 export const closedBy = (code, reason) => (reason ? `code ${code}: ${reason}` : `code ${code}`);
 export const NO_CLOSE_FRAME = "closed without a close frame";
+// How a close by the server is told (`why`, else closedBy) and whether it is `final`: coming
+// back would only be refused again. By "code reason", else by code; any other: retried.
+export const CLOSINGS = new Map([
+  ["1006", { why: () => NO_CLOSE_FRAME }],
+  // A policy close means "stop doing that" (Flooding): coming back would do it again.
+  ["1008", { final: true }],
+  // Too slow is the exception: the link was slow for a while, not the page at fault.
+  ["1008 Too slow", {}],
+]);
 export const members = (count) => `Members (${count})`;
 export const where = (room, nick) => `${room} · ${nick}`;
 export const YOU = "(you)";
