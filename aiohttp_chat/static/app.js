@@ -1,7 +1,7 @@
 // The chat page: the join form, the conversation and the input line, wired to one
 // reconnecting connection (connection.js) and the chat's state (chat.js).
 
-import { Chat, alikeRoom } from "./chat.js";
+import { Chat, Purpose, alikeRoom } from "./chat.js";
 import { parseLine } from "./commands.js";
 import { Connection, chatUrl } from "./connection.js";
 import { Render } from "./render.js";
@@ -32,8 +32,8 @@ const render = new Render(
 );
 const connection = new Connection(() => chat.url(chatUrl(location)), {
   open: () => chat.connected(),
-  message: (text) => chat.receive(text),
-  keepalive: () => chat.refresh(),
+  message: (text) => send(chat.received(text)),
+  keepalive: () => send(chat.refresh()),
   lost: (why) => {
     chat.disconnected();
     render.membersStale(true);
@@ -46,7 +46,7 @@ const connection = new Connection(() => chat.url(chatUrl(location)), {
   },
   state: (state, detail) => render.status(state, detail),
 });
-const chat = new Chat((request) => connection.send(request), {
+const chat = new Chat({
   add: (entry) => render.add(entry),
   update: (entry) => render.update(entry),
   members: (names, me) => render.members(names, me),
@@ -58,6 +58,17 @@ const chat = new Chat((request) => connection.send(request), {
   },
   refused: (errors) => showJoinForm(chat.wanted, errors), // still connected: see the form
 });
+
+/** Send what the chat asks for (or what is typed), telling it what went out; false as soon
+ * as one cannot go (not connected).
+ * @param {import("./chat.js").Request[]} requests */
+function send(requests) {
+  for (const { message, purpose } of requests) {
+    if (!connection.send(message)) return false;
+    chat.sent(message, purpose);
+  }
+  return true;
+}
 
 // ------------------------------------------------------------------------ joining and leaving
 
@@ -130,7 +141,7 @@ joinForm.addEventListener("submit", (event) => {
   if (connection.isOpen && !chat.entered && chat.canRetry(nick || null, room || null)) {
     // After a refusal: asked again on the connection that is there (in a room already).
     showChat();
-    chat.retry(nick || null, room || null);
+    send(chat.retry(nick || null, room || null));
   } else {
     join(nick, room);
   }
@@ -161,13 +172,9 @@ sendForm.addEventListener("submit", (event) => {
   if (action.quit) return leave();
   if (action.show) {
     render.add({ kind: "help", text: action.show, mine: true });
-  } else {
-    const { send } = action;
-    const sent = send.action === "chat_message" ? chat.say(send.message) : chat.command(send);
-    if (!sent) {
-      sendError.textContent = texts.NOT_CONNECTED; // the line stays, to send later
-      return;
-    }
+  } else if (!send([{ message: action.send, purpose: Purpose.USER }])) {
+    sendError.textContent = texts.NOT_CONNECTED; // the line stays, to send later
+    return;
   }
   typedLines.push(line.value);
   browsing = typedLines.length;
@@ -213,7 +220,7 @@ window.addEventListener("hashchange", () => {
   const room = roomInUrl();
   if (!room) return;
   if (chatView.hidden) join(recalled().nick, room);
-  else if (room !== chat.room) chat.command({ action: "join_room", room });
+  else if (room !== chat.room) send([{ message: { action: "join_room", room }, purpose: Purpose.USER }]);
 });
 window.addEventListener("online", () => connection.retryNow());
 $("retry").addEventListener("click", () => connection.retryNow());
