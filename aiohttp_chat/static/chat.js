@@ -206,7 +206,8 @@ export class Chat {
 
   /** To refresh the member list (the connection's keepalive, too). @returns {Request[]} */
   refresh() {
-    return [{ message: { action: "user_list", ...(this.room ? { room: this.room } : {}) }, purpose: QUIET }];
+    const message = { action: "user_list", ...(this.room ? { room: this.room } : {}) };
+    return [{ message, purpose: QUIET }];
   }
 
   /** Whatever the server sent, as text: shown, and the requests it calls for.
