@@ -27,7 +27,7 @@ import ssl
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
 import aioconsole
 from aiohttp import (
@@ -313,13 +313,15 @@ async def converse(
     status: Callable[[str | None], None] | None = None,
     delay: Callable[[int], float] = backoff,
     tls: ssl.SSLContext | bool = True,
-    **options: Any,
+    refresh_interval: float = REFRESH_INTERVAL,
+    pong_timeout: float = PONG_TIMEOUT,
 ) -> None:
     """Chat on `url` until the user leaves; reconnect whenever a connection is lost (if
     `reconnect`), with its resume token, or else asking for its nick and room again.
     Raises `ChatEnded` when it cannot go on (a `strict` view: also when the nick or room
     is refused at start, or a line was refused). `status` is told the countdown to the next
-    try while reconnecting (None once connected)."""
+    try while reconnecting (None once connected); `refresh_interval` and `pong_timeout`
+    are each connection's pings (see `refresh`)."""
     view, failures, connected = view or ChatView(), 0, False
     async with Keyboard(read_line) as keyboard, ClientSession() as session:
         while True:
@@ -333,7 +335,14 @@ async def converse(
                     keyboard.while_away = None
                     if status is not None:
                         status(None)
-                    await chat(ws, keyboard.read_line, output, **options, view=view)
+                    await chat(
+                        ws,
+                        keyboard.read_line,
+                        output,
+                        view=view,
+                        refresh_interval=refresh_interval,
+                        pong_timeout=pong_timeout,
+                    )
                     return
             except Exception as exc:
                 ended = ending(exc, "client", None if in_chat else url)
