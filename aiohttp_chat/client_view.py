@@ -44,6 +44,8 @@ class Purpose(enum.Enum):
 
 
 class Request(NamedTuple):
+    """A request to make (or made), and why."""
+
     message: Message
     purpose: Purpose
 
