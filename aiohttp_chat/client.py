@@ -27,7 +27,7 @@ import ssl
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
 import aioconsole
 from aiohttp import (
@@ -36,7 +36,6 @@ from aiohttp import (
     ClientSSLError,
     ClientWebSocketResponse,
     InvalidURL,
-    WSCloseCode,
     WSMsgType,
     WSServerHandshakeError,
 )
@@ -50,6 +49,7 @@ from .client_console import (
     Quit,
     Show,
     bad_url,
+    closed,
     connection_lost,
     escape,
     not_a_chat,
@@ -62,7 +62,7 @@ from .client_console import (
 )
 from .client_keyboard import Keyboard, LineReader
 from .client_terminal import open_terminal
-from .client_view import USER, ChatView, Requests
+from .client_view import ChatView, Purpose, Received, Requests
 from .limits import RateLimit
 
 logger = logging.getLogger(__name__)
@@ -109,15 +109,16 @@ async def read_messages(
             if first and not (isinstance(received, dict) and "action" in received):
                 raise ChatEnded(not_a_chat(escape(message.data)), final=True)
             first = False
-            line = f"??? {escape(message.data)}" if received is None else view.show(received)
-            if line is not None:
-                output(line)
+            if received is None:
+                text, requests = Received(f"??? {escape(message.data)}", [])
+            else:
+                text, requests = view.received(received)
+            if text is not None:
+                output(text)
             if view.failed is not None:  # piped: a refused --nick or --room ends it
                 raise ChatEnded(view.failed, final=True)
-            requests, view.to_send = view.to_send, []  # what the view asked for
-            for request, purpose in requests:
+            for request, purpose in requests:  # what the message calls for
                 await send(ws, view, request, purpose)
-            view.sent_all()
         elif message.type is WSMsgType.PING:
             await ws.pong(message.data)
         elif message.type is WSMsgType.PONG:
@@ -131,17 +132,15 @@ async def read_messages(
 
 
 def _closed(code: int | None, reason: str | None) -> ChatEnded:
-    if code is None or code == WSCloseCode.ABNORMAL_CLOSURE:
-        return ChatEnded("The server closed the connection (without a close frame).")
-    detail = f"code {code}: {escape(reason)}" if reason else f"code {code}"
-    # A policy close means "stop doing that" (Flooding): coming back would do it again.
-    # Too slow is the exception: the link was slow for a while, not the client at fault.
-    final = code == WSCloseCode.POLICY_VIOLATION and reason != protocol.TOO_SLOW_REASON
-    return ChatEnded(f"The server closed the connection ({detail}).", final=final)
+    text, final = closed(code, reason)
+    return ChatEnded(text, final=final)
 
 
 async def send(
-    ws: ClientWebSocketResponse, view: ChatView, request: protocol.Message, purpose: str = USER
+    ws: ClientWebSocketResponse,
+    view: ChatView,
+    request: protocol.Message,
+    purpose: Purpose = Purpose.USER,
 ) -> None:
     payload = protocol.encode(request)
     view.sent(request, purpose)
@@ -314,13 +313,15 @@ async def converse(
     status: Callable[[str | None], None] | None = None,
     delay: Callable[[int], float] = backoff,
     tls: ssl.SSLContext | bool = True,
-    **options: Any,
+    refresh_interval: float = REFRESH_INTERVAL,
+    pong_timeout: float = PONG_TIMEOUT,
 ) -> None:
     """Chat on `url` until the user leaves; reconnect whenever a connection is lost (if
     `reconnect`), with its resume token, or else asking for its nick and room again.
     Raises `ChatEnded` when it cannot go on (a `strict` view: also when the nick or room
     is refused at start, or a line was refused). `status` is told the countdown to the next
-    try while reconnecting (None once connected)."""
+    try while reconnecting (None once connected); `refresh_interval` and `pong_timeout`
+    are each connection's pings (see `refresh`)."""
     view, failures, connected = view or ChatView(), 0, False
     async with Keyboard(read_line) as keyboard, ClientSession() as session:
         while True:
@@ -334,7 +335,14 @@ async def converse(
                     keyboard.while_away = None
                     if status is not None:
                         status(None)
-                    await chat(ws, keyboard.read_line, output, **options, view=view)
+                    await chat(
+                        ws,
+                        keyboard.read_line,
+                        output,
+                        view=view,
+                        refresh_interval=refresh_interval,
+                        pong_timeout=pong_timeout,
+                    )
                     return
             except Exception as exc:
                 ended = ending(exc, "client", None if in_chat else url)

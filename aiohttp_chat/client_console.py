@@ -5,7 +5,8 @@ with escape sequences; `chat_line` and `history_line` lay messages out, `typed` 
 command behind a request. `parse_line` turns what the user typed into a request, a local
 action or a chat message. (`client_view.ChatView` decides what to show, with these.)
 `unreachable` says in plain words why a connection could not be made, `bad_url` why a URL
-cannot be one, `not_a_chat` that the server reached is not a chat.
+cannot be one, `not_a_chat` that the server reached is not a chat, `closed` why the server
+ended one (from `CLOSINGS`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from aiohttp import (
     ClientConnectorCertificateError,
     ClientSSLError,
     ServerDisconnectedError,
+    WSCloseCode,
     WSServerHandshakeError,
 )
 
@@ -261,6 +263,36 @@ def pending(line: str) -> str:
 def refused_lines(count: int) -> str:
     """Why a piped run fails although it reached its end."""
     return f"the server refused {count} line{'' if count == 1 else 's'} (shown above with !!!)"
+
+
+@dataclass(frozen=True, slots=True)
+class Closing:
+    """How a close by the server is told ({detail}: `code 1001: Server shutdown`), and
+    whether it is `final`: coming back would only be refused again."""
+
+    text: str = "The server closed the connection ({detail})."
+    final: bool = False
+
+
+CLOSINGS: Final[dict[tuple[int, str | None], Closing]] = {  # by code and reason (None: any)
+    (WSCloseCode.ABNORMAL_CLOSURE, None): Closing(
+        "The server closed the connection (without a close frame)."
+    ),
+    # A policy close means "stop doing that" (Flooding): coming back would do it again.
+    (WSCloseCode.POLICY_VIOLATION, None): Closing(final=True),
+    # Too slow is the exception: the link was slow for a while, not the client at fault.
+    (WSCloseCode.POLICY_VIOLATION, protocol.TOO_SLOW_REASON): Closing(),
+}
+
+
+def closed(code: int | None, reason: str | None) -> tuple[str, bool]:
+    """Why the server closed the connection with `code` (None: it sent none) and `reason`,
+    worded for the user, and whether that is final (`CLOSINGS`; any other close: retried,
+    told by its code and reason)."""
+    code = WSCloseCode.ABNORMAL_CLOSURE if code is None else code
+    how = CLOSINGS.get((code, reason or None)) or CLOSINGS.get((code, None)) or Closing()
+    detail = f"code {code}: {escape(reason)}" if reason else f"code {code}"
+    return how.text.format(detail=detail), how.final
 
 
 def connection_lost(error: BaseException) -> str:

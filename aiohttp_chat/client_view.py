@@ -1,17 +1,20 @@
 """What the terminal client knows of its chat: the requests in flight, the messages shown,
 and the text to print for each server message (through `client_console`'s formatting).
 
-`ChatView` turns each server message into readable text (or none) and asks for the room's
-history when that is due: on entering a room, and after a reconnect for what was missed.
-Pure state, no I/O: the client's tasks feed it and send what it asks for.
+`ChatView.received` turns each server message into readable text (or none) and the
+requests to make next: the nick and room wished for, from a server before protocol 1.2, and
+the room's history when that is due (on entering a room, and after a reconnect for what was
+missed). Pure state, no I/O: the client's tasks feed it, send what it returns and tell it
+(`sent`) what went out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from . import protocol
 from .client_console import (
@@ -31,6 +34,30 @@ from .protocol import Message
 SEEN_IDS: Final = 5000  # message ids remembered to show each message once
 
 
+class Purpose(enum.Enum):
+    """Why a request was sent, which decides how its reply is shown."""
+
+    USER = "user"  # typed: every reply is shown
+    STARTUP = "startup"  # --nick, --room and their restoring: the greeting sums them up
+    RECENT_ON_ENTRY = "recent"  # history on entering a room: quiet if refused
+    CATCH_UP = "catch-up"  # history after a reconnect: quiet if refused
+
+
+class Request(NamedTuple):
+    """A request to make (or made), and why."""
+
+    message: Message
+    purpose: Purpose
+
+
+class Received(NamedTuple):
+    """What a server message means to the client: the text to show (lines joined by
+    newlines; None: nothing) and the requests to make now, in this order."""
+
+    text: str | None
+    requests: list[Request]
+
+
 class Requests:
     """The requests in flight, to word each reply by the request it answers.
 
@@ -39,28 +66,28 @@ class Requests:
     """
 
     def __init__(self) -> None:
-        self._pending: deque[tuple[Message, str]] = deque()  # (request, why it was sent)
+        self._pending: deque[Request] = deque()
         self.answered = asyncio.Event()  # set while no request waits for its reply
         self.answered.set()
         self.replies = 0  # replies received, to tell a server that stopped answering
 
-    def add(self, request: Message, purpose: str) -> None:
-        self._pending.append((request, purpose))
+    def add(self, request: Message, purpose: Purpose) -> None:
+        self._pending.append(Request(request, purpose))
         self.answered.clear()
 
-    def match(self, action: object) -> tuple[Message, str]:
+    def match(self, action: object) -> Request:
         self.replies += 1
-        found: tuple[Message, str] = ({}, USER)
-        for index, (request, purpose) in enumerate(self._pending):
-            if request.get("action") == action:
-                found = (request, purpose)
+        found = Request({}, Purpose.USER)
+        for index, pending in enumerate(self._pending):
+            if pending.message.get("action") == action:
+                found = pending
                 del self._pending[index]
                 break
         if not self._pending:
             self.answered.set()
         return found
 
-    def waiting_for(self, purpose: str) -> bool:
+    def waiting_for(self, purpose: Purpose) -> bool:
         return any(p == purpose for _, p in self._pending)
 
     def clear(self) -> None:
@@ -96,20 +123,13 @@ class Seen:
         return self._ids.get((room, id) if isinstance(id, str) else ("", ""), 0) > count
 
 
-# Why a request was sent, which decides how its reply is shown.
-USER = "user"  # typed: every reply is shown
-STARTUP = "startup"  # --nick, --room and their restoring: the greeting sums them up
-RECENT_ON_ENTRY = "recent"  # history on entering a room: quiet if refused
-CATCH_UP = "catch-up"  # history after a reconnect: quiet if refused
-
-
 class ChatView:
     """Formats server messages; knows the nick, the room and what was shown.
 
     Each connection asks for the nick and room the user wants (`wish`): in the handshake,
     to a server that speaks protocol 1.2, which says at once if it refused either; with
-    `set_nick` and `join_room` requests to one that does not (the original), which the view
-    asks for (`to_send`) when `connecting` shows the server is one of those. The greeting
+    `set_nick` and `join_room` requests to one that does not (the original), which
+    `received` returns when `connecting` shows the server is one of those. The greeting
     (`Connected to ROOM as NICK`) waits for that answer, so that it names where the user
     ended up; then the view asks for the room's history: its recent messages, or after a
     reconnect those missed since the last one shown. Until the greeting, `entered` is not
@@ -139,12 +159,11 @@ class ChatView:
         self.entered = asyncio.Event()  # greeted: what is typed may be sent
         self.requests = Requests()
         self.seen = Seen()
-        self.to_send: list[tuple[Message, str]] = []  # requests the view wants made
         self._asked: dict[str, int] = {}  # room -> `seen.count` when its history was asked
         self._wish: tuple[str | None, str | None] = (None, None)
         self._in_handshake = False
         self._first = True
-        self._enter_when_sent = False  # the server asked with requests: enter once they went
+        self._unsent = 0  # requests for the wish, returned but not yet sent: enter after
         self._greeting_due = False
         self._resumed = False
 
@@ -163,12 +182,11 @@ class ChatView:
         """A new connection starts (`resumed`: after a lost one), for `nick` and `room`
         (None: any), asked for in its handshake (`query`) if `in_handshake`."""
         self.requests.clear()
-        self.to_send.clear()
         self.entered.clear()
         self._wish = (nick or None, None if room == protocol.DEFAULT_ROOM else room or None)
         self._in_handshake = in_handshake
         self._first = True  # no message yet on this connection
-        self._enter_when_sent = False
+        self._unsent = 0
         self._resumed = resumed
         self._greeting_due = False
 
@@ -178,36 +196,48 @@ class ChatView:
         fields = {"nick": nick, "room": room, "resume": self.token}
         return {key: value for key, value in fields.items() if value is not None}
 
-    def sent(self, request: Message, purpose: str = USER) -> None:
+    def sent(self, request: Message, purpose: Purpose = Purpose.USER) -> None:
+        """`request` went out. Once the requests for the wish have (a server that answers
+        them late, or never: the original's `join_room`, must not hold it back), what is
+        typed may follow."""
         self.requests.add(request, purpose)
+        if purpose is Purpose.STARTUP and self._unsent:
+            self._unsent -= 1
+            if not self._unsent:
+                self.entered.set()
 
-    def show(self, message: Any) -> str | None:
-        """The text to print for `message` (lines joined by newlines), or None."""
+    def received(self, message: Any) -> Received:
+        """What `message` from the server shows, and the requests to make for it."""
+        asks: list[Request] = []
         if not isinstance(message, dict):
-            return f"??? {escape(message)}"
+            return Received(f"??? {escape(message)}", asks)
         if "success" not in message:
-            return self._event(message)
+            return Received(self._event(message, asks), asks)
         request, purpose = self.requests.match(message.get("action"))
         if isinstance(token := message.get("resume"), str):
             self.token = token
         if not message.get("success"):
-            if purpose in (RECENT_ON_ENTRY, CATCH_UP):
-                return None  # a server without history (the original): nothing to show
+            if purpose in (Purpose.RECENT_ON_ENTRY, Purpose.CATCH_UP):
+                return Received(None, asks)  # a server without history (the original)
             text: str | None = f"!!! {typed(request, message.get('action'))}: "
             text = f"{text}{escape(message.get('message'))}"
             if existing := self._alike_room(message):
                 text = f"{text}\n{join_offer(existing)}"
-            if purpose == USER:
+            if purpose is Purpose.USER:
                 self.refused += 1
-            elif purpose == STARTUP:
+            elif purpose is Purpose.STARTUP:
                 self._refused_at_start(request, message.get("message"))
         else:
-            text = self._reply(message, request, purpose)
-            if purpose == STARTUP:
+            text = self._reply(message, request, purpose, asks)
+            if purpose is Purpose.STARTUP:
                 text = None  # the greeting says it
-        if self._greeting_due and not self.requests.waiting_for(STARTUP) and not self.failed:
-            return _joined_lines(text, self._greet())
-        return text
+        if (
+            self._greeting_due
+            and not self.requests.waiting_for(Purpose.STARTUP)
+            and not self.failed
+        ):
+            text = _joined_lines(text, self._greet(asks))
+        return Received(text, asks)
 
     def _alike_room(self, refusal: Message) -> str | None:
         """The existing room a refused `join_room` named as alike to the one asked for
@@ -234,15 +264,15 @@ class ChatView:
         elif nick:
             self.ask_nick = True
 
-    def _greet(self) -> str:
+    def _greet(self, asks: list[Request]) -> str:
         """The greeting, once the connection's first requests are answered; then history."""
         self._greeting_due = False
         self.entered.set()
         room, nick = escape(self.room), escape(self.nick)
         if self.room is not None and (after := self.seen.last.get(self.room)) and self._resumed:
-            self._ask_history({"room": self.room, "after": after}, CATCH_UP)
+            asks.append(self._history_request(self.room, Purpose.CATCH_UP, after=after))
         elif self.room is not None:
-            self._ask_history({"room": self.room, "limit": RECENT}, RECENT_ON_ENTRY)
+            asks.append(self._history_request(self.room, Purpose.RECENT_ON_ENTRY, limit=RECENT))
         if self._resumed:
             greeting = f"*** Reconnected: in {room} as {nick}."
         else:
@@ -251,39 +281,41 @@ class ChatView:
             greeting += f"\n{ASK_NICK_AGAIN.format(nick=nick)}"
         return greeting
 
-    def _ask_history(self, fields: Message, purpose: str) -> None:
-        self.to_send.append(({"action": protocol.HISTORY, **fields}, purpose))
-        self._asked[fields["room"]] = self.seen.count  # what was shown by then
+    def _history_request(self, room: str, purpose: Purpose, **fields: object) -> Request:
+        self._asked[room] = self.seen.count  # what was shown by then
+        return Request({"action": protocol.HISTORY, "room": room, **fields}, purpose)
 
-    def _expect_wish(self, *, in_handshake: bool) -> None:
+    def _expect_wish(self, asks: list[Request], *, in_handshake: bool) -> None:
         """What the server will say about the nick and room wished: with protocol 1.2, the
         refusal that follows `connecting` if it did not grant them (only one: the room's,
-        if both); else the answers to the requests for them, room first (nicks are unique
-        per room: asked for where it will be used)."""
+        if both); else the answers to the requests for them (in `asks`), room first (nicks
+        are unique per room: asked for where it will be used)."""
         nick, room = self._wish
         room_request = {"action": protocol.JOIN_ROOM, "room": room}
         nick_request = {"action": protocol.SET_NICK, "nick": nick}
         if in_handshake:
             if room is not None and room != self.room:
-                self.requests.add(room_request, STARTUP)
+                self.requests.add(room_request, Purpose.STARTUP)
             elif nick is not None and nick != self.nick:
-                self.requests.add(nick_request, STARTUP)
+                self.requests.add(nick_request, Purpose.STARTUP)
             return
         if room is not None and room != self.room:
-            self.to_send.append((room_request, STARTUP))
+            asks.append(Request(room_request, Purpose.STARTUP))
         if nick is not None and nick != self.nick:
-            self.to_send.append((nick_request, STARTUP))
-        self._enter_when_sent = bool(self.to_send)
+            asks.append(Request(nick_request, Purpose.STARTUP))
+        self._unsent = len(asks)
 
-    def _reply(self, reply: Message, request: Message, purpose: str) -> str | None:
+    def _reply(
+        self, reply: Message, request: Message, purpose: Purpose, asks: list[Request]
+    ) -> str | None:
         action = reply.get("action")
         if action == protocol.SET_NICK:
             self.nick = str(request.get("nick", self.nick))
             return f"*** You are now known as {escape(self.nick)}"
         if action == protocol.JOIN_ROOM:
             self.room = str(request.get("room", self.room))
-            if purpose == USER:
-                self._ask_history({"room": self.room, "limit": RECENT}, RECENT_ON_ENTRY)
+            if purpose is Purpose.USER:
+                asks.append(self._history_request(self.room, Purpose.RECENT_ON_ENTRY, limit=RECENT))
             return f"*** You are now in {escape(self.room)}"
         if action == protocol.USER_LIST:
             users = reply.get("users") or []
@@ -298,45 +330,37 @@ class ChatView:
             return self._history(reply, purpose)
         return None
 
-    def _history(self, reply: Message, purpose: str) -> str | None:
+    def _history(self, reply: Message, purpose: Purpose) -> str | None:
         room = str(reply.get("room"))
         messages = [m for m in reply.get("messages") or () if isinstance(m, dict)]
-        if purpose == RECENT_ON_ENTRY:  # not what was shown live since it was asked for
+        if purpose is Purpose.RECENT_ON_ENTRY:  # not what was shown live since it was asked
             asked = self._asked.pop(room, self.seen.count)
             messages = [m for m in messages if not self.seen.since(room, m.get("id"), asked)]
         new = [self.seen.first_time(room, m.get("id")) for m in messages]
-        if purpose == CATCH_UP:  # each message once: skip what was shown live meanwhile
+        if purpose is Purpose.CATCH_UP:  # each message once: skip what was shown live meanwhile
             messages = [m for m, first in zip(messages, new, strict=True) if first]
         lines = [history_line(m, width=self._columns()) for m in messages]
-        if purpose == RECENT_ON_ENTRY and any(new) and not all(new):  # back in a room
+        if purpose is Purpose.RECENT_ON_ENTRY and any(new) and not all(new):  # back in a room
             lines.insert(new.index(True), NEW_SINCE)
-        if purpose == CATCH_UP:
+        if purpose is Purpose.CATCH_UP:
             header = f"*** Missed in {escape(room)} while away:" if lines else None
             if not reply.get("complete"):
                 lines.append("*** Earlier messages may be missing.")
-        elif purpose == RECENT_ON_ENTRY:
+        elif purpose is Purpose.RECENT_ON_ENTRY:
             header = f"*** Recent messages in {escape(room)}:" if lines else None
         else:
             header = f"*** Last messages in {escape(room)}:" if lines else None
             header = header or f"*** No messages kept in {escape(room)}."
         return _joined_lines(header, *lines)
 
-    def sent_all(self) -> None:
-        """What the view asked for (`to_send`) went out: after the requests for the nick
-        and room, what is typed may follow (a server that answers them late, or never: the
-        original's `join_room`, must not hold it back)."""
-        if self._enter_when_sent:
-            self._enter_when_sent = False
-            self.entered.set()
-
-    def _event(self, event: Message) -> str | None:
+    def _event(self, event: Message, asks: list[Request]) -> str | None:
         action = event.get("action")
         room, user = escape(event.get("room")), escape(event.get("user"))
         first, self._first = self._first, False
         if action == "join" and first:  # the original's greeting (to all, the newcomer too)
             self.nick, self.room = str(event.get("user")), str(event.get("room"))
-            self._expect_wish(in_handshake=False)
-            if not self._enter_when_sent:  # (it says no more: no greeting to wait for)
+            self._expect_wish(asks, in_handshake=False)
+            if not asks:  # (it says no more: no greeting to wait for)
                 self.entered.set()
             return f"*** {user} joined {room}"
         if action == "connecting":
@@ -345,10 +369,10 @@ class ChatView:
             limits = event.get("limits")
             self.limits = limits if isinstance(limits, dict) else {}
             self._greeting_due = True
-            self._expect_wish(in_handshake=self._in_handshake and "protocol" in event)
-            if self.requests.waiting_for(STARTUP) or self.to_send:
+            self._expect_wish(asks, in_handshake=self._in_handshake and "protocol" in event)
+            if self.requests.waiting_for(Purpose.STARTUP) or asks:
                 return None
-            return self._greet()
+            return self._greet(asks)
         if action in ("joined", "join"):  # join: the original server's greeting, to all
             return f"*** {user} joined {room}"
         if action == "left":

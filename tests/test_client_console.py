@@ -11,6 +11,7 @@ from aiohttp_chat.client_console import (
     Show,
     cell_width,
     chat_line,
+    closed,
     escape,
     parse_line,
     unreachable,
@@ -134,3 +135,25 @@ def test_parse_history_command() -> None:
     assert parse_line("/history 5") == {"action": "history", "limit": 5}
     for bad in ("/history 0", "/history 101", "/history x"):
         assert parse_line(bad) == Show("Usage: /history [N], N from 1 to 100")
+
+
+LOST = "The server closed the connection ({})."
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "text", "final"),
+    [
+        (None, None, LOST.format("without a close frame"), False),
+        (1006, "", LOST.format("without a close frame"), False),
+        (1001, "Server shutdown", LOST.format("code 1001: Server shutdown"), False),
+        (1008, "Flooding", LOST.format("code 1008: Flooding"), True),
+        (1008, "", LOST.format("code 1008"), True),  # any policy close but one
+        (1008, "Too slow", LOST.format("code 1008: Too slow"), False),
+        (4001, "Resumed elsewhere", LOST.format("code 4001: Resumed elsewhere"), False),
+        (1011, "{detail}\x1b[2J", LOST.format("code 1011: {detail}\\x1b[2J"), False),
+    ],
+)
+def test_a_close_by_the_server_is_told_and_judged_by_one_table(
+    code: int | None, reason: str | None, text: str, final: bool
+) -> None:
+    assert closed(code, reason) == (text, final)

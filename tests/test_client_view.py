@@ -3,13 +3,13 @@
 import pytest
 
 from aiohttp_chat.client_console import local_time
-from aiohttp_chat.client_view import CATCH_UP, RECENT_ON_ENTRY, STARTUP, ChatView
+from aiohttp_chat.client_view import ChatView, Purpose
 
 
 def test_view_words_replies_by_their_requests() -> None:
     view = ChatView()
     assert view.answered.is_set()
-    greeting = view.show({"action": "connecting", "room": "Default", "user": "User1"})
+    greeting = view.received({"action": "connecting", "room": "Default", "user": "User1"}).text
     assert greeting == "*** Connected to Default as User1. Type /help for commands."
     view.sent({"action": "set_nick", "nick": "Alice"})
     view.sent({"action": "join_room", "room": "Lounge"})
@@ -18,42 +18,45 @@ def test_view_words_replies_by_their_requests() -> None:
     view.sent({"action": "chat_message", "message": "x" * 30})
     view.sent({"action": "user_list", "room": "Kitchen"})
     assert not view.answered.is_set()
-    assert view.show({"action": "set_nick", "success": True, "message": ""}) == (
+    assert view.received({"action": "set_nick", "success": True, "message": ""}).text == (
         "*** You are now known as Alice"
     )
-    assert view.show({"action": "joined", "room": "Lounge", "user": "x"}) == "*** x joined Lounge"
-    assert view.show({"action": "join_room", "success": True, "message": ""}) == (
+    assert (
+        view.received({"action": "joined", "room": "Lounge", "user": "x"}).text
+        == "*** x joined Lounge"
+    )
+    assert view.received({"action": "join_room", "success": True, "message": ""}).text == (
         "*** You are now in Lounge"
     )
     ack = {"action": "chat_message", "success": True, "message": "hi"}
-    assert view.show(ack) == ">>>Alice: hi"  # your own message, as the others see it
+    assert view.received(ack).text == ">>>Alice: hi"  # your own message, as the others see it
     failure = {"action": "set_nick", "success": False, "message": "Name already in use."}
-    assert view.show(failure) == "!!! /nick Bob: Name already in use."
+    assert view.received(failure).text == "!!! /nick Bob: Name already in use."
     too_long = {"action": "chat_message", "success": False, "message": "Too long."}
-    assert view.show(too_long) == f'!!! "{"x" * 20}…": Too long.'
+    assert view.received(too_long).text == f'!!! "{"x" * 20}…": Too long.'
     slow = {"action": "user_list", "success": False, "message": "Slow down."}
-    assert view.show(slow) == "!!! /users Kitchen: Slow down."
+    assert view.received(slow).text == "!!! /users Kitchen: Slow down."
     assert (view.nick, view.room) == ("Alice", "Lounge")
     assert view.answered.is_set()
 
 
 def test_greeting_names_where_the_startup_requests_ended() -> None:
     view = ChatView()
-    view.sent({"action": "set_nick", "nick": "Alice"}, STARTUP)
-    view.sent({"action": "join_room", "room": "Lounge"}, STARTUP)
-    assert view.show({"action": "connecting", "room": "Default", "user": "User7"}) is None
-    assert view.show({"action": "set_nick", "success": True, "message": ""}) is None
-    assert view.show({"action": "join_room", "success": True, "message": ""}) == (
+    view.sent({"action": "set_nick", "nick": "Alice"}, Purpose.STARTUP)
+    view.sent({"action": "join_room", "room": "Lounge"}, Purpose.STARTUP)
+    assert view.received({"action": "connecting", "room": "Default", "user": "User7"}).text is None
+    assert view.received({"action": "set_nick", "success": True, "message": ""}).text is None
+    assert view.received({"action": "join_room", "success": True, "message": ""}).text == (
         "*** Connected to Lounge as Alice. Type /help for commands."
     )
 
 
 def test_greeting_after_a_refused_startup_nick_names_the_default_nick() -> None:
     view = ChatView()
-    view.sent({"action": "set_nick", "nick": "Alice"}, STARTUP)
-    assert view.show({"action": "connecting", "room": "Default", "user": "User7"}) is None
+    view.sent({"action": "set_nick", "nick": "Alice"}, Purpose.STARTUP)
+    assert view.received({"action": "connecting", "room": "Default", "user": "User7"}).text is None
     refused = {"action": "set_nick", "success": False, "message": "Name already in use."}
-    assert view.show(refused) == (
+    assert view.received(refused).text == (
         "!!! /nick Alice: Name already in use.\n"
         "*** Connected to Default as User7. Type /help for commands.\n"
         "*** Type another nick, or an empty line to stay User7:"
@@ -80,17 +83,17 @@ def test_greeting_after_a_refused_startup_nick_names_the_default_nick() -> None:
     ],
 )
 def test_view_events(message: object, line: str) -> None:
-    assert ChatView().show(message) == line
+    assert ChatView().received(message).text == line
 
 
 def test_view_user_lists() -> None:
     view = ChatView()
     view.sent({"action": "user_list"})
     reply = {"action": "user_list", "success": True, "room": "R", "users": ["a", "b\x1b"]}
-    assert view.show(reply) == "*** In R: a, b\\x1b"
+    assert view.received(reply).text == "*** In R: a, b\\x1b"
     view.sent({"action": "user_list", "room": "Empty"})
     empty = {"action": "user_list", "success": True, "room": "Empty", "users": []}
-    assert view.show(empty) == "*** Nobody is in Empty"
+    assert view.received(empty).text == "*** Nobody is in Empty"
 
 
 def _entry(id: str, user: str, message: str) -> dict[str, str]:
@@ -99,15 +102,15 @@ def _entry(id: str, user: str, message: str) -> dict[str, str]:
 
 def test_recent_history_on_entering_then_live_messages_once() -> None:
     view = ChatView()
-    greeting = view.show({"action": "connecting", "room": "Default", "user": "User1"})
+    greeting, requests = view.received({"action": "connecting", "room": "Default", "user": "User1"})
     assert greeting is not None and greeting.startswith("*** Connected to Default")
-    assert view.to_send == [
-        ({"action": "history", "room": "Default", "limit": 20}, RECENT_ON_ENTRY)
+    assert requests == [
+        ({"action": "history", "room": "Default", "limit": 20}, Purpose.RECENT_ON_ENTRY)
     ]
-    for request, purpose in view.to_send:
+    for request, purpose in requests:
         view.sent(request, purpose)
     live = {"action": "chat_message", "message": "b", "user": "bob", "id": "e-2", "time": ""}
-    assert view.show(live) == ">>>bob: b"  # came before the history reply
+    assert view.received(live).text == ">>>bob: b"  # came before the history reply
     reply = {
         "action": "history",
         "success": True,
@@ -115,29 +118,29 @@ def test_recent_history_on_entering_then_live_messages_once() -> None:
         "messages": [_entry("e-1", "ann", "a"), _entry("e-2", "bob", "b")],
         "complete": True,
     }
-    shown = view.show(reply)
+    shown = view.received(reply).text
     assert shown is not None
     header, *lines = shown.split("\n")
     assert header == "*** Recent messages in Default:"
     assert len(lines) == 1 and lines[0].startswith("  [") and lines[0].endswith("] ann: a")
-    assert view.show(live) is None  # shown already
+    assert view.received(live).text is None  # shown already
     assert view.seen.last["Default"] == "e-2"
 
 
 def test_catch_up_after_a_reconnect_warns_when_incomplete() -> None:
     view = ChatView()
-    view.show({"action": "connecting", "room": "Default", "user": "User1"})
-    view.to_send.clear()
-    view.show({"action": "chat_message", "message": "a", "user": "bob", "id": "e-1"})
+    view.received({"action": "connecting", "room": "Default", "user": "User1"})
+    view.received({"action": "chat_message", "message": "a", "user": "bob", "id": "e-1"})
     view.connected(resumed=True)
-    view.sent({"action": "set_nick", "nick": "User1"}, STARTUP)
-    assert view.show({"action": "connecting", "room": "Default", "user": "User9"}) is None
+    view.sent({"action": "set_nick", "nick": "User1"}, Purpose.STARTUP)
+    assert view.received({"action": "connecting", "room": "Default", "user": "User9"}).text is None
     ok = {"action": "set_nick", "success": True, "message": ""}
-    assert view.show(ok) == "*** Reconnected: in Default as User1."
-    ((request, purpose),) = view.to_send
+    text, requests = view.received(ok)
+    assert text == "*** Reconnected: in Default as User1."
+    ((request, purpose),) = requests
     assert (request, purpose) == (
         {"action": "history", "room": "Default", "after": "e-1"},
-        CATCH_UP,
+        Purpose.CATCH_UP,
     )
     view.sent(request, purpose)
     reply = {
@@ -147,7 +150,7 @@ def test_catch_up_after_a_reconnect_warns_when_incomplete() -> None:
         "messages": [_entry("e-5", "bob", "one\nmore")],
         "complete": False,
     }
-    assert view.show(reply) == (
+    assert view.received(reply).text == (
         "*** Missed in Default while away:\n"
         "  [Jan 02 03:04] bob: one\n"
         "                      more\n"
@@ -157,27 +160,25 @@ def test_catch_up_after_a_reconnect_warns_when_incomplete() -> None:
 
 def test_a_refused_automatic_history_is_quiet_and_a_typed_one_is_not() -> None:
     view = ChatView()
-    view.sent({"action": "history", "limit": 20}, RECENT_ON_ENTRY)
+    view.sent({"action": "history", "limit": 20}, Purpose.RECENT_ON_ENTRY)
     refused = {"action": "history", "success": False, "message": "Not allowed."}
-    assert view.show(refused) is None
+    assert view.received(refused).text is None
     view.sent({"action": "history", "limit": 5})
-    assert view.show(refused) == "!!! /history 5: Not allowed."
+    assert view.received(refused).text == "!!! /history 5: Not allowed."
 
 
 def test_back_in_a_room_its_recent_messages_show_again_with_a_mark_before_the_new() -> None:
     view = ChatView()
-    view.show({"action": "connecting", "room": "Lounge", "user": "Ann"})
-    view.to_send.clear()
+    view.received({"action": "connecting", "room": "Lounge", "user": "Ann"})  # (not asked)
     for id, text in (("e-1", "first"), ("e-2", "second")):  # seen live in Lounge
-        view.show({"action": "chat_message", "message": text, "user": "bob", "id": id})
+        view.received({"action": "chat_message", "message": text, "user": "bob", "id": id})
     view.sent({"action": "join_room", "room": "Other"})
-    view.show({"action": "join_room", "success": True, "message": ""})
-    view.to_send.clear()
+    view.received({"action": "join_room", "success": True, "message": ""})
     view.sent({"action": "join_room", "room": "Lounge"})  # and back
-    view.show({"action": "join_room", "success": True, "message": ""})
-    for request, purpose in view.to_send:
+    _, requests = view.received({"action": "join_room", "success": True, "message": ""})
+    for request, purpose in requests:
         view.sent(request, purpose)
-    shown = view.show(
+    shown = view.received(
         {
             "action": "history",
             "success": True,
@@ -185,7 +186,7 @@ def test_back_in_a_room_its_recent_messages_show_again_with_a_mark_before_the_ne
             "messages": [_entry(f"e-{n}", "bob", f"m{n}") for n in (1, 2, 3)],
             "complete": True,
         }
-    )
+    ).text
     assert shown is not None
     lines = shown.split("\n")
     assert lines[0] == "*** Recent messages in Lounge:"
@@ -200,11 +201,11 @@ def test_back_in_a_room_its_recent_messages_show_again_with_a_mark_before_the_ne
 def test_live_lines_show_their_time_unless_turned_off_and_wrap_under_the_text() -> None:
     message = {"action": "chat_message", "message": "one two three four five six seven",
                "user": "bob", "id": "e-1", "time": "2020-01-02T03:04:05.678Z"}  # fmt: skip
-    assert ChatView().show(message) == ">>>bob: one two three four five six seven"
-    timed = ChatView(times=True).show(message)
+    assert ChatView().received(message).text == ">>>bob: one two three four five six seven"
+    timed = ChatView(times=True).received(message).text
     assert timed is not None and timed.endswith("] >>>bob: one two three four five six seven")
     assert timed.startswith("[")
-    narrow = ChatView(width=lambda: 28).show(message)
+    narrow = ChatView(width=lambda: 28).received(message).text
     assert narrow == (
         ">>>bob: one two three four\n        five six seven"
     )  # at spaces, each piece indented under the text
@@ -219,7 +220,7 @@ def test_a_room_alike_to_an_existing_one_is_offered() -> None:
         "success": False,
         "message": "Room name looks like an existing room: The Lounge.",
     }
-    assert view.show(refusal) == (
+    assert view.received(refusal).text == (
         "!!! /join the lounge: Room name looks like an existing room: The Lounge.\n"
         "*** The Lounge exists: /join The Lounge to enter it."
     )
@@ -230,5 +231,20 @@ def test_a_room_alike_to_an_existing_one_is_offered() -> None:
         "message": "Too many room changes, slow down.",
     }
     view.sent({"action": "join_room", "room": "Kitchen"})
-    assert view.show(other) == "!!! /join Kitchen: Too many room changes, slow down."
+    assert view.received(other).text == "!!! /join Kitchen: Too many room changes, slow down."
     assert offered == ["/join The Lounge"]
+
+
+def test_a_server_before_1_2_is_asked_for_the_wish_and_typing_waits_until_that_went_out() -> None:
+    view = ChatView()
+    view.connected(resumed=False, nick="Alice", room="Lounge", in_handshake=True)
+    text, requests = view.received({"action": "connecting", "room": "Default", "user": "User7"})
+    assert text is None
+    assert requests == [
+        ({"action": "join_room", "room": "Lounge"}, Purpose.STARTUP),
+        ({"action": "set_nick", "nick": "Alice"}, Purpose.STARTUP),
+    ]
+    view.sent(*requests[0])
+    assert not view.entered.is_set()
+    view.sent(*requests[1])
+    assert view.entered.is_set()  # (the original never answers a successful join_room)

@@ -188,7 +188,7 @@ async def test_a_hostile_servers_room_name_is_never_offered() -> None:
     view = ChatView(offer=offered.append)
     view.sent({"action": "join_room", "room": "lounge"})
     text = "Room name looks like an existing room: \x1b]52;c;cm0gLXJmIH4=\x07Lounge."
-    shown = view.show({"action": "join_room", "success": False, "message": text})
+    shown = view.received({"action": "join_room", "success": False, "message": text}).text
     assert offered == [] and shown is not None and "\x1b" not in shown
 
 

@@ -8,10 +8,13 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from aiohttp_chat.client_console import HELP
 from aiohttp_chat.page import CONTENT_SECURITY_POLICY, STATIC
 
 ASSET = re.compile(r'(?:src|href)="(/[^"]*)"')
 IMPORT = re.compile(r'from "\./([^"]+)"')
+PAGE_HELP = re.compile(r"^export const HELP = `(.*?)`;$", re.MULTILINE | re.DOTALL)
+COMMAND = re.compile(r"^  (/\S+(?: \S+)?)  ", re.MULTILINE)  # `  /users [ROOM]  list who...`
 
 
 async def test_the_page_is_served_at_the_root_with_strict_headers(
@@ -67,3 +70,13 @@ async def test_websockets_get_no_page_headers(client: TestClient[Any, Any]) -> N
     async with client.ws_connect("/chat") as ws:
         assert "Content-Security-Policy" not in ws._response.headers
         await ws.receive_json()
+
+
+def test_the_page_and_the_terminal_client_list_the_same_commands() -> None:
+    """Two helps, one per language: the same commands with the same arguments, in the same
+    order (what each says of them may differ: the page has no Ctrl-D)."""
+    page_help = PAGE_HELP.search((STATIC / "texts.js").read_text())
+    assert page_help is not None
+    commands = COMMAND.findall(HELP)
+    assert len(commands) >= 6 and "/users [ROOM]" in commands
+    assert COMMAND.findall(page_help[1]) == commands

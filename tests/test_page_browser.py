@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, expect
 
-from aiohttp_chat.client_console import Quit, Show, parse_line
+from aiohttp_chat.client_console import Quit, Show, closed, parse_line
 from aiohttp_chat.server import Settings, create_app
 
 from . import screenshots
@@ -335,6 +335,24 @@ async def test_the_page_reads_typed_lines_as_the_terminal_client_does(
             assert ours == {"quit": True}, line
         else:
             assert ours is None and theirs is None, line
+
+
+CLOSES = [(1006, ""), (1001, "Server shutdown"), (1008, "Flooding"), (1008, ""),
+          (1008, "Too slow"), (4001, "Resumed elsewhere"), (1011, "Internal error")]  # fmt: skip
+
+
+async def test_the_page_judges_a_close_by_the_server_as_the_terminal_client_does(
+    serve: Serve, open_page: OpenPage
+) -> None:
+    page = await open_page(await serve())
+    judged = await page.page.evaluate(
+        "closes => import('/static/connection.js')"
+        ".then(m => closes.map(([code, reason]) => m.closing(code, reason)))",
+        CLOSES,
+    )
+    for (code, reason), ours in zip(CLOSES, judged, strict=True):
+        _, final = closed(code, reason)
+        assert ours["final"] is final, (code, reason)  # retried, or the end, alike
 
 
 # ------------------------------------------------------------------------ reconnecting

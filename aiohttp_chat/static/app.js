@@ -1,22 +1,36 @@
+// @ts-check
 // The chat page: the join form, the conversation and the input line, wired to one
 // reconnecting connection (connection.js) and the chat's state (chat.js).
 
-import { Chat, alikeRoom } from "./chat.js";
+import { Chat, Purpose, alikeRoom } from "./chat.js";
 import { parseLine } from "./commands.js";
 import { Connection, chatUrl } from "./connection.js";
 import { Render } from "./render.js";
 import * as texts from "./texts.js";
 
+/** @typedef {import("./chat.js").Refusals} Refusals */
+
 const STORE = "aiohttp-chat"; // localStorage key: the last {nick, room}
-const $ = (id) => document.getElementById(id);
+
+/** The page's element `id`, as the `kind` of element the code takes it for (index.html).
+ * @template {HTMLElement} T @param {string} id @param {{ new (): T }} kind @returns {T} */
+function element(id, kind) {
+  const node = document.getElementById(id);
+  if (!(node instanceof kind)) throw new Error(`#${id} is not a ${kind.name} in the page`);
+  return node;
+}
+const $ = (/** @type {string} */ id) => element(id, HTMLElement);
 const joinView = $("join");
 const chatView = $("chat");
-const joinForm = $("join-form");
-const sendForm = $("send-form");
-const line = $("line");
+const joinForm = element("join-form", HTMLFormElement);
+const sendForm = element("send-form", HTMLFormElement);
+const line = element("line", HTMLTextAreaElement);
 const sendError = $("send-error");
 const membersToggle = $("members-toggle");
 const leaveButton = $("leave");
+const roomExisting = $("room-existing");
+const FIELDS = /** @type {const} */ (["nick", "room"]);
+const fields = { nick: element("nick", HTMLInputElement), room: element("room", HTMLInputElement) };
 
 const render = new Render(
   document,
@@ -32,8 +46,8 @@ const render = new Render(
 );
 const connection = new Connection(() => chat.url(chatUrl(location)), {
   open: () => chat.connected(),
-  message: (text) => chat.receive(text),
-  keepalive: () => chat.refresh(),
+  message: (text) => send(chat.received(text)),
+  keepalive: () => send(chat.refresh()),
   lost: (why) => {
     chat.disconnected();
     render.membersStale(true);
@@ -46,7 +60,7 @@ const connection = new Connection(() => chat.url(chatUrl(location)), {
   },
   state: (state, detail) => render.status(state, detail),
 });
-const chat = new Chat((request) => connection.send(request), {
+const chat = new Chat({
   add: (entry) => render.add(entry),
   update: (entry) => render.update(entry),
   members: (names, me) => render.members(names, me),
@@ -54,10 +68,21 @@ const chat = new Chat((request) => connection.send(request), {
     render.place(room, nick);
     remember({ nick, room });
     document.title = `${room} · aiohttp-chat`;
-    if (roomInUrl() !== room) history.replaceState(null, "", `#${encodeURIComponent(room)}`);
+    if (roomInUrl() !== room) history.replaceState(null, "", `#${encodeURIComponent(String(room))}`);
   },
   refused: (errors) => showJoinForm(chat.wanted, errors), // still connected: see the form
 });
+
+/** Send what the chat asks for (or what is typed), telling it what went out; false as soon
+ * as one cannot go (not connected).
+ * @param {import("./chat.js").Request[]} requests */
+function send(requests) {
+  for (const { message, purpose } of requests) {
+    if (!connection.send(message)) return false;
+    chat.sent(message, purpose);
+  }
+  return true;
+}
 
 // ------------------------------------------------------------------------ joining and leaving
 
@@ -70,6 +95,7 @@ function recalled() {
   }
 }
 
+/** @param {{ nick: string | null, room: string | null }} place */
 function remember(place) {
   try {
     localStorage.setItem(STORE, JSON.stringify(place));
@@ -92,6 +118,7 @@ function showChat() {
   leaveButton.hidden = membersToggle.hidden = false;
 }
 
+/** @param {string} nick @param {string} room */
 function join(nick, room) {
   if (connection.isOpen) connection.stop(); // (one left after a refused join)
   showChat();
@@ -101,36 +128,36 @@ function join(nick, room) {
   line.focus();
 }
 
+/** @param {{ nick?: string | null, room?: string | null }} values @param {Refusals} errors */
 function showJoinForm(values, errors = {}) {
   chatView.hidden = true;
   joinView.hidden = false;
   leaveButton.hidden = membersToggle.hidden = true;
   $("where").hidden = true;
   document.title = "aiohttp-chat";
-  for (const field of ["nick", "room"]) {
-    const input = $(field);
+  for (const field of FIELDS) {
+    const input = fields[field];
     input.value = values[field] ?? "";
     $(`${field}-error`).textContent = errors[field] ?? "";
     input.toggleAttribute("aria-invalid", field in errors);
   }
   // A room name alike to an existing room's: that room, one click away.
   const existing = alikeRoom(errors.room);
-  const offer = $("room-existing");
-  offer.hidden = existing === null;
-  offer.textContent = existing === null ? "" : texts.joinExisting(existing);
-  offer.dataset.room = existing ?? "";
-  $(["nick", "room"].find((field) => field in errors) ?? "nick").focus();
+  roomExisting.hidden = existing === null;
+  roomExisting.textContent = existing === null ? "" : texts.joinExisting(existing);
+  roomExisting.dataset.room = existing ?? "";
+  fields[FIELDS.find((field) => field in errors) ?? "nick"].focus();
 }
 
 joinForm.addEventListener("submit", (event) => {
   event.preventDefault();
-  const nick = $("nick").value.trim();
-  const room = $("room").value.trim();
+  const nick = fields.nick.value.trim();
+  const room = fields.room.value.trim();
   remember({ nick, room });
   if (connection.isOpen && !chat.entered && chat.canRetry(nick || null, room || null)) {
     // After a refusal: asked again on the connection that is there (in a room already).
     showChat();
-    chat.retry(nick || null, room || null);
+    send(chat.retry(nick || null, room || null));
   } else {
     join(nick, room);
   }
@@ -143,14 +170,15 @@ function leave() {
 
 leaveButton.addEventListener("click", leave);
 
-$("room-existing").addEventListener("click", (event) => {
-  $("room").value = event.currentTarget.dataset.room;
+roomExisting.addEventListener("click", () => {
+  fields.room.value = roomExisting.dataset.room ?? "";
   joinForm.requestSubmit();
 });
 
 // ------------------------------------------------------------------------ the input line
 
-const typedLines = []; // what was sent, for Up and Down, as in the terminal client
+/** @type {string[]} what was sent, for Up and Down, as in the terminal client */
+const typedLines = [];
 let browsing = 0;
 
 sendForm.addEventListener("submit", (event) => {
@@ -159,15 +187,11 @@ sendForm.addEventListener("submit", (event) => {
   sendError.textContent = "";
   if (action === null) return;
   if (action.quit) return leave();
-  if (action.show) {
+  if (action.send === undefined) {
     render.add({ kind: "help", text: action.show, mine: true });
-  } else {
-    const { send } = action;
-    const sent = send.action === "chat_message" ? chat.say(send.message) : chat.command(send);
-    if (!sent) {
-      sendError.textContent = texts.NOT_CONNECTED; // the line stays, to send later
-      return;
-    }
+  } else if (!send([{ message: action.send, purpose: Purpose.USER }])) {
+    sendError.textContent = texts.NOT_CONNECTED; // the line stays, to send later
+    return;
   }
   typedLines.push(line.value);
   browsing = typedLines.length;
@@ -213,7 +237,7 @@ window.addEventListener("hashchange", () => {
   const room = roomInUrl();
   if (!room) return;
   if (chatView.hidden) join(recalled().nick, room);
-  else if (room !== chat.room) chat.command({ action: "join_room", room });
+  else if (room !== chat.room) send([{ message: { action: "join_room", room }, purpose: Purpose.USER }]);
 });
 window.addEventListener("online", () => connection.retryNow());
 $("retry").addEventListener("click", () => connection.retryNow());

@@ -1,57 +1,120 @@
+// @ts-check
 // What the page knows of its chat and what each server message means, as the terminal
-// client's view.py: the requests in flight, the messages shown (each once, across
-// reconnects), the member list. No DOM and no socket: `send` sends a request (false while
-// not connected) and `ui` is told what to show.
+// client's client_view.py: the requests in flight, the messages shown (each once, across
+// reconnects), the member list. No DOM and no socket: `received` gives back the requests a
+// server message calls for, the page sends them and tells `sent` (as it does for what is
+// typed), and `ui` is told what to show (entries, not text: a line can change later).
 
 import { RECENT, typed } from "./commands.js";
 import * as texts from "./texts.js";
+
+/** @typedef {{ [field: string]: any }} Message  a JSON object, to the server or from it */
+/** @typedef {typeof Purpose[keyof typeof Purpose]} PurposeName */
+/** @typedef {{ message: Message, purpose: PurposeName }} Request  one to make, and why */
+/** @typedef {{ nick?: string, room?: string }} Refusals  the server's texts, by field */
+/** @typedef {{ nick: string | null, room: string | null }} Place */
+
+/**
+ * One line of the conversation.
+ * @typedef {object} Entry
+ * @property {string} kind  "message", else its class: "system", "error", "divider", "help"
+ * @property {string} text
+ * @property {string | null} [user]
+ * @property {unknown} [id]
+ * @property {unknown} [time]
+ * @property {boolean} [mine]
+ * @property {boolean} [history]  from the room's history, not live
+ * @property {"sending" | "sent" | "unconfirmed" | "failed"} [state]  of an own message
+ * @property {string} [error]  why it failed
+ * @property {{ label: string, line: string } | null} [offer]  a line to run, on a button
+ */
+
+/**
+ * What the chat tells the page to show.
+ * @typedef {object} ChatUI
+ * @property {(entry: Entry) => void} add  a line of the conversation
+ * @property {(entry: Entry) => void} update  one that changed
+ * @property {(names: string[], me: string | null) => void} members
+ * @property {(room: string | null, nick: string | null) => void} place  in a room, or renamed
+ * @property {(errors: Refusals) => void} refused  the first joining failed
+ */
 
 export const DEFAULT_ROOM = "Default";
 // The refusal of a room name alike to an existing room's (protocol 1.2) names that room.
 const ALIKE_ROOM = /^Room name looks like an existing room: (.+)\.$/s;
 
-/** The existing room a refusal names as alike to the one asked for; else null. */
+/** The existing room a refusal names as alike to the one asked for; else null.
+ * @param {string | undefined} text */
 export function alikeRoom(text) {
   return ALIKE_ROOM.exec(text ?? "")?.[1] ?? null;
 }
 const SEEN_IDS = 5000; // message ids remembered to show each message once
 
-// Why a request was sent, which decides how its reply is shown.
-const USER = "user"; // typed: every reply is shown
-const STARTUP = "startup"; // nick and room asked for on connecting: the greeting sums them up
-const RECENT_ON_ENTRY = "recent"; // history on entering a room
-const CATCH_UP = "catch-up"; // history after a reconnect: what was missed
-const QUIET = "quiet"; // the member list, fetched and refreshed; never a line of its own
+// Why a request was sent, which decides how its reply is shown (client_view.Purpose).
+export const Purpose = Object.freeze({
+  USER: "user", // typed: every reply is shown
+  STARTUP: "startup", // nick and room asked for on connecting: the greeting sums them up
+  RECENT_ON_ENTRY: "recent", // history on entering a room
+  CATCH_UP: "catch-up", // history after a reconnect: what was missed
+  QUIET: "quiet", // the page's own: the member list, refreshed; never a line of its own
+});
+const { USER, STARTUP, RECENT_ON_ENTRY, CATCH_UP, QUIET } = Purpose;
 
 export class Chat {
-  /**
-   * `ui`: add(entry) and update(entry) for the conversation; members(names, me);
-   * place(room, nick) once in a room or renamed; refused(errors) when the first joining
-   * failed, with the server's text by field ({nick, room}).
-   */
-  constructor(send, ui) {
-    this.send = send;
+  /** @param {ChatUI} ui */
+  constructor(ui) {
     this.ui = ui;
-    this.seen = new Map(); // `${room}\n${id}` -> true, oldest first
-    this.last = new Map(); // room -> id of the newest message shown
-    this.begin(null, null);
-  }
-
-  /** Join as `nick` in `room` (either empty: the server's choice) on the next connection. */
-  begin(nick, room) {
-    this.wanted = { nick, room };
-    this.token = null; // to resume the connection with, once the server gave one
+    /** @type {Map<string, true>} `${room}\n${id}`, oldest first */
+    this.seen = new Map();
+    /** @type {Map<string | null, string>} room -> id of the newest message shown */
+    this.last = new Map();
+    /** @type {Place} */
+    this.wanted = { nick: null, room: null };
+    /** @type {string | null} to resume the connection with, once the server gave one */
+    this.token = null;
+    /** @type {Message} the connection's, as `connecting` announced them */
     this.limits = {};
     this.entered = false; // once in: refusals are lines, and a new connection catches up
+    /** @type {string | null} */
+    this.nick = null;
+    /** @type {string | null} */
+    this.room = null;
+    /** @type {Set<string>} */
+    this.members = new Set();
+    /** @type {Entry[]} own messages sent on a connection that was lost unanswered */
+    this.unconfirmed = [];
+    /** @type {(Request & { entry: Entry | null })[]} in flight, oldest first */
+    this.pending = [];
+    /** @type {string | null} our nick, to take back once the server lets go of it */
+    this.reclaim = null;
+    this.startup = 0; // STARTUP requests in flight
+    this.greeted = false; // `connecting` came
+    /** @type {Refusals} */
+    this.refusals = {};
+    this.inRoom = false; // on this connection
+    /** @type {{ user: string, room: unknown, entry: Entry | undefined } | undefined} */
+    this.newcomer = undefined; // the last to join, and the line that says it
+    /** @type {Entry | undefined} */
+    this.lastEntry = undefined;
+  }
+
+  /** Join as `nick` in `room` (either empty: the server's choice) on the next connection.
+   * @param {string | null} nick @param {string | null} room */
+  begin(nick, room) {
+    this.wanted = { nick, room };
+    this.token = null;
+    this.limits = {};
+    this.entered = false;
     this.nick = this.room = null;
     this.members = new Set();
-    this.unconfirmed = []; // own messages sent on a connection that was lost unanswered
+    this.unconfirmed = [];
     this.pending = [];
-    this.reclaim = null; // our nick, to take back once the server lets go of it
+    this.reclaim = null;
   }
 
   /** The chat's URL for the next connection, `base` with what it asks for (protocol 1.2):
-   * the wanted nick and room, entered in one step, and the token of a lost connection. */
+   * the wanted nick and room, entered in one step, and the token of a lost connection.
+   * @param {string} base */
   url(base) {
     const { nick, room } = this.wanted;
     const query = new URLSearchParams();
@@ -74,7 +137,8 @@ export class Chat {
   /** What the server will say of the wanted nick and room: with protocol 1.2, the one
    * refusal that follows `connecting` if it did not grant them (the room's, if both); a
    * server without it is asked, room first (nicks are unique per room: asked for where it
-   * will be used). */
+   * will be used): the requests to make for that.
+   * @param {boolean} inHandshake @returns {Request[]} */
   expectWanted(inHandshake) {
     const { nick, room } = this.wanted;
     const roomRequest = { action: "join_room", room };
@@ -82,32 +146,34 @@ export class Chat {
     const roomRefused = room && room !== DEFAULT_ROOM && room !== this.room;
     const nickRefused = nick && nick !== this.nick;
     if (inHandshake) {
-      const request = roomRefused ? roomRequest : nickRefused ? nickRequest : null;
-      if (request) {
-        this.pending.push({ request, purpose: STARTUP, entry: null });
-        this.startup += 1;
-      }
-      return;
+      const message = roomRefused ? roomRequest : nickRefused ? nickRequest : null;
+      if (message) this.sent(message, STARTUP); // (in the handshake's query)
+      return [];
     }
-    if (roomRefused) this.ask(roomRequest, STARTUP);
-    if (nickRefused) this.ask(nickRequest, STARTUP);
+    return [
+      ...(roomRefused ? [{ message: roomRequest, purpose: STARTUP }] : []),
+      ...(nickRefused ? [{ message: nickRequest, purpose: STARTUP }] : []),
+    ];
   }
 
   /** Whether, after a refused first join, `nick` and `room` can be asked for on this same
    * connection (it is in a room already), so that the room hears no stranger leave: not
    * when both are to change, where each request could fail for the other's sake (the nick
    * is alike to one in the new room, or taken in this one); a new connection asks for both
-   * in one step. */
+   * in one step.
+   * @param {string | null} nick @param {string | null} room */
   canRetry(nick, room) {
     return !(nick && nick !== this.nick && (room || DEFAULT_ROOM) !== this.room);
   }
 
-  /** After a refused first join, the form was sent again: ask on this same connection. */
+  /** After a refused first join, the form was sent again: what to ask on this same
+   * connection.
+   * @param {string | null} nick @param {string | null} room @returns {Request[]} */
   retry(nick, room) {
     this.wanted = { nick, room };
     this.refusals = {};
-    this.expectWanted(false);
-    if (this.startup === 0) this.enterWhenDue();
+    const requests = this.expectWanted(false);
+    return requests.length || this.startup ? requests : this.enterWhenDue();
   }
 
   /** The connection was lost: own messages not yet answered may or may not have gone out. */
@@ -124,33 +190,29 @@ export class Chat {
     if (this.entered) this.wanted = { nick: this.nick, room: this.room }; // restored next
   }
 
-  /** Send a chat message; shown at once, confirmed (or refused) by the reply. */
-  say(message) {
-    const entry = { kind: "message", user: this.nick, text: message, mine: true, state: "sending" };
-    if (!this.ask({ action: "chat_message", message }, USER, entry)) return false;
-    this.show(entry);
-    return true;
-  }
-
-  /** Send a typed command's request; false when not connected. */
-  command(request) {
-    return this.ask(request, USER);
-  }
-
-  /** Refresh the member list (the connection's keepalive, too). */
-  refresh() {
-    this.ask({ action: "user_list", ...(this.room ? { room: this.room } : {}) }, QUIET);
-  }
-
-  ask(request, purpose, entry = null) {
-    if (!this.send(request)) return false;
-    this.pending.push({ request, purpose, entry });
+  /** `message` went out, asked for by the chat or typed (`USER`). A chat message typed is
+   * shown at once, and confirmed (or refused) by the reply.
+   * @param {Message} message @param {PurposeName} purpose */
+  sent(message, purpose = USER) {
+    /** @type {Entry | null} */
+    let entry = null;
+    if (purpose === USER && message.action === "chat_message") {
+      entry = { kind: "message", user: this.nick, text: message.message, mine: true, state: "sending" };
+    }
+    this.pending.push({ message, purpose, entry });
     if (purpose === STARTUP) this.startup += 1;
-    return true;
+    if (entry) this.show(entry);
   }
 
-  /** Whatever the server sent, as text. */
-  receive(text) {
+  /** To refresh the member list (the connection's keepalive, too). @returns {Request[]} */
+  refresh() {
+    const message = { action: "user_list", ...(this.room ? { room: this.room } : {}) };
+    return [{ message, purpose: QUIET }];
+  }
+
+  /** Whatever the server sent, as text: shown, and the requests it calls for.
+   * @param {string} text @returns {Request[]} */
+  received(text) {
     let message;
     try {
       message = JSON.parse(text);
@@ -159,37 +221,41 @@ export class Chat {
     }
     if (message === null || typeof message !== "object" || Array.isArray(message)) {
       this.line("error", texts.unexpected(text));
-    } else if ("success" in message) {
-      this.reply(message);
-    } else {
-      this.event(message);
+      return [];
     }
+    return "success" in message ? this.reply(message) : this.event(message);
   }
 
   // ---------------------------------------------------------------------- replies
 
+  /** @param {Message} message @returns {Request[]} */
   reply(message) {
     // Replies come in the order of the requests: the oldest of the action is answered.
-    const index = this.pending.findIndex((p) => p.request.action === message.action);
-    const { request, purpose, entry } =
-      index < 0 ? { request: { action: message.action }, purpose: USER, entry: null }
+    const index = this.pending.findIndex((p) => p.message.action === message.action);
+    const { message: request, purpose, entry } =
+      index < 0 ? { message: { action: message.action }, purpose: USER, entry: null }
                 : this.pending.splice(index, 1)[0];
     if (typeof message.resume === "string") this.token = message.resume;
-    if (message.success === true) this.succeeded(message, request, purpose, entry);
+    /** @type {Request[]} */
+    let requests = [];
+    if (message.success === true) requests = this.succeeded(message, request, purpose, entry);
     else this.failed(String(message.message), request, purpose, entry);
     if (purpose === STARTUP) {
       this.startup -= 1;
-      this.enterWhenDue();
+      requests = [...requests, ...this.enterWhenDue()];
     }
+    return requests;
   }
 
+  /** @param {Message} reply @param {Message} request @param {PurposeName} purpose
+   * @param {Entry | null} entry @returns {Request[]} */
   succeeded(reply, request, purpose, entry) {
     switch (reply.action) {
       case "set_nick": {
         const old = this.nick;
         if (purpose === USER) this.reclaim = null;
         this.nick = request.nick;
-        if (this.members.delete(old)) this.members.add(this.nick);
+        if (old !== null && this.members.delete(old)) this.members.add(request.nick);
         if (purpose === USER) {
           this.line("system", texts.youAreNow(this.nick));
           this.showMembers();
@@ -202,7 +268,7 @@ export class Chat {
         if (purpose === USER) {
           this.reclaim = null;
           this.line("system", texts.youAreIn(this.room));
-          this.enter();
+          return this.enter();
         }
         break;
       case "user_list":
@@ -226,8 +292,11 @@ export class Chat {
       default:
         break;
     }
+    return [];
   }
 
+  /** @param {string} text @param {Message} request @param {PurposeName} purpose
+   * @param {Entry | null} entry */
   failed(text, request, purpose, entry) {
     if (entry) {
       Object.assign(entry, { state: "failed", error: text });
@@ -241,13 +310,15 @@ export class Chat {
       this.line("error", texts.reclaiming(typed(request), text));
     } else if (purpose === USER || purpose === STARTUP) {
       const existing = request.action === "join_room" ? alikeRoom(text) : null;
-      const offer = existing && { label: texts.joinExisting(existing), line: `/join ${existing}` };
+      const offer = existing ? { label: texts.joinExisting(existing), line: `/join ${existing}` } : null;
       this.show({ kind: "error", text: texts.refused(typed(request), text), offer });
     } // history and member lists asked for by the page: a server without them says no
   }
 
+  /** @param {Message} reply @param {PurposeName} purpose */
   history(reply, purpose) {
     const room = String(reply.room);
+    /** @type {Message[]} */
     let messages = (Array.isArray(reply.messages) ? reply.messages : []).filter(
       (m) => m !== null && typeof m === "object",
     );
@@ -277,7 +348,8 @@ export class Chat {
   }
 
   /** Whether history message `m` is an own message whose sending was not confirmed: if so,
-   * that entry is confirmed with it instead of showing it twice. */
+   * that entry is confirmed with it instead of showing it twice.
+   * @param {Message} m */
   confirmed(m) {
     const index = this.unconfirmed.findIndex((e) => e.user === m.user && e.text === m.message);
     if (index < 0) return false;
@@ -289,43 +361,49 @@ export class Chat {
 
   // ---------------------------------------------------------------------- entering a room
 
+  /** Once greeted and the first requests are answered: in the room, or the form again.
+   * @returns {Request[]} */
   enterWhenDue() {
     if (this.greeted && this.startup === 0 && !this.inRoom) {
       if (!this.entered && Object.keys(this.refusals).length) {
         this.ui.refused(this.refusals);
-        return;
+        return [];
       }
       this.line("system", (this.entered ? texts.reconnected : texts.connected)(this.room, this.nick));
-      this.enter();
+      return this.enter();
     }
+    return [];
   }
 
-  /** In a room (on connecting, or after /join): its members and its history. */
+  /** In a room (on connecting, or after /join): its members, and asking for its history.
+   * @returns {Request[]} */
   enter() {
     const after = this.entered && !this.inRoom ? this.last.get(this.room) : undefined;
     this.inRoom = this.entered = true;
-    this.members = new Set([this.nick]);
+    this.members = new Set(this.nick === null ? [] : [this.nick]);
     this.showMembers();
     this.ui.place(this.room, this.nick);
-    this.refresh();
-    if (after) this.ask({ action: "history", room: this.room, after }, CATCH_UP);
-    else this.ask({ action: "history", room: this.room, limit: RECENT }, RECENT_ON_ENTRY);
+    const history = after
+      ? { message: { action: "history", room: this.room, after }, purpose: CATCH_UP }
+      : { message: { action: "history", room: this.room, limit: RECENT }, purpose: RECENT_ON_ENTRY };
+    return [...this.refresh(), history];
   }
 
   // ---------------------------------------------------------------------- broadcasts
 
+  /** @param {Message} event @returns {Request[]} */
   event(event) {
     const user = String(event.user);
     switch (event.action) {
-      case "connecting":
+      case "connecting": {
         this.nick = user;
         this.room = String(event.room);
         this.token = typeof event.resume === "string" ? event.resume : null;
         this.limits = event.limits !== null && typeof event.limits === "object" ? event.limits : {};
         this.greeted = true;
-        this.expectWanted("protocol" in event);
-        this.enterWhenDue();
-        break;
+        const requests = this.expectWanted("protocol" in event);
+        return requests.length ? requests : this.enterWhenDue();
+      }
       case "joined":
         this.members.add(user);
         this.showMembers();
@@ -336,17 +414,17 @@ export class Chat {
         this.members.delete(user);
         this.showMembers();
         this.line("system", texts.left(user, event.room, event.shame === true));
-        if (user === this.reclaim) this.command({ action: "set_nick", nick: user });
+        if (user === this.reclaim) return [{ message: { action: "set_nick", nick: user }, purpose: USER }];
         break;
       case "nick_changed": {
         this.members.delete(String(event.from_user));
         this.members.add(String(event.to_user));
         this.showMembers();
-        const { newcomer } = this;
-        if (newcomer?.user === event.from_user && newcomer.entry === this.lastEntry) {
+        const { entry, user: newcomer, room } = this.newcomer ?? {};
+        if (entry !== undefined && newcomer === event.from_user && entry === this.lastEntry) {
           // A client that just came in under the server's default nick took its own: one line.
-          newcomer.entry.text = texts.joined(event.to_user, newcomer.room);
-          this.ui.update(newcomer.entry);
+          entry.text = texts.joined(event.to_user, room);
+          this.ui.update(entry);
         } else {
           this.line("system", texts.nickChanged(event.from_user, event.to_user));
         }
@@ -360,16 +438,19 @@ export class Chat {
       default:
         this.line("error", texts.unexpected(JSON.stringify(event)));
     }
+    return [];
   }
 
-  /** Note message `id` of `room`; whether it is new. Messages without an id always are. */
+  /** Note message `id` of `room`; whether it is new. Messages without an id always are.
+   * @param {string | null} room @param {unknown} id */
   firstTime(room, id) {
     if (typeof id !== "string") return true;
     this.last.set(room, id);
     const key = `${room}\n${id}`;
     if (this.seen.has(key)) return false;
     this.seen.set(key, true);
-    if (this.seen.size > SEEN_IDS) this.seen.delete(this.seen.keys().next().value);
+    const oldest = this.seen.keys().next();
+    if (this.seen.size > SEEN_IDS && !oldest.done) this.seen.delete(oldest.value);
     return true;
   }
 
@@ -377,10 +458,12 @@ export class Chat {
     this.ui.members([...this.members].sort((a, b) => a.localeCompare(b)), this.nick);
   }
 
+  /** @param {string} kind @param {string} text */
   line(kind, text) {
     this.show({ kind, text });
   }
 
+  /** @param {Entry} entry */
   show(entry) {
     this.lastEntry = entry;
     this.ui.add(entry);

@@ -1,5 +1,6 @@
-// What a typed line means, as in the terminal client (console.py's parse_line): a request to
-// send, text to show, leaving, or nothing. Pure functions, no DOM.
+// @ts-check
+// What a typed line means, as in the terminal client (client_console.py's parse_line): a
+// request to send, text to show, leaving, or nothing. Pure functions, no DOM.
 
 import * as texts from "./texts.js";
 
@@ -8,7 +9,13 @@ export const HISTORY_LIMIT_MAX = 100;
 const QUIT_WORDS = new Set(["/quit", "/exit", "command close"]);
 const QUOTED_CHARS = 20; // of a refused chat message, to say which one it was
 
-/** {send: request} | {show: text} | {quit: true} | null for an empty line. */
+/** @typedef {import("./chat.js").Message} Message */
+/** @typedef {{ send: Message, show?: undefined, quit?: undefined }
+ *   | { show: string, send?: undefined, quit?: undefined }
+ *   | { quit: true, send?: undefined, show?: undefined }} Action */
+
+/** What `line` means: {send: request} | {show: text} | {quit: true} | null for an empty line.
+ * @param {string} line @returns {Action | null} */
 export function parseLine(line) {
   const text = line.replace(/[\r\n]+$/, "");
   if (QUIT_WORDS.has(text.trim())) return { quit: true };
@@ -40,11 +47,13 @@ export function parseLine(line) {
   }
 }
 
+/** @param {string} message @returns {Action} */
 function say(message) {
   return { send: { action: "chat_message", message } };
 }
 
-/** What the user typed to make `request`, to name it in a refusal. */
+/** What the user typed to make `request`, to name it in a refusal.
+ * @param {Message} request */
 export function typed(request) {
   switch (request.action) {
     case "set_nick":

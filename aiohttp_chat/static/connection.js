@@ -1,3 +1,4 @@
+// @ts-check
 // One WebSocket to the chat that comes back by itself.
 //
 // Like python-websockets' `connect()` used as an async iterator, and like the terminal client:
@@ -12,31 +13,54 @@ const BACKOFF_FIRST = 0.5; // seconds before reconnecting, at most, the first ti
 const BACKOFF_MAX = 30; // ... doubling up to this
 const KEEPALIVE = 30; // seconds between keepalive requests while connected
 const ANSWER_WITHIN = 10; // seconds the server has to answer one before the link counts as dead
-const POLICY_VIOLATION = 1008;
 const NORMAL_CLOSURE = 1000;
-const ABNORMAL_CLOSURE = 1006;
 
-/** Seconds to wait before attempt number `failures`: doubling, capped, half of it random. */
+/** Seconds to wait before attempt number `failures`: doubling, capped, half of it random.
+ * @param {number} failures */
 export function backoff(failures) {
   const ceiling = Math.min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (failures - 1));
   return ceiling / 2 + (Math.random() * ceiling) / 2;
 }
 
-/** The chat's URL on the page's own host: wss: when the page came over https:. */
+/** Why the server closed a connection with `code` and `reason`, for the user, and whether
+ * that is final (texts.CLOSINGS).
+ * @param {number} code @param {string} reason @returns {{ why: string, final: boolean }} */
+export function closing(code, reason) {
+  const how = texts.CLOSINGS.get(`${code} ${reason}`) ?? texts.CLOSINGS.get(String(code)) ?? {};
+  return { why: (how.why ?? texts.closedBy)(code, reason), final: how.final === true };
+}
+
+/** The chat's URL on the page's own host: wss: when the page came over https:.
+ * @param {Location | URL} location */
 export function chatUrl(location) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   return `${scheme}//${location.host}/chat`;
 }
 
+/**
+ * What a connection tells the chat on top of it.
+ * @typedef {object} ConnectionEvents
+ * @property {() => void} open  a new connection is open
+ * @property {(text: string) => void} message  a text received
+ * @property {() => void} keepalive  time to ask the server something
+ * @property {(why: string) => void} lost  once per outage
+ * @property {(why: string) => void} ended  no retry can help
+ * @property {(name: State, detail?: number | string) => void} state  what the status line
+ *   should say (detail: seconds to the next try, or why it ended)
+ */
+/** @typedef {"connecting" | "open" | "waiting" | "closed" | "ended"} State */
+
 export class Connection {
-  /** `url()`: the URL of the next connection (it may ask for more each time);
-   * `on`: {open(), message(text), keepalive(), lost(why), ended(why), state(name, detail)}. */
+  /** `url()`: the URL of the next connection (it may ask for more each time).
+   * @param {() => string} url @param {ConnectionEvents} on */
   constructor(url, on) {
     this.url = url;
     this.on = on;
+    /** @type {WebSocket | null} */
     this.ws = null;
     this.stopped = true;
     this.failures = 0;
+    /** @type {Set<ReturnType<typeof setTimeout>>} */
     this.timers = new Set();
     this.heard = 0; // when the server last sent anything (performance.now())
   }
@@ -59,9 +83,10 @@ export class Connection {
     this.on.state("closed");
   }
 
-  /** Send `request`; false (nothing sent) while not connected. */
+  /** Send `request`; false (nothing sent) while not connected.
+   * @param {object} request */
   send(request) {
-    if (!this.isOpen) return false;
+    if (this.ws === null || !this.isOpen) return false;
     this.ws.send(JSON.stringify(request));
     return true;
   }
@@ -96,17 +121,13 @@ export class Connection {
       this.ws = null;
       this.clearTimers();
       if (this.stopped) return;
-      if (event.code === POLICY_VIOLATION && event.reason !== "Too slow") {
-        // Coming back would do again what the server refused; "Too slow" was the link's fault.
+      const { why, final } = closing(event.code, event.reason);
+      if (final) {
         this.stopped = true;
         this.on.state("ended", event.reason);
-        this.on.ended(texts.closedBy(event.code, event.reason));
+        this.on.ended(why);
         return;
       }
-      const why =
-        event.code === ABNORMAL_CLOSURE
-          ? texts.NO_CLOSE_FRAME
-          : texts.closedBy(event.code, event.reason);
       this.retry(why, opened);
     };
   }
@@ -125,6 +146,7 @@ export class Connection {
     });
   }
 
+  /** @param {string} why @param {boolean} wasOpen */
   retry(why, wasOpen) {
     if (wasOpen) this.on.lost(why); // one line per outage, not one per attempt
     this.failures += 1;
@@ -142,6 +164,7 @@ export class Connection {
     this.every(0.25, tick);
   }
 
+  /** @param {number} code */
   detach(code) {
     const ws = this.ws;
     this.ws = null;
@@ -150,10 +173,12 @@ export class Connection {
     ws.close(code);
   }
 
+  /** @param {number} seconds @param {() => void} action */
   every(seconds, action) {
     this.timers.add(setInterval(action, seconds * 1000));
   }
 
+  /** @param {number} seconds @param {() => void} action */
   after(seconds, action) {
     this.timers.add(setTimeout(action, seconds * 1000));
   }

@@ -1,7 +1,11 @@
+// @ts-check
 // What the chat looks like: the conversation, the member list, the status line.
 // Every string from the server or a peer goes in as text (textContent), never as HTML.
 
 import * as texts from "./texts.js";
+
+/** @typedef {import("./chat.js").Entry} Entry */
+/** @typedef {import("./connection.js").State} State */
 
 const MAX_ENTRIES = 2000; // older lines are dropped, so a tab left open stays small
 const NEAR_BOTTOM = 48; // px: closer than this to the end, the log follows new lines
@@ -15,19 +19,26 @@ const otherDayFormat = new Intl.DateTimeFormat(undefined, {
 });
 const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "medium" });
 
-/** `07:33` today, `Nov 23, 07:33` on another day, in local time. */
+/** `07:33` today, `Nov 23, 07:33` on another day, in local time.
+ * @param {Date} date */
 export function shortTime(date, now = new Date()) {
   const sameDay = date.toDateString() === now.toDateString();
   return (sameDay ? todayFormat : otherDayFormat).format(date);
 }
 
-/** A stable colour for a nick: a hue from its characters. */
+/** A stable colour for a nick: a hue from its characters.
+ * @param {string} nick */
 function hue(nick) {
   let hash = 0;
-  for (const char of nick) hash = (hash * 31 + char.codePointAt(0)) >>> 0;
+  for (const char of nick) hash = (hash * 31 + (char.codePointAt(0) ?? 0)) >>> 0;
   return hash % 360;
 }
 
+/**
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag @param {string} [className] @param {string} [text]
+ * @returns {HTMLElementTagNameMap[K]}
+ */
 function element(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
@@ -37,17 +48,20 @@ function element(tag, className, text) {
 
 export class Render {
   /** `retry(text)`: the user wants to send a refused or unconfirmed message again;
-   * `run(line)`: to do what an entry offers (a line, as if typed). */
+   * `run(line)`: to do what an entry offers (a line, as if typed).
+   * @param {Document} doc @param {(text: string) => void} retry
+   * @param {(line: string) => void} run */
   constructor(doc, retry, run) {
     this.doc = doc;
-    this.log = doc.getElementById("log");
-    this.memberList = doc.getElementById("member-list");
-    this.membersToggle = doc.getElementById("members-toggle");
-    this.statusLine = doc.getElementById("status");
-    this.where = doc.getElementById("where");
+    this.log = byId(doc, "log");
+    this.memberList = byId(doc, "member-list");
+    this.membersToggle = byId(doc, "members-toggle");
+    this.statusLine = byId(doc, "status");
+    this.where = byId(doc, "where");
     this.retry = retry;
     this.run = run;
-    this.nodes = new WeakMap(); // entry -> its <li>
+    /** @type {WeakMap<Entry, HTMLLIElement>} entry -> its <li> */
+    this.nodes = new WeakMap();
     this.countdown = element("span", "countdown");
     this.countdown.ariaHidden = "true";
   }
@@ -57,15 +71,17 @@ export class Render {
     this.memberList.replaceChildren();
   }
 
+  /** @param {Entry} entry */
   add(entry) {
     const follow = entry.mine || this.atBottom();
     const node = this.entry(entry);
     this.nodes.set(entry, node);
     this.log.append(node);
-    while (this.log.childElementCount > MAX_ENTRIES) this.log.firstElementChild.remove();
+    while (this.log.childElementCount > MAX_ENTRIES) this.log.firstElementChild?.remove();
     if (follow) this.log.scrollTop = this.log.scrollHeight;
   }
 
+  /** @param {Entry} entry */
   update(entry) {
     const old = this.nodes.get(entry);
     if (!old) return;
@@ -79,6 +95,7 @@ export class Render {
     return log.scrollHeight - log.scrollTop - log.clientHeight < NEAR_BOTTOM;
   }
 
+  /** @param {Entry} entry @returns {HTMLLIElement} */
   entry(entry) {
     if (entry.kind !== "message") return this.offering(element("li", entry.kind, entry.text), entry);
     const classes = ["message"];
@@ -88,13 +105,10 @@ export class Render {
     const node = element("li", classes.join(" "));
     node.append(this.time(entry.time));
     const user = element("span", "user", entry.user ?? "");
-    user.style.setProperty("--hue", hue(entry.user ?? ""));
+    user.style.setProperty("--hue", String(hue(entry.user ?? "")));
     node.append(user, element("span", "visually-hidden", ": "), element("span", "text", entry.text));
-    const note = {
-      sending: texts.SENDING,
-      unconfirmed: texts.UNCONFIRMED,
-      failed: entry.error,
-    }[entry.state];
+    const notes = { sending: texts.SENDING, unconfirmed: texts.UNCONFIRMED, failed: entry.error };
+    const note = entry.state === undefined || entry.state === "sent" ? undefined : notes[entry.state];
     if (note) node.append(element("span", "note", note));
     if (entry.state === "failed" || entry.state === "unconfirmed") {
       const again = element("button", "again", texts.SEND_AGAIN);
@@ -105,21 +119,24 @@ export class Render {
     return node;
   }
 
-  /** `node` with a button for what `entry` offers to do, if anything. */
+  /** `node` with a button for what `entry` offers to do, if anything.
+   * @param {HTMLLIElement} node @param {Entry} entry */
   offering(node, entry) {
     if (entry.offer) {
       const button = element("button", "again", entry.offer.label);
       button.type = "button";
-      button.addEventListener("click", () => this.run(entry.offer.line));
+      const { line } = entry.offer;
+      button.addEventListener("click", () => this.run(line));
       node.append(button);
     }
     return node;
   }
 
+  /** @param {unknown} iso */
   time(iso) {
     const node = element("time");
     const date = typeof iso === "string" ? new Date(iso) : null;
-    if (date === null || Number.isNaN(date.getTime())) {
+    if (typeof iso !== "string" || date === null || Number.isNaN(date.getTime())) {
       node.textContent = "··:··";
       return node;
     }
@@ -129,12 +146,14 @@ export class Render {
     return node;
   }
 
-  /** Offline, the member list is as last seen: said so, until the next one comes. */
+  /** Offline, the member list is as last seen: said so, until the next one comes.
+   * @param {boolean} stale */
   membersStale(stale) {
-    this.doc.getElementById("members").classList.toggle("stale", stale);
-    this.doc.getElementById("members-stale").hidden = !stale;
+    byId(this.doc, "members").classList.toggle("stale", stale);
+    byId(this.doc, "members-stale").hidden = !stale;
   }
 
+  /** @param {string[]} names @param {string | null} me */
   members(names, me) {
     this.membersStale(false);
     this.memberList.replaceChildren(
@@ -148,20 +167,32 @@ export class Render {
     this.membersToggle.textContent = texts.members(names.length);
   }
 
+  /** @param {string | null} room @param {string | null} nick */
   place(room, nick) {
     this.where.textContent = texts.where(room, nick);
     this.where.hidden = false;
   }
 
   /** The connection's state; while waiting to retry, a countdown that screen readers skip
-   * (the status is announced when it changes: once, not every second). */
+   * (the status is announced when it changes: once, not every second).
+   * @param {State} state @param {number | string} [detail] */
   status(state, detail) {
-    const text = typeof texts.STATUS[state] === "function" ? texts.STATUS[state](detail) : texts.STATUS[state];
-    if (this.statusLine.dataset.state !== state || this.statusLine.firstChild?.data !== text) {
+    const said = texts.STATUS[state];
+    const text = typeof said === "function" ? said(detail) : said;
+    const shown = this.statusLine.firstChild;
+    if (this.statusLine.dataset.state !== state || !(shown instanceof Text) || shown.data !== text) {
       this.statusLine.replaceChildren(text, this.countdown);
       this.statusLine.dataset.state = state;
     }
-    this.countdown.textContent = state === "waiting" ? texts.retryIn(detail) : "";
-    this.doc.getElementById("retry").hidden = state !== "waiting";
+    this.countdown.textContent = state === "waiting" ? texts.retryIn(Number(detail)) : "";
+    byId(this.doc, "retry").hidden = state !== "waiting";
   }
+}
+
+/** The page's element with `id`: the page has every one the code names.
+ * @param {Document} doc @param {string} id @returns {HTMLElement} */
+export function byId(doc, id) {
+  const node = doc.getElementById(id);
+  if (node === null) throw new Error(`#${id} is not in the page`);
+  return node;
 }

@@ -1,5 +1,6 @@
+// @ts-check
 // Every text the page itself shows, in one place (the server's own texts come over the wire).
-// The wording follows the terminal client's (console.py), without its terminal markers.
+// The wording follows the terminal client's (client_console.py), without its terminal markers.
 
 export const HELP = `Commands:
   /nick NAME     change your nick (3-20 characters)
@@ -10,24 +11,40 @@ export const HELP = `Commands:
   /quit          leave the chat
 Anything else is sent as a chat message; // sends one that starts with /.`;
 
+/** @param {unknown} room @param {unknown} nick */
 export const connected = (room, nick) => `Connected to ${room} as ${nick}. Type /help for commands.`;
+/** @param {unknown} room @param {unknown} nick */
 export const reconnected = (room, nick) => `Reconnected: in ${room} as ${nick}.`;
+/** @param {unknown} nick */
 export const youAreNow = (nick) => `You are now known as ${nick}`;
+/** @param {unknown} room */
 export const youAreIn = (room) => `You are now in ${room}`;
+/** @param {unknown} user @param {unknown} room */
 export const joined = (user, room) => `${user} joined ${room}`;
+/** @param {unknown} user @param {unknown} room @param {boolean} shame */
 export const left = (user, room, shame) => `${user} left ${room}${shame ? " (connection lost)" : ""}`;
+/** @param {unknown} from @param {unknown} to */
 export const nickChanged = (from, to) => `${from} is now known as ${to}`;
+/** @param {unknown} room @param {string[]} users */
 export const inRoom = (room, users) =>
   users.length ? `In ${room}: ${users.join(", ")}` : `Nobody is in ${room}`;
+/** @param {unknown} what @param {unknown} text */
 export const refused = (what, text) => `${what}: ${text}`;
+/** @param {unknown} room */
 export const joinExisting = (room) => `Join ${room}`;
+/** @param {unknown} what @param {unknown} text */
 export const reclaiming = (what, text) =>
   `${what}: ${text} It is taken back once the server has let go of the lost connection.`;
+/** @param {unknown} message */
 export const unexpected = (message) => `Unexpected message from the server: ${message}`;
 
+/** @param {unknown} room */
 export const recentIn = (room) => `Recent messages in ${room}`;
+/** @param {unknown} room */
 export const lastIn = (room) => `Last messages in ${room}`;
+/** @param {unknown} room */
 export const noneKept = (room) => `No messages kept in ${room}.`;
+/** @param {unknown} room */
 export const missedIn = (room) => `Missed in ${room} while away`;
 export const maybeMissing = "Earlier messages may be missing.";
 
@@ -35,8 +52,11 @@ export const SENDING = "sending…";
 export const UNCONFIRMED = "not confirmed: the connection was lost";
 export const SEND_AGAIN = "Edit and send again";
 export const NOT_CONNECTED = "Not connected: your line was kept; it can be sent once reconnected.";
+/** @param {unknown} command @param {unknown} what */
 export const usage = (command, what) => `Usage: ${command} ${what}`;
+/** @param {number} max */
 export const historyUsage = (max) => `Usage: /history [N], N from 1 to ${max}`;
+/** @param {unknown} command */
 export const unknownCommand = (command) => `Unknown command ${command}; /help lists the commands.`;
 
 export const STATUS = {
@@ -44,14 +64,31 @@ export const STATUS = {
   open: "Connected",
   waiting: "Reconnecting…",
   closed: "Not connected",
-  ended: (why) => `Disconnected: ${why}`,
+  ended: (/** @type {unknown} */ why) => `Disconnected: ${why}`,
 };
+/** @param {number} seconds */
 export const retryIn = (seconds) => (seconds ? ` next try in ${seconds} s` : " trying now");
+/** @param {unknown} why */
 export const lost = (why) => `Connection lost (${why}). Reconnecting…`;
+/** @param {unknown} why */
 export const ended = (why) => `Disconnected: ${why}. Reload the page to join again.`;
+/** @param {number} seconds */
 export const noAnswer = (seconds) => `no answer within ${seconds} s`;
+/** @param {number} code @param {unknown} reason */
 export const closedBy = (code, reason) => (reason ? `code ${code}: ${reason}` : `code ${code}`);
 export const NO_CLOSE_FRAME = "closed without a close frame";
+// How a close by the server is told (`why`, else closedBy) and whether it is `final`: coming
+// back would only be refused again. By "code reason", else by code; any other: retried.
+/** @type {Map<string, { why?: (code: number, reason: string) => string, final?: boolean }>} */
+export const CLOSINGS = new Map([
+  ["1006", { why: () => NO_CLOSE_FRAME }],
+  // A policy close means "stop doing that" (Flooding): coming back would do it again.
+  ["1008", { final: true }],
+  // Too slow is the exception: the link was slow for a while, not the page at fault.
+  ["1008 Too slow", {}],
+]);
+/** @param {number} count */
 export const members = (count) => `Members (${count})`;
+/** @param {unknown} room @param {unknown} nick */
 export const where = (room, nick) => `${room} · ${nick}`;
 export const YOU = "(you)";
