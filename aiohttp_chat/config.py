@@ -1,12 +1,19 @@
-"""The server's settings, and how they are read from the command line and the environment."""
+"""The server's settings, each declared once: a dataclass field whose metadata (`Option`)
+says how it is set from outside. The command line (`build_parser`), the environment twins
+(`parse_args`) and the README's table of options (`option_table`) are derived from them.
+
+Names are derived, never mapped by hand: field `max_connections` is `--max-connections` and
+AIOHTTP_CHAT_MAX_CONNECTIONS; a list, whose flag is given once per item, takes the singular
+(`trusted_proxies` is `--trusted-proxy` and AIOHTTP_CHAT_TRUSTED_PROXY).
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from collections.abc import Callable
+from dataclasses import Field, dataclass, field, fields
+from typing import Any, Final, Literal, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 from . import handshakes, protocol
@@ -23,44 +30,17 @@ from .limits import (
     parse_network,
 )
 
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    host: str = "0.0.0.0"  # where to listen (main() passes it to the server itself too)
-    heartbeat: float | None = 60.0
-    max_frame_bytes: int = 64 * 1024
-    max_message_chars: int = protocol.DEFAULT_MAX_MESSAGE_CHARS
-    max_outbound_bytes: int = DEFAULT_MAX_OUTBOUND_BYTES
-    ping_rate: float = DEFAULT_PING_RATE  # pings a second a connection may send; 0: no limit
-    compress: bool = False
-    redis_url: str | None = None  # None: this process is the whole server
-    redis_cluster: bool = False  # redis_url names a node of a Redis Cluster
-    history: int = DEFAULT_PER_ROOM  # messages kept per room; 0 keeps none
-    history_ttl: float = DEFAULT_TTL  # seconds after a room's last message
-    history_max_bytes: int = DEFAULT_MAX_BYTES  # across rooms, without Redis
-    rate_limit: float = 10.0  # requests per second per connection; 0 turns it off
-    rate_burst: int = 20
-    max_connections: int = 10_000  # per process; 0 turns it off
-    max_connections_per_ip: int = 256  # per client address; 0 turns it off
-    handshake_timeout: float = handshakes.DEFAULT_TIMEOUT  # 0 turns it off
-    http_lifetime: float = handshakes.DEFAULT_LIFETIME  # of plain HTTP; 0 turns it off
-    max_pending: int = handshakes.DEFAULT_MAX_PENDING  # not yet WebSockets; 0 turns it off
-    max_pending_per_ip: int = handshakes.DEFAULT_MAX_PER_ADDRESS  # per peer; 0 turns it off
-    room_changes: float = DEFAULT_ROOM_CHANGES  # a minute per client address; 0 turns it off
-    trusted_proxies: tuple[Network, ...] = ()
-    allowed_origins: tuple[str, ...] = ()  # besides the server's own; "*" allows all
-    server_names: tuple[str, ...] = ()  # names of this server, besides loopback (Origin)
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    metrics_from: tuple[Network, ...] = (parse_network("127.0.0.0/8"), parse_network("::1"))
-    metrics_port: int | None = None  # also serve /metrics and /healthz there
-
-
 ENV_PREFIX: Final = "AIOHTTP_CHAT_"
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS: Final = ("text", "json")
 LOOPS: Final = ("auto", "uvloop", "asyncio")
+REDIS_SCHEMES: Final = ("redis", "rediss", "unix")
 N = TypeVar("N", int, float)
+T = TypeVar("T")
+DEFAULT_HEARTBEAT: Final[float | None] = 60.0
+
+
+# -------------------------------------------------------------------------------- values
 
 
 def _positive(kind: Callable[[str], N]) -> Callable[[str], N]:
@@ -101,9 +81,6 @@ def _port(lowest: int) -> Callable[[str], int]:
     return parse
 
 
-REDIS_SCHEMES: Final = ("redis", "rediss", "unix")
-
-
 def _redis_url(text: str) -> str:
     """A URL redis-py can connect to, checked at start rather than at the first request."""
     parts = urlsplit(text)
@@ -116,15 +93,6 @@ def _redis_url(text: str) -> str:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{exc}, in {text!r}") from None
     return text
-
-
-def _shown(default: object) -> str:
-    """A default as a person writes it on the command line, not as Python prints it."""
-    if default is None or default == ():
-        return "none"
-    if isinstance(default, tuple | list):
-        return ", ".join(map(str, default))
-    return str(default)
 
 
 def _network(text: str) -> Network:
@@ -141,31 +109,6 @@ def _origin(text: str) -> str:
     return origin
 
 
-class _Repeated(argparse.Action):
-    """Repeatable: each use adds a value; the first use replaces the environment's list."""
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        given = getattr(namespace, self.dest)
-        items = [] if given is self.default else list(given)
-        setattr(namespace, self.dest, (*items, values))
-
-
-def _each(kind: Callable[[str], Any]) -> Callable[[str], tuple[Any, ...]]:
-    """A comma-separated list of `kind`, for an environment variable's value."""
-
-    def parse(text: str) -> tuple[Any, ...]:
-        return tuple(kind(item) for item in text.split(",") if item.strip())
-
-    parse.__name__ = getattr(kind, "__name__", "value")
-    return parse
-
-
 def _server_name(text: str) -> str:
     name = text.strip().lower().rstrip(".")
     if not name or any(c in name for c in "/:@ ") or "://" in text:
@@ -177,272 +120,11 @@ def _heartbeat_seconds(text: str) -> float | None:
     return _not_negative(float, "off")(text) or None
 
 
-def _environment_name(flag: str) -> str:
-    """The environment twin of an option: `--max-connections` is AIOHTTP_CHAT_MAX_CONNECTIONS."""
-    return ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
+_heartbeat_seconds.__name__ = "float"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=command_name("aiohttp_chat.server"),
-        description="WebSocket chat server with rooms and nicknames (/chat) and an echo (/echo).",
-        epilog="Every option can also be set with the environment variable named in brackets; "
-        "a command-line option wins over the environment.",
-    )
-    defaults = Settings()
-
-    def option(flag: str, help: str, default: object, **kwargs: Any) -> None:
-        env = _environment_name(flag)
-        if (raw := os.environ.get(env)) is not None:
-            kind = kwargs.get("type")
-            if kwargs.get("action") is _Repeated:
-                kind = _each(kind or str)
-            default = _from_environment(env, raw, kind, kwargs.get("choices"))
-        shown = _shown(default).replace("%", "%%")  # (argparse formats help with %)
-        parser.add_argument(
-            flag, default=default, help=f"{help} (default: {shown}) [{env}]", **kwargs
-        )
-
-    option("--host", "address to listen on", "0.0.0.0")
-    option("--port", "TCP port to listen on; 0 takes any free one", 8080, type=_port(0))
-    option(
-        "--heartbeat",
-        "seconds between pings; a peer silent for a whole interval is dropped; 0 turns it off",
-        defaults.heartbeat,
-        type=_heartbeat_seconds,
-    )
-    option(
-        "--max-frame-bytes",
-        "largest frame accepted; a larger one closes the connection with 1009",
-        defaults.max_frame_bytes,
-        type=_positive(int),
-    )
-    option(
-        "--max-message-chars",
-        "longest chat message, in characters",
-        defaults.max_message_chars,
-        type=_positive(int),
-    )
-    option(
-        "--max-outbound-bytes",
-        "unsent data a peer may have queued; past it the peer is closed with 1008 Too slow",
-        defaults.max_outbound_bytes,
-        type=_positive(int),
-    )
-
-    option(
-        "--ping-rate",
-        f"pings a second a client may send, sustained (after {PING_BURST} at once); more go "
-        f"unanswered, and more than {FLOOD_REFUSALS} of those within {FLOOD_WINDOW:g} s close it "
-        f"with 1008 {protocol.FLOODING_REASON}; 0 answers every ping",
-        defaults.ping_rate,
-        type=_not_negative(float, "no limit"),
-    )
-
-    def switch(flag: str, help: str) -> None:
-        """An on/off option, off by default; its environment twin takes 1 or 0."""
-        env = _environment_name(flag)
-        parser.add_argument(
-            flag,
-            action=argparse.BooleanOptionalAction,
-            default=_from_environment(env, os.environ.get(env, "0"), _switch, None),
-            help=f"{help} (default: off) [{env}=1]",
-        )
-
-    switch("--compress", "offer permessage-deflate (costs CPU and memory per client)")
-    option(
-        "--history",
-        "chat messages kept per room for the history request; 0 keeps none",
-        defaults.history,
-        type=_not_negative(int, "none"),
-    )
-    option(
-        "--history-ttl",
-        "seconds a room's history is kept after its last message",
-        defaults.history_ttl,
-        type=_positive(float),
-    )
-    option(
-        "--history-max-bytes",
-        "message data kept across all rooms; past it the rooms idle longest are forgotten "
-        "(without --redis-url; Redis is bounded by its own maxmemory)",
-        defaults.history_max_bytes,
-        type=_positive(int),
-    )
-    option(
-        "--rate-limit",
-        "chat requests per second a connection may make, sustained; 0 turns the limit off",
-        defaults.rate_limit,
-        type=_not_negative(float, "off"),
-    )
-    option(
-        "--rate-burst",
-        "requests a connection may make at once before the rate applies",
-        defaults.rate_burst,
-        type=_positive(int),
-    )
-    option(
-        "--max-connections",
-        "open WebSockets this process accepts; more are answered 503; 0 turns the cap off",
-        defaults.max_connections,
-        type=_not_negative(int, "off"),
-    )
-    option(
-        "--max-connections-per-ip",
-        "open WebSockets from one client address; more are answered 429; 0 turns it off",
-        defaults.max_connections_per_ip,
-        type=_not_negative(int, "off"),
-    )
-    option(
-        "--room-changes",
-        f"rooms one client address may enter a minute (new chat connections and join_room), "
-        f"across its connections, after {ROOM_CHANGE_BURST} at once; 0 turns the limit off",
-        defaults.room_changes,
-        type=_not_negative(float, "off"),
-    )
-    option(
-        "--handshake-timeout",
-        "seconds a new connection has to complete its request, and an HTTP connection its "
-        "next one after a second more of keep-alive; 0 turns it off",
-        defaults.handshake_timeout,
-        type=_not_negative(float, "off"),
-    )
-    option(
-        "--http-lifetime",
-        "seconds a connection that stays plain HTTP (not a WebSocket) is kept, however busy; "
-        "0 turns it off",
-        defaults.http_lifetime,
-        type=_not_negative(float, "off"),
-    )
-    option(
-        "--max-pending",
-        "connections not yet WebSockets (HTTP requests, handshakes under way) this process "
-        "holds; more are answered 503 at once; 0 turns the cap off",
-        defaults.max_pending,
-        type=_not_negative(int, "off"),
-    )
-    option(
-        "--max-pending-per-ip",
-        "connections not yet WebSockets from one peer address (a trusted proxy excepted); "
-        "more are answered 429 at once; 0 turns it off",
-        defaults.max_pending_per_ip,
-        type=_not_negative(int, "off"),
-    )
-    option(
-        "--trusted-proxy",
-        "a reverse proxy (CIDR) whose X-Forwarded-For names the client; repeatable "
-        "(comma-separated in the environment)",
-        defaults.trusted_proxies,
-        type=_network,
-        action=_Repeated,
-        metavar="CIDR",
-    )
-    option(
-        "--allowed-origin",
-        "a web page origin (https://host[:port]) whose pages may connect, besides the "
-        "server's own; * allows all; repeatable (comma-separated in the environment)",
-        defaults.allowed_origins,
-        type=_origin,
-        action=_Repeated,
-        metavar="ORIGIN",
-    )
-    option(
-        "--server-name",
-        "a name of this server, as its pages are reached (chat.example.com): its own page's "
-        "Origin is recognised only for those, loopback names and IP addresses; repeatable "
-        "(comma-separated in the environment)",
-        defaults.server_names,
-        type=_server_name,
-        action=_Repeated,
-        metavar="NAME",
-    )
-    option("--tls-cert", "certificate chain (PEM) to serve https and wss", None, metavar="FILE")
-    option("--tls-key", "private key (PEM) of --tls-cert", None, metavar="FILE")
-    option(
-        "--redis-url",
-        "Redis shared by several server processes, e.g. redis://127.0.0.1:6379/0; "
-        "without it this process is the whole server",
-        None,
-        type=_redis_url,
-    )
-    switch(
-        "--redis-cluster",
-        "--redis-url names a node of a Redis Cluster (7 or newer): keys and channels spread "
-        "over its shards, with sharded pub/sub",
-    )
-    option(
-        "--workers",
-        "server processes to run on this host and port (SO_REUSEPORT); above 1 needs --redis-url",
-        1,
-        type=_positive(int),
-    )
-    option(
-        "--metrics-from",
-        "a network (CIDR) whose clients may read /metrics; others get 403; repeatable "
-        "(comma-separated in the environment)",
-        defaults.metrics_from,
-        type=_network,
-        action=_Repeated,
-        metavar="CIDR",
-    )
-    option(
-        "--metrics-port",
-        "also serve /metrics and /healthz on this port; with --workers N, worker i uses "
-        "PORT+i, so that each is its own Prometheus target",
-        None,
-        type=_port(1),
-        metavar="PORT",
-    )
-    parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
-    option(
-        "--loop",
-        "event loop: uvloop delivers about 10%% more per CPU-second; auto takes it if installed",
-        "auto",
-        type=str.lower,
-        choices=LOOPS,
-    )
-    option("--log-level", "log level", "INFO", type=str.upper, choices=LOG_LEVELS)
-    option(
-        "--log-format",
-        "text for people, json (one object per line) for log shippers",
-        "text",
-        type=str.lower,
-        choices=LOG_FORMATS,
-    )
-    return parser
-
-
-class InvalidEnvironment:
-    """An environment variable's value that its option refuses; reported once parsed."""
-
-    def __init__(self, env: str, raw: str, reason: str) -> None:
-        self.env, self.raw, self.reason = env, raw, reason
-
-    def __str__(self) -> str:
-        return f"{self.env}={self.raw}"
-
-    def error(self) -> str:
-        return f"environment variable {self.env}={self.raw!r}: {self.reason}"
-
-
-def _from_environment(
-    env: str, raw: str, kind: Callable[[str], object] | None, choices: Iterable[object] | None
-) -> object:
-    """`raw` converted as its option's own value would be, or why it cannot be."""
-    try:
-        value = raw if kind is None else kind(raw)
-    except argparse.ArgumentTypeError as exc:
-        return InvalidEnvironment(env, raw, str(exc))
-    except ValueError:
-        name = getattr(kind, "__name__", "a")
-        return InvalidEnvironment(env, raw, f"invalid {name} value")
-    if choices is not None and value not in choices:
-        listed = ", ".join(map(str, choices))
-        return InvalidEnvironment(env, raw, f"invalid choice (choose from {listed})")
-    return value
-
-
-def _switch(text: str) -> bool:
+def _on_off(text: str) -> bool:
+    """A switch's environment twin: 1 or 0, and their usual spellings."""
     value = text.strip().lower()
     if value in ("1", "true", "yes", "on"):
         return True
@@ -451,43 +133,528 @@ def _switch(text: str) -> bool:
     raise argparse.ArgumentTypeError("must be 1 or 0 (true/false, yes/no, on/off)")
 
 
+# -------------------------------------------------------------------------------- declaring
+
+
+OPTION: Final = "option"  # the key of a field's `Option` in its metadata
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """How a field is set from outside: its flag's help and how its text is read, the same
+    for the flag and its environment twin. A `list` is repeatable (comma-separated in the
+    environment); a `switch` is on/off (1 or 0 in the environment)."""
+
+    help: str | None  # None: hidden, set by the program itself (no environment twin)
+    parse: Callable[[str], object] = str
+    kind: Literal["value", "switch", "list"] = "value"
+    choices: tuple[str, ...] | None = None
+    metavar: str | None = None
+    readme: str | None = None  # the README's meaning, where it says more than `help`
+
+
+def _value(
+    default: T,
+    help: str,
+    parse: Callable[[str], T],
+    *,
+    choices: tuple[str, ...] | None = None,
+    metavar: str | None = None,
+    readme: str | None = None,
+) -> T:
+    """A field set by one value."""
+    option = Option(help, parse, "value", choices, metavar, readme)
+    return field(default=default, metadata={OPTION: option})
+
+
+def _list(
+    default: tuple[T, ...],
+    help: str,
+    parse: Callable[[str], T],
+    *,
+    metavar: str,
+    readme: str | None = None,
+) -> tuple[T, ...]:
+    """A field set by a flag given once per item, or a comma-separated environment twin."""
+    option = Option(help, parse, "list", None, metavar, readme)
+    return field(default=default, metadata={OPTION: option})
+
+
+def _switch(help: str | None, *, readme: str | None = None) -> bool:
+    """A field off by default, on with `--FLAG` (or `--no-FLAG` to say off)."""
+    return field(default=False, metadata={OPTION: Option(help, _on_off, "switch", readme=readme)})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What the application (`server.create_app`) reads; tests make one directly."""
+
+    host: str = _value(
+        "0.0.0.0",
+        "address to listen on",
+        str,  # (`server.listening` reads it from here, for the metrics port too)
+    )
+    heartbeat: float | None = _value(
+        DEFAULT_HEARTBEAT,
+        "seconds between pings; a peer silent for a whole interval is dropped; 0 turns it off",
+        _heartbeat_seconds,
+        readme="seconds between pings; a peer silent for a whole interval (no pong, no message) "
+        "is dropped, one to two intervals after its last sign of life; `0` turns it off",
+    )
+    max_frame_bytes: int = _value(
+        64 * 1024,
+        "largest frame accepted; a larger one closes the connection with 1009",
+        _positive(int),
+        readme="a larger frame closes the connection with 1009",
+    )
+    max_message_chars: int = _value(
+        protocol.DEFAULT_MAX_MESSAGE_CHARS,
+        "longest chat message, in characters",
+        _positive(int),
+        readme="longest chat message, in characters (code points)",
+    )
+    max_outbound_bytes: int = _value(
+        DEFAULT_MAX_OUTBOUND_BYTES,
+        "unsent data a peer may have queued; past it the peer is closed with 1008 Too slow",
+        _positive(int),
+        readme="unsent data a client may have queued, the answers to its pings included; past "
+        "it the client is closed with 1008 `Too slow` (cut if it does not take the close within "
+        "2 s) and its room hears `left` with `shame: true`",
+    )
+    ping_rate: float = _value(
+        DEFAULT_PING_RATE,
+        f"pings a second a client may send, sustained (after {PING_BURST} at once); more go "
+        f"unanswered, and more than {FLOOD_REFUSALS} of those within {FLOOD_WINDOW:g} s close it "
+        f"with 1008 {protocol.FLOODING_REASON}; 0 answers every ping",
+        _not_negative(float, "no limit"),
+        readme=f"pings a second a client may send, sustained, after {PING_BURST} at once; only "
+        f"the latest of those that arrive together is answered, those over the rate are not, and "
+        f"more than {FLOOD_REFUSALS} of those within {FLOOD_WINDOW:g} s close the connection with "
+        f"1008 `{protocol.FLOODING_REASON}`; `0` answers every ping",
+    )
+    compress: bool = _switch(
+        "offer permessage-deflate (costs CPU and memory per client)",
+        readme="offer permessage-deflate; chat messages are small, and per-client deflate "
+        "multiplies CPU and memory",
+    )
+    history: int = _value(
+        DEFAULT_PER_ROOM,
+        "chat messages kept per room for the history request; 0 keeps none",
+        _not_negative(int, "none"),
+        readme="chat messages kept per room for `history`; `0` keeps none (messages still get ids)",
+    )
+    history_ttl: float = _value(
+        DEFAULT_TTL,
+        "seconds a room's history is kept after its last message",
+        _positive(float),
+        readme="seconds a room's history is kept after its last message, also once the room is "
+        "empty",
+    )
+    history_max_bytes: int = _value(
+        DEFAULT_MAX_BYTES,
+        "message data kept across all rooms; past it the rooms idle longest are forgotten "
+        "(without --redis-url; Redis is bounded by its own maxmemory)",
+        _positive(int),
+        readme="memory the history may hold across all rooms, counted as Python holds it (the "
+        "strings, the tuples, each room's objects and its place in the index; "
+        "`aiohttp_chat_history_bytes` shows it); past it the rooms idle longest are forgotten "
+        "first. Without Redis only: with Redis, history lives there, bounded by Redis's own "
+        "`maxmemory` (see [Scaling out](#scaling-out))",
+    )
+    rate_limit: float = _value(
+        10.0,
+        "chat requests per second a connection may make, sustained; 0 turns the limit off",
+        _not_negative(float, "off"),
+        readme="requests per second a connection may make, sustained (a token bucket); over it: "
+        f"`{protocol.RATE_LIMITED}`; more than {FLOOD_REFUSALS} refusals within "
+        f"{FLOOD_WINDOW:g} s close the connection with 1008 `{protocol.FLOODING_REASON}`; `0` "
+        "turns it off",
+    )
+    rate_burst: int = _value(
+        20,
+        "requests a connection may make at once before the rate applies",
+        _positive(int),
+    )
+    max_connections: int = _value(
+        10_000,
+        "open WebSockets this process accepts; more are answered 503; 0 turns the cap off",
+        _not_negative(int, "off"),
+        readme="open WebSockets this process accepts; more are answered `503` with "
+        "`Retry-After: 5`; `0` accepts as many as its open files allow. The server raises its "
+        "soft limit of open files to the hard one at start and lowers this cap to what it can "
+        "really open (it says so in the log), so that `/healthz` still answers when the chat is "
+        "full",
+    )
+    max_connections_per_ip: int = _value(
+        256,
+        "open WebSockets from one client address; more are answered 429; 0 turns it off",
+        _not_negative(int, "off"),
+        readme="open WebSockets from one client address (an IPv6 client counts by its /64, as "
+        "every per-address limit does); more are answered `429`; `0` turns it off",
+    )
+    room_changes: float = _value(
+        float(DEFAULT_ROOM_CHANGES),
+        f"rooms one client address may enter a minute (new chat connections and join_room), "
+        f"across its connections, after {ROOM_CHANGE_BURST} at once; 0 turns the limit off",
+        _not_negative(float, "off"),
+        readme="rooms one client address may enter a minute (new chat connections and "
+        f"`join_room`), across all its connections, after {ROOM_CHANGE_BURST} at once (counted "
+        "by each process: with `--workers N` or several nodes, each has its own budget); over it "
+        f"`join_room` is answered `{protocol.ROOM_CHANGES_LIMITED}` and a new connection `429`; "
+        "`0` turns it off",
+    )
+    handshake_timeout: float = _value(
+        handshakes.DEFAULT_TIMEOUT,
+        "seconds a new connection has to complete its request, and an HTTP connection its "
+        "next one after a second more of keep-alive; 0 turns it off",
+        _not_negative(float, "off"),
+        readme="seconds a new connection has to send a complete request (and a TLS handshake to "
+        "finish); it is cut otherwise, however slowly it sends. After an answer, an HTTP "
+        "connection may stay idle for this plus a second (aiohttp's keep-alive closes it then), "
+        "and is cut if it has neither read its answer nor sent its next request this long after "
+        "that; `0` turns it off",
+    )
+    http_lifetime: float = _value(
+        handshakes.DEFAULT_LIFETIME,
+        "seconds a connection that stays plain HTTP (not a WebSocket) is kept, however busy; "
+        "0 turns it off",
+        _not_negative(float, "off"),
+        readme="seconds a connection that stays plain HTTP (the page, `/healthz`, `/metrics`) is "
+        "kept, however busy, so that no client holds a pending slot for good; `0` turns it off",
+    )
+    max_pending: int = _value(
+        handshakes.DEFAULT_MAX_PENDING,
+        "connections not yet WebSockets (HTTP requests, handshakes under way) this process "
+        "holds; more are answered 503 at once; 0 turns the cap off",
+        _not_negative(int, "off"),
+        readme="connections that are not (yet) WebSockets (a request under way, the page, "
+        "`/healthz`, on the chat's port and `--metrics-port`) this process holds; one more is "
+        "answered `503` at once, before a byte of it is read; at most a quarter of the open "
+        "files left after 256; `0` turns the cap off (and reserves no files for it)",
+    )
+    max_pending_per_ip: int = _value(
+        handshakes.DEFAULT_MAX_PER_ADDRESS,
+        "connections not yet WebSockets from one peer address (a trusted proxy excepted); "
+        "more are answered 429 at once; 0 turns it off",
+        _not_negative(int, "off"),
+        readme="the same, from one peer address (a trusted proxy excepted); one more is "
+        "answered `429` at once; `0` turns it off",
+    )
+    trusted_proxies: tuple[Network, ...] = _list(
+        (),
+        "a reverse proxy (CIDR) whose X-Forwarded-For names the client",
+        _network,
+        metavar="CIDR",
+        readme="a reverse proxy whose `X-Forwarded-For` names the client (the right-most "
+        "address that is not itself a trusted proxy); from anyone else the header is ignored",
+    )
+    allowed_origins: tuple[str, ...] = _list(
+        (),
+        "a web page origin (https://host[:port]) whose pages may connect, besides the "
+        "server's own; * allows all",
+        _origin,
+        metavar="ORIGIN",
+        readme="a web page origin (`https://host[:port]`) whose pages may connect; `*` allows "
+        "all; requests without `Origin` (terminal clients) and from the server's own pages are "
+        "always accepted, others get `403`",
+    )
+    server_names: tuple[str, ...] = _list(
+        (),
+        "a name of this server, as its pages are reached (chat.example.com): its own page's "
+        "Origin is recognised only for those, loopback names and IP addresses",
+        _server_name,
+        metavar="NAME",
+        readme="a name this server's pages are reached by (`chat.example.com`, as a reverse "
+        "proxy forwards it in `Host`); a page counts as the server's own only when its `Host` "
+        "is one of these, a loopback name or address (`localhost`, `*.localhost`, `127.0.0.1`, "
+        "`[::1]`), or the address the connection came in on, so that a DNS-rebinding page "
+        "(`Origin` and `Host` both `evil.example:8080`) is refused",
+    )
+    redis_url: str | None = _value(
+        None,
+        "Redis shared by several server processes, e.g. redis://127.0.0.1:6379/0; "
+        "without it this process is the whole server",
+        _redis_url,
+        readme="Redis shared by several server processes (see [Scaling out](#scaling-out)), "
+        "`redis://[USER:PASSWORD@]HOST[:PORT][/DB]`, `rediss://` for TLS or `unix://PATH`; "
+        "while it cannot be reached, the log says so at once and then once a minute, naming it "
+        "(without its password); without it this process is the whole server",
+    )
+    redis_cluster: bool = _switch(
+        "--redis-url names a node of a Redis Cluster (7 or newer): keys and channels spread "
+        "over its shards, with sharded pub/sub",
+        readme="`--redis-url` names a node of a Redis Cluster (7 or newer): keys and channels "
+        "spread over its shards, with sharded pub/sub (see [Scaling out](#scaling-out))",
+    )
+    metrics_from: tuple[Network, ...] = _list(
+        (parse_network("127.0.0.0/8"), parse_network("::1")),
+        "a network (CIDR) whose clients may read /metrics; others get 403",
+        _network,
+        metavar="CIDR",
+        readme="networks whose clients may read `/metrics` (the client address, behind trusted "
+        "proxies the forwarded one); others get `403`",
+    )
+    metrics_port: int | None = _value(
+        None,
+        "also serve /metrics and /healthz on this port; with --workers N, worker i uses "
+        "PORT+i, so that each is its own Prometheus target",
+        _port(1),
+        metavar="PORT",
+        readme="also serve `/metrics` and `/healthz` on this port; with `--workers N`, worker i "
+        "uses PORT+i",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessSettings:
+    """What `server.main` reads around the application: how this process runs it (its port,
+    workers, TLS, event loop and logging). Declared apart from `Settings` because no
+    application needs them: a test serves one on any port, with its own loop and logs."""
+
+    port: int = _value(
+        8080,
+        "TCP port to listen on; 0 takes any free one",
+        _port(0),
+        readme="TCP port, 1–65535; `0` takes any free one, and the log says which (`Listening "  # noqa: RUF001
+        "on 0.0.0.0:41234, the page at http://127.0.0.1:41234/`)",
+    )
+    workers: int = _value(
+        1,
+        "server processes to run on this host and port (SO_REUSEPORT); above 1 needs --redis-url",
+        _positive(int),
+        readme="server processes on this host and port (SO_REUSEPORT); above 1 needs `--redis-url`",
+    )
+    tls_cert: str | None = _value(
+        None,
+        "certificate chain (PEM) to serve https and wss",
+        str,
+        metavar="FILE",
+        readme="serve `https` and `wss` on the same port with this certificate chain (PEM) and "
+        "the key of `--tls-key`",
+    )
+    tls_key: str | None = _value(
+        None,
+        "private key (PEM) of --tls-cert",
+        str,
+        metavar="FILE",
+        readme="the private key (PEM) of `--tls-cert`; the two go together",
+    )
+    loop: str = _value(
+        "auto",
+        "event loop: uvloop delivers about 10% more per CPU-second; auto takes it if installed",
+        str.lower,
+        choices=LOOPS,
+        readme="event loop: `uvloop` (installed with the server on Linux and macOS) delivers "
+        "about 10% more per CPU-second and accepts connections faster; `auto` takes it when "
+        "installed, `asyncio` is the standard library's",
+    )
+    log_level: str = _value(
+        "INFO",
+        "log level",
+        str.upper,
+        choices=LOG_LEVELS,
+        readme="`INFO` logs one line per connect and disconnect, never per message; `DEBUG` logs "
+        "every request",
+    )
+    log_format: str = _value(
+        "text",
+        "text for people, json (one object per line) for log shippers",
+        str.lower,
+        choices=LOG_FORMATS,
+        readme="`json`: one JSON object per line (`time`, `level`, `logger`, `message`, and "
+        "`address`, `nick`, `room` for a connection's lines), for log shippers",
+    )
+    reuse_port: bool = _switch(None)  # each of --workers N's processes, told by its supervisor
+
+
+# -------------------------------------------------------------------------------- deriving
+
+
+class Declared(NamedTuple):
+    """A field as an option: its names outside, its default and its `Option`."""
+
+    name: str  # the field's, and `parse_args`'s attribute
+    flag: str
+    env: str | None  # None for a hidden option
+    default: object
+    option: Option
+
+
+def _singular(name: str) -> str:
+    """The name of one item of a list: `trusted_proxies` is given as --trusted-proxy."""
+    if name.endswith("ies"):
+        return name.removesuffix("ies") + "y"
+    return name.removesuffix("s")
+
+
+def _declared(each: Field[Any]) -> Declared:
+    option = each.metadata[OPTION]
+    assert isinstance(option, Option), each.name
+    name = _singular(each.name) if option.kind == "list" else each.name
+    env = None if option.help is None else ENV_PREFIX + name.upper()
+    return Declared(each.name, "--" + name.replace("_", "-"), env, each.default, option)
+
+
+SETTINGS_OPTIONS: Final = tuple(map(_declared, fields(Settings)))
+PROCESS_OPTIONS: Final = tuple(map(_declared, fields(ProcessSettings)))
+OPTIONS: Final = SETTINGS_OPTIONS + PROCESS_OPTIONS
+REPEATABLE: Final = "repeatable (comma-separated in the environment)"
+
+
+def _shown(default: object) -> str:
+    """A default as a person writes it on the command line, not as Python prints it."""
+    if default is None or default == ():
+        return "none"
+    if isinstance(default, tuple):
+        return ", ".join(map(_shown, default))
+    if isinstance(default, float) and default.is_integer():
+        return str(int(default))
+    return str(default)
+
+
+def _help(declared: Declared) -> str:
+    """An option's line in --help: what it does, its default and its environment twin."""
+    option, env = declared.option, declared.env
+    if option.help is None or env is None:
+        return argparse.SUPPRESS
+    if option.kind == "switch":
+        shown = f"(default: {'on' if declared.default else 'off'}) [{env}=1]"
+    else:
+        shown = f"(default: {_shown(declared.default)}) [{env}]"
+    repeatable = f"; {REPEATABLE}" if option.kind == "list" else ""
+    return f"{option.help}{repeatable} {shown}".replace("%", "%%")  # (argparse formats with %)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of `server.main`, one option per declared field."""
+    parser = argparse.ArgumentParser(
+        prog=command_name("aiohttp_chat.server"),
+        description="WebSocket chat server with rooms and nicknames (/chat) and an echo (/echo).",
+        epilog="Every option can also be set with the environment variable named in brackets; "
+        "a command-line option wins over the environment.",
+    )
+    for title, declared in (("chat server", SETTINGS_OPTIONS), ("this process", PROCESS_OPTIONS)):
+        group = parser.add_argument_group(title)
+        for each in declared:
+            _add(group, each)
+    return parser
+
+
+def _add(group: argparse._ArgumentGroup, declared: Declared) -> None:
+    """Absent from the command line, an option is absent from its answer (its default is
+    SUPPRESS): `parse_args` then looks in the environment, then at the field's default."""
+    option, flag, name, text = declared.option, declared.flag, declared.name, _help(declared)
+    if option.kind == "switch":
+        group.add_argument(
+            flag,
+            action=argparse.BooleanOptionalAction,
+            dest=name,
+            default=argparse.SUPPRESS,
+            help=text,
+        )
+    else:
+        group.add_argument(
+            flag,
+            action="append" if option.kind == "list" else "store",
+            dest=name,
+            default=argparse.SUPPRESS,
+            type=option.parse,
+            choices=option.choices,
+            metavar=option.metavar,
+            help=text,
+        )
+
+
 def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
-    """Parse `argv`; an environment variable with a bad value, not overridden, is an error."""
+    """`argv` parsed: one attribute per declared field, by its name, from the command line,
+    else from its environment twin, else the field's default. An environment value its
+    option refuses, not overridden, is a usage error that names the variable (exit 2), as
+    are options that cannot work together."""
     args = parser.parse_args(argv)
-    for value in vars(args).values():
-        if isinstance(value, InvalidEnvironment):
-            parser.error(value.error())
+    for declared in OPTIONS:
+        if declared.name in vars(args):  # given on the command line
+            if declared.option.kind == "list":
+                setattr(args, declared.name, tuple(getattr(args, declared.name)))
+            continue
+        value, raw = declared.default, os.environ.get(declared.env) if declared.env else None
+        if raw is not None:
+            try:
+                value = _from_environment(declared.option, raw)
+            except argparse.ArgumentTypeError as exc:
+                parser.error(f"environment variable {declared.env}={raw!r}: {exc}")
+        setattr(args, declared.name, value)
+    _check(parser, args)
     return args
 
 
+def _from_environment(option: Option, raw: str) -> object:
+    """An environment variable's value, read by its option's own parser."""
+    if option.kind == "switch":
+        return _on_off(raw)
+    if option.kind == "list":
+        return tuple(_parsed(option, item) for item in raw.split(",") if item.strip())
+    return _parsed(option, raw)
+
+
+def _parsed(option: Option, text: str) -> object:
+    """`text` read as argparse reads a flag's: its parser, then its choices."""
+    try:
+        value = option.parse(text)
+    except argparse.ArgumentTypeError:
+        raise
+    except (TypeError, ValueError):
+        name = getattr(option.parse, "__name__", "a")
+        raise argparse.ArgumentTypeError(f"invalid {name} value") from None
+    if option.choices is not None and value not in option.choices:
+        listed = ", ".join(option.choices)
+        raise argparse.ArgumentTypeError(f"invalid choice (choose from {listed})")
+    return value
+
+
+def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Options each valid that cannot work together (--tls-cert and --tls-key: `process`)."""
+    if args.workers > 1 and not args.redis_url:
+        parser.error("--workers above 1 needs --redis-url: processes share their state in Redis")
+    if args.workers > 1 and args.port == 0:
+        parser.error("--workers above 1 needs a fixed --port: they share it (SO_REUSEPORT)")
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
-    return Settings(
-        host=args.host,
-        heartbeat=args.heartbeat,
-        max_frame_bytes=args.max_frame_bytes,
-        max_message_chars=args.max_message_chars,
-        max_outbound_bytes=args.max_outbound_bytes,
-        ping_rate=args.ping_rate,
-        compress=args.compress,
-        redis_url=args.redis_url,
-        redis_cluster=args.redis_cluster,
-        history=args.history,
-        history_ttl=args.history_ttl,
-        history_max_bytes=args.history_max_bytes,
-        rate_limit=args.rate_limit,
-        rate_burst=args.rate_burst,
-        max_connections=args.max_connections,
-        max_connections_per_ip=args.max_connections_per_ip,
-        room_changes=args.room_changes,
-        handshake_timeout=args.handshake_timeout,
-        http_lifetime=args.http_lifetime,
-        max_pending=args.max_pending,
-        max_pending_per_ip=args.max_pending_per_ip,
-        trusted_proxies=tuple(args.trusted_proxy),
-        allowed_origins=tuple(args.allowed_origin),
-        server_names=tuple(args.server_name),
-        tls_cert=args.tls_cert,
-        tls_key=args.tls_key,
-        metrics_from=tuple(args.metrics_from),
-        metrics_port=args.metrics_port,
-    )
+    """The application's settings out of `parse_args`'s answer."""
+    return Settings(**{each.name: getattr(args, each.name) for each in SETTINGS_OPTIONS})
+
+
+def process_from(args: argparse.Namespace) -> ProcessSettings:
+    """This process's settings out of `parse_args`'s answer."""
+    return ProcessSettings(**{each.name: getattr(args, each.name) for each in PROCESS_OPTIONS})
+
+
+# -------------------------------------------------------------------------------- README
+
+
+def option_table() -> str:
+    """The README's table of options, in Markdown (`tests/test_config.py` compares them)."""
+    rows = ["| option | environment variable | default | meaning |", "|---|---|---|---|"]
+    rows += (_row(each) for each in OPTIONS if each.env is not None)
+    return "\n".join(rows) + "\n"
+
+
+def _row(declared: Declared) -> str:
+    option, flag, env = declared.option, declared.flag, declared.env
+    if option.kind == "switch":
+        cells = [f"`{flag}` / `--no-{flag[2:]}`", f"`{env}=1`"]
+        cells.append("on" if declared.default else "off")
+    else:
+        metavar = f" {option.metavar}" if option.metavar else ""
+        cells = [f"`{flag}{metavar}`", f"`{env}`"]
+        if option.kind == "list":
+            cells[1] += " (comma-separated)"
+        if declared.default is None or declared.default == ():
+            cells.append("none")
+        elif isinstance(declared.default, tuple):
+            cells.append(", ".join(f"`{_shown(item)}`" for item in declared.default))
+        else:
+            cells.append(f"`{_shown(declared.default)}`")
+    meaning = option.readme or option.help or ""
+    cells.append(meaning + ("; repeatable" if option.kind == "list" else ""))
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"

@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from . import frames, logs, metrics, page, probes, process, protocol, utils, workers
 from .chat import ChatSession, encode_failure
-from .config import Settings, build_parser, parse_args, settings_from
+from .config import Settings, build_parser, parse_args, process_from, settings_from
 from .endings import Ended, Ending
 from .frames import ChatSocket, Outbox
 from .handshakes import Handshakes
@@ -396,20 +396,17 @@ async def _probes_port(app: web.Application) -> AsyncIterator[None]:
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parse_args(parser, argv)
-    if args.workers > 1 and not args.redis_url:
-        parser.error("--workers above 1 needs --redis-url: processes share their state in Redis")
-    if args.workers > 1 and args.port == 0:
-        parser.error("--workers above 1 needs a fixed --port: they share it (SO_REUSEPORT)")
-    logs.configure(args.log_level, args.log_format)
+    settings, run = settings_from(args), process_from(args)
+    logs.configure(run.log_level, run.log_format)
     tls = process.tls_context(parser, args)
-    if args.workers > 1:
+    if run.workers > 1:
         argv = sys.argv[1:] if argv is None else argv
-        raise SystemExit(workers.supervise(argv, args.workers, args.metrics_port))
-    loop = process.event_loop(parser, args.loop)
-    settings = process.within_open_files(settings_from(args))
+        raise SystemExit(workers.supervise(argv, run.workers, settings.metrics_port))
+    loop = process.event_loop(parser, run.loop)
+    settings = process.within_open_files(settings)
     try:
         with asyncio.Runner(loop_factory=lambda: loop) as runner:
-            runner.run(serve(create_app(settings), args.port, tls, reuse_port=args.reuse_port))
+            runner.run(serve(create_app(settings), run.port, tls, reuse_port=run.reuse_port))
     except OSError as exc:  # (see `listening`: it names the address, maybe --metrics-port's)
         logger.error("%s", exc.strerror or exc)
         raise SystemExit(1) from None
