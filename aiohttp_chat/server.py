@@ -103,10 +103,9 @@ _REFUSED: Final[dict[int, type[web.HTTPError]]] = {
 async def ws_echo(request: web.Request) -> web.StreamResponse:
     """Answer every JSON text frame V with `{"echo": V}`."""
     socket, address = await _accept(request, enters_room=False)
-    sockets = request.app[ECHO_SOCKETS]
-    sockets.add(socket)
-    limit = _rate_limit(request.app[SETTINGS])
+    sockets, limit = request.app[ECHO_SOCKETS], _rate_limit(request.app[SETTINGS])
     try:
+        sockets.add(socket)
         async for message in socket:
             if socket.is_control(message):
                 if socket.ended is not None:  # one ping too many
