@@ -1,22 +1,18 @@
-"""The server's settings, each declared once: a dataclass field whose metadata (`Option`)
-says how it is set from outside. The command line (`build_parser`), the environment twins
-(`parse_args`) and the README's table of options (`option_table`) are derived from them.
-
-Names are derived, never mapped by hand: field `max_connections` is `--max-connections` and
-AIOHTTP_CHAT_MAX_CONNECTIONS; a list, whose flag is given once per item, takes the singular
-(`trusted_proxies` is `--trusted-proxy` and AIOHTTP_CHAT_TRUSTED_PROXY).
+"""The server's settings, each declared once, as a field (`options.py`): `Settings` for the
+application, `ProcessSettings` for `server.main`. The command line (`build_parser`), the
+environment twins (`parse_args`) and the README's table of options (`option_table`) are
+derived from them.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable
-from dataclasses import Field, dataclass, field, fields
-from typing import Any, Final, Literal, NamedTuple, TypeVar
+from dataclasses import dataclass
+from typing import Final, TypeVar
 from urllib.parse import urlsplit
 
-from . import handshakes, protocol
+from . import handshakes, options, protocol
 from .cli import command_name
 from .frames import DEFAULT_MAX_OUTBOUND_BYTES, DEFAULT_PING_RATE, PING_BURST
 from .history import DEFAULT_MAX_BYTES, DEFAULT_PER_ROOM, DEFAULT_TTL
@@ -29,8 +25,8 @@ from .limits import (
     normalize_origin,
     parse_network,
 )
+from .options import listed, switch, value
 
-ENV_PREFIX: Final = "AIOHTTP_CHAT_"
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS: Final = ("text", "json")
 LOOPS: Final = ("auto", "uvloop", "asyncio")
@@ -123,97 +119,38 @@ def _heartbeat_seconds(text: str) -> float | None:
 _heartbeat_seconds.__name__ = "float"
 
 
-def _on_off(text: str) -> bool:
-    """A switch's environment twin: 1 or 0, and their usual spellings."""
-    value = text.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("", "0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError("must be 1 or 0 (true/false, yes/no, on/off)")
-
-
-# -------------------------------------------------------------------------------- declaring
-
-
-OPTION: Final = "option"  # the key of a field's `Option` in its metadata
-
-
-@dataclass(frozen=True, slots=True)
-class Option:
-    """How a field is set from outside: its flag's help and how its text is read, the same
-    for the flag and its environment twin. A `list` is repeatable (comma-separated in the
-    environment); a `switch` is on/off (1 or 0 in the environment)."""
-
-    help: str | None  # None: hidden, set by the program itself (no environment twin)
-    parse: Callable[[str], object] = str
-    kind: Literal["value", "switch", "list"] = "value"
-    choices: tuple[str, ...] | None = None
-    metavar: str | None = None
-    readme: str | None = None  # the README's meaning, where it says more than `help`
-
-
-def _value(
-    default: T,
-    help: str,
-    parse: Callable[[str], T],
-    *,
-    choices: tuple[str, ...] | None = None,
-    metavar: str | None = None,
-    readme: str | None = None,
-) -> T:
-    """A field set by one value."""
-    option = Option(help, parse, "value", choices, metavar, readme)
-    return field(default=default, metadata={OPTION: option})
-
-
-def _list(
-    default: tuple[T, ...],
-    help: str,
-    parse: Callable[[str], T],
-    *,
-    metavar: str,
-    readme: str | None = None,
-) -> tuple[T, ...]:
-    """A field set by a flag given once per item, or a comma-separated environment twin."""
-    option = Option(help, parse, "list", None, metavar, readme)
-    return field(default=default, metadata={OPTION: option})
-
-
-def _switch(help: str | None, *, readme: str | None = None) -> bool:
-    """A field off by default, on with `--FLAG` (or `--no-FLAG` to say off)."""
-    return field(default=False, metadata={OPTION: Option(help, _on_off, "switch", readme=readme)})
+# -------------------------------------------------------------------------------- declared
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     """What the application (`server.create_app`) reads; tests make one directly."""
 
-    host: str = _value(
+    host: str = value(
         "0.0.0.0",
         "address to listen on",
         str,  # (`server.listening` reads it from here, for the metrics port too)
     )
-    heartbeat: float | None = _value(
+    heartbeat: float | None = value(
         DEFAULT_HEARTBEAT,
         "seconds between pings; a peer silent for a whole interval is dropped; 0 turns it off",
         _heartbeat_seconds,
         readme="seconds between pings; a peer silent for a whole interval (no pong, no message) "
         "is dropped, one to two intervals after its last sign of life; `0` turns it off",
     )
-    max_frame_bytes: int = _value(
+    max_frame_bytes: int = value(
         64 * 1024,
         "largest frame accepted; a larger one closes the connection with 1009",
         _positive(int),
         readme="a larger frame closes the connection with 1009",
     )
-    max_message_chars: int = _value(
+    max_message_chars: int = value(
         protocol.DEFAULT_MAX_MESSAGE_CHARS,
         "longest chat message, in characters",
         _positive(int),
         readme="longest chat message, in characters (code points)",
     )
-    max_outbound_bytes: int = _value(
+    max_outbound_bytes: int = value(
         DEFAULT_MAX_OUTBOUND_BYTES,
         "unsent data a peer may have queued; past it the peer is closed with 1008 Too slow",
         _positive(int),
@@ -221,7 +158,7 @@ class Settings:
         "it the client is closed with 1008 `Too slow` (cut if it does not take the close within "
         "2 s) and its room hears `left` with `shame: true`",
     )
-    ping_rate: float = _value(
+    ping_rate: float = value(
         DEFAULT_PING_RATE,
         f"pings a second a client may send, sustained (after {PING_BURST} at once); more go "
         f"unanswered, and more than {FLOOD_REFUSALS} of those within {FLOOD_WINDOW:g} s close it "
@@ -232,25 +169,25 @@ class Settings:
         f"more than {FLOOD_REFUSALS} of those within {FLOOD_WINDOW:g} s close the connection with "
         f"1008 `{protocol.FLOODING_REASON}`; `0` answers every ping",
     )
-    compress: bool = _switch(
+    compress: bool = switch(
         "offer permessage-deflate (costs CPU and memory per client)",
         readme="offer permessage-deflate; chat messages are small, and per-client deflate "
         "multiplies CPU and memory",
     )
-    history: int = _value(
+    history: int = value(
         DEFAULT_PER_ROOM,
         "chat messages kept per room for the history request; 0 keeps none",
         _not_negative(int, "none"),
         readme="chat messages kept per room for `history`; `0` keeps none (messages still get ids)",
     )
-    history_ttl: float = _value(
+    history_ttl: float = value(
         DEFAULT_TTL,
         "seconds a room's history is kept after its last message",
         _positive(float),
         readme="seconds a room's history is kept after its last message, also once the room is "
         "empty",
     )
-    history_max_bytes: int = _value(
+    history_max_bytes: int = value(
         DEFAULT_MAX_BYTES,
         "message data kept across all rooms; past it the rooms idle longest are forgotten "
         "(without --redis-url; Redis is bounded by its own maxmemory)",
@@ -261,7 +198,7 @@ class Settings:
         "first. Without Redis only: with Redis, history lives there, bounded by Redis's own "
         "`maxmemory` (see [Scaling out](#scaling-out))",
     )
-    rate_limit: float = _value(
+    rate_limit: float = value(
         10.0,
         "chat requests per second a connection may make, sustained; 0 turns the limit off",
         _not_negative(float, "off"),
@@ -270,12 +207,12 @@ class Settings:
         f"{FLOOD_WINDOW:g} s close the connection with 1008 `{protocol.FLOODING_REASON}`; `0` "
         "turns it off",
     )
-    rate_burst: int = _value(
+    rate_burst: int = value(
         20,
         "requests a connection may make at once before the rate applies",
         _positive(int),
     )
-    max_connections: int = _value(
+    max_connections: int = value(
         10_000,
         "open WebSockets this process accepts; more are answered 503; 0 turns the cap off",
         _not_negative(int, "off"),
@@ -285,14 +222,14 @@ class Settings:
         "really open (it says so in the log), so that `/healthz` still answers when the chat is "
         "full",
     )
-    max_connections_per_ip: int = _value(
+    max_connections_per_ip: int = value(
         256,
         "open WebSockets from one client address; more are answered 429; 0 turns it off",
         _not_negative(int, "off"),
         readme="open WebSockets from one client address (an IPv6 client counts by its /64, as "
         "every per-address limit does); more are answered `429`; `0` turns it off",
     )
-    room_changes: float = _value(
+    room_changes: float = value(
         float(DEFAULT_ROOM_CHANGES),
         f"rooms one client address may enter a minute (new chat connections and join_room), "
         f"across its connections, after {ROOM_CHANGE_BURST} at once; 0 turns the limit off",
@@ -303,7 +240,7 @@ class Settings:
         f"`join_room` is answered `{protocol.ROOM_CHANGES_LIMITED}` and a new connection `429`; "
         "`0` turns it off",
     )
-    handshake_timeout: float = _value(
+    handshake_timeout: float = value(
         handshakes.DEFAULT_TIMEOUT,
         "seconds a new connection has to complete its request, and an HTTP connection its "
         "next one after a second more of keep-alive; 0 turns it off",
@@ -314,7 +251,7 @@ class Settings:
         "and is cut if it has neither read its answer nor sent its next request this long after "
         "that; `0` turns it off",
     )
-    http_lifetime: float = _value(
+    http_lifetime: float = value(
         handshakes.DEFAULT_LIFETIME,
         "seconds a connection that stays plain HTTP (not a WebSocket) is kept, however busy; "
         "0 turns it off",
@@ -322,7 +259,7 @@ class Settings:
         readme="seconds a connection that stays plain HTTP (the page, `/healthz`, `/metrics`) is "
         "kept, however busy, so that no client holds a pending slot for good; `0` turns it off",
     )
-    max_pending: int = _value(
+    max_pending: int = value(
         handshakes.DEFAULT_MAX_PENDING,
         "connections not yet WebSockets (HTTP requests, handshakes under way) this process "
         "holds; more are answered 503 at once; 0 turns the cap off",
@@ -332,7 +269,7 @@ class Settings:
         "answered `503` at once, before a byte of it is read; at most a quarter of the open "
         "files left after 256; `0` turns the cap off (and reserves no files for it)",
     )
-    max_pending_per_ip: int = _value(
+    max_pending_per_ip: int = value(
         handshakes.DEFAULT_MAX_PER_ADDRESS,
         "connections not yet WebSockets from one peer address (a trusted proxy excepted); "
         "more are answered 429 at once; 0 turns it off",
@@ -340,7 +277,7 @@ class Settings:
         readme="the same, from one peer address (a trusted proxy excepted); one more is "
         "answered `429` at once; `0` turns it off",
     )
-    trusted_proxies: tuple[Network, ...] = _list(
+    trusted_proxies: tuple[Network, ...] = listed(
         (),
         "a reverse proxy (CIDR) whose X-Forwarded-For names the client",
         _network,
@@ -348,7 +285,7 @@ class Settings:
         readme="a reverse proxy whose `X-Forwarded-For` names the client (the right-most "
         "address that is not itself a trusted proxy); from anyone else the header is ignored",
     )
-    allowed_origins: tuple[str, ...] = _list(
+    allowed_origins: tuple[str, ...] = listed(
         (),
         "a web page origin (https://host[:port]) whose pages may connect, besides the "
         "server's own; * allows all",
@@ -358,7 +295,7 @@ class Settings:
         "all; requests without `Origin` (terminal clients) and from the server's own pages are "
         "always accepted, others get `403`",
     )
-    server_names: tuple[str, ...] = _list(
+    server_names: tuple[str, ...] = listed(
         (),
         "a name of this server, as its pages are reached (chat.example.com): its own page's "
         "Origin is recognised only for those, loopback names and IP addresses",
@@ -370,7 +307,7 @@ class Settings:
         "`[::1]`), or the address the connection came in on, so that a DNS-rebinding page "
         "(`Origin` and `Host` both `evil.example:8080`) is refused",
     )
-    redis_url: str | None = _value(
+    redis_url: str | None = value(
         None,
         "Redis shared by several server processes, e.g. redis://127.0.0.1:6379/0; "
         "without it this process is the whole server",
@@ -380,13 +317,13 @@ class Settings:
         "while it cannot be reached, the log says so at once and then once a minute, naming it "
         "(without its password); without it this process is the whole server",
     )
-    redis_cluster: bool = _switch(
+    redis_cluster: bool = switch(
         "--redis-url names a node of a Redis Cluster (7 or newer): keys and channels spread "
         "over its shards, with sharded pub/sub",
         readme="`--redis-url` names a node of a Redis Cluster (7 or newer): keys and channels "
         "spread over its shards, with sharded pub/sub (see [Scaling out](#scaling-out))",
     )
-    metrics_from: tuple[Network, ...] = _list(
+    metrics_from: tuple[Network, ...] = listed(
         (parse_network("127.0.0.0/8"), parse_network("::1")),
         "a network (CIDR) whose clients may read /metrics; others get 403",
         _network,
@@ -394,7 +331,7 @@ class Settings:
         readme="networks whose clients may read `/metrics` (the client address, behind trusted "
         "proxies the forwarded one); others get `403`",
     )
-    metrics_port: int | None = _value(
+    metrics_port: int | None = value(
         None,
         "also serve /metrics and /healthz on this port; with --workers N, worker i uses "
         "PORT+i, so that each is its own Prometheus target",
@@ -411,20 +348,20 @@ class ProcessSettings:
     workers, TLS, event loop and logging). Declared apart from `Settings` because no
     application needs them: a test serves one on any port, with its own loop and logs."""
 
-    port: int = _value(
+    port: int = value(
         8080,
         "TCP port to listen on; 0 takes any free one",
         _port(0),
         readme="TCP port, 1–65535; `0` takes any free one, and the log says which (`Listening "  # noqa: RUF001
         "on 0.0.0.0:41234, the page at http://127.0.0.1:41234/`)",
     )
-    workers: int = _value(
+    workers: int = value(
         1,
         "server processes to run on this host and port (SO_REUSEPORT); above 1 needs --redis-url",
         _positive(int),
         readme="server processes on this host and port (SO_REUSEPORT); above 1 needs `--redis-url`",
     )
-    tls_cert: str | None = _value(
+    tls_cert: str | None = value(
         None,
         "certificate chain (PEM) to serve https and wss",
         str,
@@ -432,14 +369,14 @@ class ProcessSettings:
         readme="serve `https` and `wss` on the same port with this certificate chain (PEM) and "
         "the key of `--tls-key`",
     )
-    tls_key: str | None = _value(
+    tls_key: str | None = value(
         None,
         "private key (PEM) of --tls-cert",
         str,
         metavar="FILE",
         readme="the private key (PEM) of `--tls-cert`; the two go together",
     )
-    loop: str = _value(
+    loop: str = value(
         "auto",
         "event loop: uvloop delivers about 10% more per CPU-second; auto takes it if installed",
         str.lower,
@@ -448,7 +385,7 @@ class ProcessSettings:
         "about 10% more per CPU-second and accepts connections faster; `auto` takes it when "
         "installed, `asyncio` is the standard library's",
     )
-    log_level: str = _value(
+    log_level: str = value(
         "INFO",
         "log level",
         str.upper,
@@ -456,7 +393,7 @@ class ProcessSettings:
         readme="`INFO` logs one line per connect and disconnect, never per message; `DEBUG` logs "
         "every request",
     )
-    log_format: str = _value(
+    log_format: str = value(
         "text",
         "text for people, json (one object per line) for log shippers",
         str.lower,
@@ -464,65 +401,12 @@ class ProcessSettings:
         readme="`json`: one JSON object per line (`time`, `level`, `logger`, `message`, and "
         "`address`, `nick`, `room` for a connection's lines), for log shippers",
     )
-    reuse_port: bool = _switch(None)  # each of --workers N's processes, told by its supervisor
+    reuse_port: bool = switch(None)  # each of --workers N's processes, told by its supervisor
 
 
-# -------------------------------------------------------------------------------- deriving
-
-
-class Declared(NamedTuple):
-    """A field as an option: its names outside, its default and its `Option`."""
-
-    name: str  # the field's, and `parse_args`'s attribute
-    flag: str
-    env: str | None  # None for a hidden option
-    default: object
-    option: Option
-
-
-def _singular(name: str) -> str:
-    """The name of one item of a list: `trusted_proxies` is given as --trusted-proxy."""
-    if name.endswith("ies"):
-        return name.removesuffix("ies") + "y"
-    return name.removesuffix("s")
-
-
-def _declared(each: Field[Any]) -> Declared:
-    option = each.metadata[OPTION]
-    assert isinstance(option, Option), each.name
-    name = _singular(each.name) if option.kind == "list" else each.name
-    env = None if option.help is None else ENV_PREFIX + name.upper()
-    return Declared(each.name, "--" + name.replace("_", "-"), env, each.default, option)
-
-
-SETTINGS_OPTIONS: Final = tuple(map(_declared, fields(Settings)))
-PROCESS_OPTIONS: Final = tuple(map(_declared, fields(ProcessSettings)))
+SETTINGS_OPTIONS: Final = options.declared(Settings)
+PROCESS_OPTIONS: Final = options.declared(ProcessSettings)
 OPTIONS: Final = SETTINGS_OPTIONS + PROCESS_OPTIONS
-REPEATABLE: Final = "repeatable (comma-separated in the environment)"
-
-
-def _shown(default: object) -> str:
-    """A default as a person writes it on the command line, not as Python prints it."""
-    if default is None or default == ():
-        return "none"
-    if isinstance(default, tuple):
-        return ", ".join(map(_shown, default))
-    if isinstance(default, float) and default.is_integer():
-        return str(int(default))
-    return str(default)
-
-
-def _help(declared: Declared) -> str:
-    """An option's line in --help: what it does, its default and its environment twin."""
-    option, env = declared.option, declared.env
-    if option.help is None or env is None:
-        return argparse.SUPPRESS
-    if option.kind == "switch":
-        shown = f"(default: {'on' if declared.default else 'off'}) [{env}=1]"
-    else:
-        shown = f"(default: {_shown(declared.default)}) [{env}]"
-    repeatable = f"; {REPEATABLE}" if option.kind == "list" else ""
-    return f"{option.help}{repeatable} {shown}".replace("%", "%%")  # (argparse formats with %)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -533,82 +417,16 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Every option can also be set with the environment variable named in brackets; "
         "a command-line option wins over the environment.",
     )
-    for title, declared in (("chat server", SETTINGS_OPTIONS), ("this process", PROCESS_OPTIONS)):
-        group = parser.add_argument_group(title)
-        for each in declared:
-            _add(group, each)
+    options.add_group(parser, "chat server", SETTINGS_OPTIONS)
+    options.add_group(parser, "this process", PROCESS_OPTIONS)
     return parser
 
 
-def _add(group: argparse._ArgumentGroup, declared: Declared) -> None:
-    """Absent from the command line, an option is absent from its answer (its default is
-    SUPPRESS): `parse_args` then looks in the environment, then at the field's default."""
-    option, flag, name, text = declared.option, declared.flag, declared.name, _help(declared)
-    if option.kind == "switch":
-        group.add_argument(
-            flag,
-            action=argparse.BooleanOptionalAction,
-            dest=name,
-            default=argparse.SUPPRESS,
-            help=text,
-        )
-    else:
-        group.add_argument(
-            flag,
-            action="append" if option.kind == "list" else "store",
-            dest=name,
-            default=argparse.SUPPRESS,
-            type=option.parse,
-            choices=option.choices,
-            metavar=option.metavar,
-            help=text,
-        )
-
-
 def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
-    """`argv` parsed: one attribute per declared field, by its name, from the command line,
-    else from its environment twin, else the field's default. An environment value its
-    option refuses, not overridden, is a usage error that names the variable (exit 2), as
-    are options that cannot work together."""
-    args = parser.parse_args(argv)
-    for declared in OPTIONS:
-        if declared.name in vars(args):  # given on the command line
-            if declared.option.kind == "list":
-                setattr(args, declared.name, tuple(getattr(args, declared.name)))
-            continue
-        value, raw = declared.default, os.environ.get(declared.env) if declared.env else None
-        if raw is not None:
-            try:
-                value = _from_environment(declared.option, raw)
-            except argparse.ArgumentTypeError as exc:
-                parser.error(f"environment variable {declared.env}={raw!r}: {exc}")
-        setattr(args, declared.name, value)
+    """`argv` parsed (`options.parse`); options that cannot work together are a usage error."""
+    args = options.parse(parser, argv, OPTIONS)
     _check(parser, args)
     return args
-
-
-def _from_environment(option: Option, raw: str) -> object:
-    """An environment variable's value, read by its option's own parser."""
-    if option.kind == "switch":
-        return _on_off(raw)
-    if option.kind == "list":
-        return tuple(_parsed(option, item) for item in raw.split(",") if item.strip())
-    return _parsed(option, raw)
-
-
-def _parsed(option: Option, text: str) -> object:
-    """`text` read as argparse reads a flag's: its parser, then its choices."""
-    try:
-        value = option.parse(text)
-    except argparse.ArgumentTypeError:
-        raise
-    except (TypeError, ValueError):
-        name = getattr(option.parse, "__name__", "a")
-        raise argparse.ArgumentTypeError(f"invalid {name} value") from None
-    if option.choices is not None and value not in option.choices:
-        listed = ", ".join(option.choices)
-        raise argparse.ArgumentTypeError(f"invalid choice (choose from {listed})")
-    return value
 
 
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -629,32 +447,6 @@ def process_from(args: argparse.Namespace) -> ProcessSettings:
     return ProcessSettings(**{each.name: getattr(args, each.name) for each in PROCESS_OPTIONS})
 
 
-# -------------------------------------------------------------------------------- README
-
-
 def option_table() -> str:
     """The README's table of options, in Markdown (`tests/test_config.py` compares them)."""
-    rows = ["| option | environment variable | default | meaning |", "|---|---|---|---|"]
-    rows += (_row(each) for each in OPTIONS if each.env is not None)
-    return "\n".join(rows) + "\n"
-
-
-def _row(declared: Declared) -> str:
-    option, flag, env = declared.option, declared.flag, declared.env
-    if option.kind == "switch":
-        cells = [f"`{flag}` / `--no-{flag[2:]}`", f"`{env}=1`"]
-        cells.append("on" if declared.default else "off")
-    else:
-        metavar = f" {option.metavar}" if option.metavar else ""
-        cells = [f"`{flag}{metavar}`", f"`{env}`"]
-        if option.kind == "list":
-            cells[1] += " (comma-separated)"
-        if declared.default is None or declared.default == ():
-            cells.append("none")
-        elif isinstance(declared.default, tuple):
-            cells.append(", ".join(f"`{_shown(item)}`" for item in declared.default))
-        else:
-            cells.append(f"`{_shown(declared.default)}`")
-    meaning = option.readme or option.help or ""
-    cells.append(meaning + ("; repeatable" if option.kind == "list" else ""))
-    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+    return options.table(OPTIONS)

@@ -1,4 +1,5 @@
-"""The rules of `config.py`: one declaration per option, and what is derived from it."""
+"""The rules of `config.py` and `options.py`: one declaration per option, and what is
+derived from it."""
 
 from __future__ import annotations
 
@@ -11,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from aiohttp_chat import config
+from aiohttp_chat import options
 from aiohttp_chat.config import (
-    ENV_PREFIX,
     OPTIONS,
     ProcessSettings,
     Settings,
@@ -23,6 +23,7 @@ from aiohttp_chat.config import (
     process_from,
     settings_from,
 )
+from aiohttp_chat.options import ENV_PREFIX
 
 README = Path(__file__).parent.parent / "README.md"
 
@@ -85,7 +86,7 @@ def test_help_shows_every_option_its_default_and_its_twin() -> None:
     assert "(default: off) [AIOHTTP_CHAT_COMPRESS=1]" in text
     assert "(default: 127.0.0.0/8, ::1/128) [AIOHTTP_CHAT_METRICS_FROM]" in text
     assert "about 10% more" in text and "None" not in text
-    assert f"the client; {config.REPEATABLE} (default: none) [AIOHTTP_CHAT_TRUSTED_PROXY]" in text
+    assert f"the client; {options.REPEATABLE} (default: none) [AIOHTTP_CHAT_TRUSTED_PROXY]" in text
 
 
 def test_nothing_given_is_every_default() -> None:
