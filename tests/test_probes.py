@@ -17,18 +17,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from aiohttp_chat.server import CHAT_ROOMS, Settings, create_app
 
-from .conftest import (
-    Connect,
-    RedisServer,
-    ServerProcess,
-    StartNode,
-    eventually,
-    free_port,
-    open_peer,
-    scrape,
-    value,
-    wait_for_port,
-)
+from .support.checks import eventually
+from .support.network import free_port, wait_for_port
+from .support.peers import Connect, open_peer
+from .support.prometheus import scrape, value
+from .support.redis import RedisServer
+from .support.servers import ServerProcess, StartNode
 
 
 async def health(client: TestClient[Any, Any]) -> tuple[int, Any]:

@@ -15,7 +15,8 @@ from aiohttp_chat import utils
 from aiohttp_chat.chat import ChatSession
 from aiohttp_chat.server import ROOMS, Settings
 
-from .conftest import Connect, stamped
+from .support.checks import stamped
+from .support.peers import Connect
 
 OK = {"success": True, "message": ""}
 

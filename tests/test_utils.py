@@ -7,7 +7,7 @@ import pytest
 from aiohttp_chat import utils
 from aiohttp_chat.protocol import Clash, ProtocolError, skeleton
 
-from .conftest import exactly
+from .support.checks import exactly
 
 Registry = utils.Registry[object]
 
