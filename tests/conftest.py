@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.support.redis_cluster",
     "tests.support.processes",
     "tests.support.proxy",
+    "tests.support.sockets",
 ]
 
 BOTH_LOOPS = {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}

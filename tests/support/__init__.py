@@ -12,6 +12,8 @@
 - `processes`: `python -m ...` run to its end, and client processes driven line by line.
 - `proxy`: a TCP proxy whose network a test can cut.
 - `prometheus`: what /metrics shows, parsed as Prometheus does.
+- `sockets`: real `ChatSocket`s served by a bare app, both ends in the test's hands, for
+  the modules that take sockets rather than a server (`rooms.py`, `chat.py`).
 
 Each fixture lives beside the helper it hands out, and `conftest.py` names the modules that
 have fixtures in `pytest_plugins`: pytest then finds them as it finds a plugin's, with no
