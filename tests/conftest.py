@@ -24,7 +24,7 @@ pytest_plugins = [
 BOTH_LOOPS = {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
 # The modules that write to transports run in-process on both loops; the server processes the
 # other tests start run on uvloop, the default.
-ON_BOTH_LOOPS = ("test_wire.py", "test_server.py")
+ON_BOTH_LOOPS = ("test_frames.py", "test_server.py")
 
 
 def pytest_asyncio_loop_factories(

@@ -138,7 +138,7 @@ async def test_metrics_follow_a_scripted_session(
     assert value(after, "disconnects_total", reason="frame_too_big") == 1
     assert value(after, "disconnects_total", reason="polite") == 1
     assert value(after, "disconnects_total", reason="vanished") == 1
-    assert value(after, "disconnects_total", reason="too_slow") == 0  # see test_wire
+    assert value(after, "disconnects_total", reason="too_slow") == 0  # see test_frames
     assert value(after, "connections", endpoint="chat") == 0
     assert ("aiohttp_chat_redis_up", ()) not in after  # no Redis here: no such series
 
