@@ -15,20 +15,14 @@ import pytest
 
 from aiohttp_chat import chat, metrics, protocol
 from aiohttp_chat.chat import ChatSession, encode_failure
-from aiohttp_chat.frames import ChatSocket, Outbox
 from aiohttp_chat.protocol import Wish
 from aiohttp_chat.rooms import Rooms
 
-from .support.sockets import OpenPair, Pair
+from .support.sockets import OpenPair, Pair, unconnected
 
 LocalRooms = Rooms  # `rooms.py` is about to call it so: spelled here only
 LIMITS = protocol.limits(10, 20, protocol.DEFAULT_MAX_MESSAGE_CHARS)
 ALIKE_LOUNGE = protocol.room_alike_text("Lounge")
-
-
-def unconnected() -> ChatSocket:
-    """A real socket that never connected: what it is sent goes nowhere."""
-    return ChatSocket(Outbox())
 
 
 async def ask(session: ChatSession, **request: Any) -> Any:

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 import pytest
 
 from aiohttp_chat import protocol
-from aiohttp_chat.frames import ChatSocket, Outbox
+from aiohttp_chat.frames import ChatSocket
 from aiohttp_chat.history import MemoryHistory
 from aiohttp_chat.metrics import Stats
 from aiohttp_chat.protocol import Clash, ProtocolError
 from aiohttp_chat.rooms import Resumption, Rooms
 
 from .support.checks import exactly
-from .support.sockets import OpenPair, Pair
+from .support.sockets import OpenPair, Pair, unconnected
 
 # The names `rooms.py` is about to change (`Rooms` to `LocalRooms`, `tell` to `broadcast`,
 # `deliver` to `broadcast_here`) are spelled here only, once each.
@@ -53,11 +53,6 @@ class Someone:
     nick: str
     missed: str | None = None
     token: str | None = None
-
-
-def unconnected() -> ChatSocket:
-    """A real socket that never connected: for rules in which only who holds a nick counts."""
-    return ChatSocket(Outbox())
 
 
 async def entered(

@@ -56,6 +56,12 @@ class Pair:
 OpenPair = Callable[[], Awaitable[Pair]]
 
 
+def unconnected() -> ChatSocket:
+    """A real socket that never connected: what it is sent goes nowhere. For the rules in
+    which only who holds a nick counts, or only what a request is answered."""
+    return ChatSocket(Outbox())
+
+
 async def _upgrade(request: web.Request) -> web.StreamResponse:
     socket = ChatSocket(request.app[OUTBOX])
     await socket.prepare(request)
