@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
-import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
+
+from .support.needs import require
 
 CHROMIUM = "/usr/bin/chromium"
 # As this machine's notes advise: no background traffic to Google's hosts, which this
@@ -51,10 +50,7 @@ _REPORT_CSP = """document.addEventListener("securitypolicyviolation", (event) =>
 
 def require_chromium() -> None:
     """Skip without Chromium, except in CI, where its absence is a failure."""
-    if shutil.which(CHROMIUM) is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is required in CI (.ci/run installs Debian's chromium)")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    require(CHROMIUM, in_ci=".ci/run installs Debian's chromium", hint="apt-get install chromium")
 
 
 @asynccontextmanager

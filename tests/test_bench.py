@@ -7,7 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from .conftest import ServerProcess, require_program, run_process
+from .support.needs import require_program
+from .support.processes import run_process
+from .support.servers import ServerProcess
 
 SMALL = ("--duration", "1", "--warmup", "0.5", "--rooms", "2", "--members", "6")
 

@@ -20,7 +20,11 @@ from aiohttp_chat.cluster.catchup import Catchup
 from aiohttp_chat.metrics import Stats
 from aiohttp_chat.protocol import UNAVAILABLE
 
-from .conftest import Peer, RedisServer, StartNode, eventually, open_peer, scrape, value
+from .support.checks import eventually
+from .support.peers import Peer, open_peer
+from .support.prometheus import scrape, value
+from .support.redis import RedisServer
+from .support.servers import StartNode
 
 
 @pytest.fixture

@@ -17,7 +17,10 @@ from aiohttp_chat.client import ChatEnded, chat, ending
 from aiohttp_chat.client_view import ChatView
 from aiohttp_chat.server import ROOMS, Settings
 
-from .conftest import Connect, ServerProcess, run_process, stamped
+from .support.checks import stamped
+from .support.peers import Connect
+from .support.processes import run_process
+from .support.servers import ServerProcess
 
 TASK_NAMES = {"reader", "sender", "refresh"}
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .conftest import ServerProcess, run_process
+from .support.processes import run_process
+from .support.servers import ServerProcess
 
 
 async def test_echo_example_counts_replies_and_exits(

@@ -14,7 +14,9 @@ from collections.abc import Callable, Iterator
 import aiohttp
 import pytest
 
-from .conftest import ServerProcess, require_program, stamped
+from .support.checks import stamped
+from .support.needs import require_program
+from .support.servers import ServerProcess
 
 
 class Tmux:

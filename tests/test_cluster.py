@@ -20,19 +20,12 @@ from aiohttp_chat.cluster import keys
 from aiohttp_chat.protocol import UNAVAILABLE
 from aiohttp_chat.server import CLUSTER
 
-from .conftest import (
-    TIMEOUT,
-    Peer,
-    RedisServer,
-    ServerProcess,
-    StartNode,
-    eventually,
-    free_port,
-    open_peer,
-    scrape,
-    stamped,
-    value,
-)
+from .support.checks import eventually, stamped
+from .support.network import free_port
+from .support.peers import TIMEOUT, Peer, open_peer
+from .support.prometheus import scrape, value
+from .support.redis import RedisServer
+from .support.servers import ServerProcess, StartNode
 
 
 @pytest.fixture

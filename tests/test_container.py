@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import free_port, wait_for_port
+from .support.network import free_port, wait_for_port
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 

@@ -17,17 +17,9 @@ from aiohttp_chat.bench.wsclient import connect as raw_connect
 from aiohttp_chat.frames import MAX_DEFERRED_STEPS, Outbox, text_frame
 from aiohttp_chat.server import ROOMS, Settings
 
-from .conftest import (
-    CLOSE,
-    PING,
-    PONG,
-    Connect,
-    RawWebSocket,
-    eventually,
-    scrape,
-    stamped,
-    value,
-)
+from .support.checks import eventually, stamped
+from .support.peers import CLOSE, PING, PONG, Connect, RawWebSocket
+from .support.prometheus import scrape, value
 
 RawConnect = Callable[..., Awaitable[BenchSocket]]
 

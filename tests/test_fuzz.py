@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from aiohttp_chat.server import Settings
 
-from .conftest import Peer, open_peer
+from .support.peers import Peer, open_peer
 
 JSON = st.recursive(
     st.none()

@@ -21,7 +21,8 @@ from aiohttp_chat.handshakes import OTHER_FILES, HttpLog, capacity
 from aiohttp_chat.metrics import Stats
 from aiohttp_chat.server import HANDSHAKES, Settings, create_app, listening
 
-from .conftest import free_port, many_people
+from .support.network import free_port
+from .support.servers import many_people
 
 Listen = Callable[..., Awaitable[tuple[int, Any]]]
 

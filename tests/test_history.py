@@ -19,17 +19,10 @@ from aiohttp_chat.history import ROOM_BYTES, MemoryHistory, entry_bytes, split_s
 from aiohttp_chat.protocol import UNAVAILABLE
 from aiohttp_chat.server import Settings, create_app
 
-from .conftest import (
-    Connect,
-    Peer,
-    RedisServer,
-    ServerProcess,
-    StartNode,
-    eventually,
-    many_people,
-    open_peer,
-    stamped,
-)
+from .support.checks import eventually, stamped
+from .support.peers import Connect, Peer, open_peer
+from .support.redis import RedisServer
+from .support.servers import ServerProcess, StartNode, many_people
 
 STAMP = "2026-11-24T07:33:40.992Z"
 

@@ -23,7 +23,7 @@ import pytest
 
 from aiohttp_chat.page import STATIC
 
-from .conftest import free_port, wait_for_port
+from .support.network import free_port, wait_for_port
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 PACKAGE = "aiohttp_chat"

@@ -14,13 +14,10 @@ import pytest
 from aiohttp_chat.cluster.keeper import LEASE_SECONDS, RENEW_SECONDS
 from aiohttp_chat.protocol import RATE_LIMITED
 
-from .conftest import (
-    Peer,
-    RedisServer,
-    StartNode,
-    TcpProxy,
-    open_peer,
-)
+from .support.peers import Peer, open_peer
+from .support.proxy import TcpProxy
+from .support.redis import RedisServer
+from .support.servers import StartNode
 
 STALL = LEASE_SECONDS + 1  # longer than a lease: every lease runs out meanwhile
 

@@ -23,7 +23,10 @@ from aiohttp_chat.limits import (
 )
 from aiohttp_chat.server import ADMISSION, Settings, create_app
 
-from .conftest import Connect, ServerProcess, open_peer, run_process, scrape, value
+from .support.peers import Connect, open_peer
+from .support.processes import run_process
+from .support.prometheus import scrape, value
+from .support.servers import ServerProcess
 
 SLOW_DOWN = "Too many requests, slow down."
 

@@ -14,7 +14,10 @@ from aiohttp.test_utils import TestClient
 from aiohttp_chat import protocol
 from aiohttp_chat.client_view import ChatView
 
-from .conftest import TIMEOUT, Connect, RedisServer, StartNode, eventually, open_peer
+from .support.checks import eventually
+from .support.peers import TIMEOUT, Connect, open_peer
+from .support.redis import RedisServer
+from .support.servers import StartNode
 
 ALIKE: Final = "Name looks like one already in use."
 ALIKE_IN_ROOM: Final = "Name looks like one already in use in this room."

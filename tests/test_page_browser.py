@@ -20,17 +20,12 @@ from aiohttp_chat.server import Settings, create_app
 
 from . import screenshots
 from .browser import RECONNECT_MS, ChatPage, launch, require_chromium
-from .conftest import (
-    ClientProcess,
-    RedisServer,
-    ServerProcess,
-    TcpProxy,
-    eventually,
-    joined_peer,
-    many_people,
-    next_event,
-    say,
-)
+from .support.checks import eventually
+from .support.peers import joined_peer, next_event, say
+from .support.processes import ClientProcess
+from .support.proxy import TcpProxy
+from .support.redis import RedisServer
+from .support.servers import ServerProcess, many_people
 
 OpenPage = Callable[..., Awaitable[ChatPage]]
 Serve = Callable[..., Awaitable[str]]

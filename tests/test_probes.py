@@ -17,18 +17,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from aiohttp_chat.server import CHAT_ROOMS, Settings, create_app
 
-from .conftest import (
-    Connect,
-    RedisServer,
-    ServerProcess,
-    StartNode,
-    eventually,
-    free_port,
-    open_peer,
-    scrape,
-    value,
-    wait_for_port,
-)
+from .support.checks import eventually
+from .support.network import free_port, wait_for_port
+from .support.peers import Connect, open_peer
+from .support.prometheus import scrape, value
+from .support.redis import RedisServer
+from .support.servers import ServerProcess, StartNode
 
 
 async def health(client: TestClient[Any, Any]) -> tuple[int, Any]:
@@ -144,7 +138,7 @@ async def test_metrics_follow_a_scripted_session(
     assert value(after, "disconnects_total", reason="frame_too_big") == 1
     assert value(after, "disconnects_total", reason="polite") == 1
     assert value(after, "disconnects_total", reason="vanished") == 1
-    assert value(after, "disconnects_total", reason="too_slow") == 0  # see test_wire
+    assert value(after, "disconnects_total", reason="too_slow") == 0  # see test_frames
     assert value(after, "connections", endpoint="chat") == 0
     assert ("aiohttp_chat_redis_up", ()) not in after  # no Redis here: no such series
 

@@ -7,7 +7,7 @@ import pytest
 from aiohttp_chat import confusables, protocol
 from aiohttp_chat.protocol import ProtocolError
 
-from .conftest import exactly
+from .support.checks import exactly
 
 
 @pytest.mark.parametrize("nick", ["abc", "a" * 20, "Jonas", "x😀😀", "名前です"])

@@ -14,16 +14,12 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from aiohttp_chat.client import backoff
 
-from .conftest import (
-    ClientProcess,
-    RedisServer,
-    ServerProcess,
-    TcpProxy,
-    joined_peer,
-    next_event,
-    say,
-    stamped,
-)
+from .support.checks import stamped
+from .support.peers import joined_peer, next_event, say
+from .support.processes import ClientProcess
+from .support.proxy import TcpProxy
+from .support.redis import RedisServer
+from .support.servers import ServerProcess
 
 TIMEOUT = 15.0
 

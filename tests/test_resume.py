@@ -13,17 +13,11 @@ from aiohttp.test_utils import TestClient
 from aiohttp_chat import protocol
 from aiohttp_chat.resume import Tokens
 
-from .conftest import (
-    TIMEOUT,
-    TOKEN,
-    Peer,
-    RedisServer,
-    StartNode,
-    eventually,
-    open_peer,
-    scrape,
-    value,
-)
+from .support.checks import TOKEN, eventually
+from .support.peers import TIMEOUT, Peer, open_peer
+from .support.prometheus import scrape, value
+from .support.redis import RedisServer
+from .support.servers import StartNode
 
 
 async def enter(client: TestClient[Any, Any], **query: str) -> tuple[Peer, dict[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import re
 from typing import Any
 
@@ -15,7 +16,8 @@ from aiohttp_chat import utils
 from aiohttp_chat.chat import ChatSession
 from aiohttp_chat.server import ROOMS, Settings
 
-from .conftest import Connect, stamped
+from .support.checks import stamped
+from .support.peers import Connect
 
 OK = {"success": True, "message": ""}
 
@@ -26,6 +28,27 @@ def joined(room: str, user: str) -> dict[str, Any]:
 
 def left(room: str, user: str, shame: bool) -> dict[str, Any]:
     return {"action": "left", "room": room, "user": user, "shame": shame}
+
+
+class Draws(random.Random):
+    """An rng whose `randint` gives `draws` in turn, the last one ever after."""
+
+    def __init__(self, *draws: int) -> None:
+        super().__init__(0)
+        self.draws = list(draws)
+
+    def randint(self, a: int, b: int) -> int:
+        return self.draws.pop(0) if len(self.draws) > 1 else self.draws[0]
+
+
+def draw_nicks_from(rng: random.Random, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the server draw its default nicks from `rng`.
+
+    The server cannot be handed an rng (`Rooms.default_nick` calls `free_default_nick`
+    without one), so `utils`' own name `random`, what that function draws from when given
+    none, is `rng` for the test: the global `random` module stays untouched, and nothing
+    else in the process draws from `rng`."""
+    monkeypatch.setattr(utils, "random", rng)
 
 
 # ------------------------------------------------------------------------ connecting
@@ -47,8 +70,7 @@ async def test_connect_greets_newcomer_and_tells_the_room(connect: Connect) -> N
 async def test_default_nick_collision_draws_again(
     connect: Connect, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    draws = iter([42, 42, 42, 7])
-    monkeypatch.setattr(utils.random, "randint", lambda low, high: next(draws))
+    draw_nicks_from(Draws(42, 42, 42, 7), monkeypatch)
     first = await connect()
     second = await connect()
     assert (first.nick, second.nick) == ("User42", "User7")
@@ -57,7 +79,7 @@ async def test_default_nick_collision_draws_again(
 async def test_no_free_default_nick_closes_with_try_again_later(
     client: TestClient[Any, Any], connect: Connect, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(utils.random, "randint", lambda low, high: 42)
+    draw_nicks_from(Draws(42), monkeypatch)
     await connect()
     ws = await client.ws_connect("/chat")
     message = await ws.receive(timeout=5)

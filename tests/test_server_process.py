@@ -19,7 +19,10 @@ from aiohttp import WSCloseCode, WSMsgType
 
 from aiohttp_chat.cluster.keeper import RENEW_SECONDS
 
-from .conftest import RedisServer, ServerProcess, free_port, run_process, wait_for_port
+from .support.network import free_port, wait_for_port
+from .support.processes import run_process
+from .support.redis import RedisServer
+from .support.servers import ServerProcess
 
 StartServer = Callable[..., ServerProcess]
 SERVER = [sys.executable, "-m", "aiohttp_chat.server"]

@@ -14,7 +14,8 @@ import aiohttp
 import pytest
 import trustme
 
-from .conftest import ServerProcess, run_process
+from .support.processes import run_process
+from .support.servers import ServerProcess
 
 
 @dataclass

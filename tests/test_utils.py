@@ -7,7 +7,7 @@ import pytest
 from aiohttp_chat import utils
 from aiohttp_chat.protocol import Clash, ProtocolError, skeleton
 
-from .conftest import exactly
+from .support.checks import exactly
 
 Registry = utils.Registry[object]
 
@@ -80,6 +80,23 @@ def test_free_default_nick_gives_up_after_attempts() -> None:
     registry = make(Default={"User5": 1})
     assert utils.free_default_nick(registry, "Default", rng=Always()) is None  # type: ignore[arg-type]
     assert utils.free_default_nick(make(), "Default", rng=Always()) == "User5"  # type: ignore[arg-type]
+
+
+def test_free_default_nick_is_the_first_free_draw_and_attempts_count_draws() -> None:
+    """A seeded rng's draws are known beforehand: the nick is the first of them free in the
+    room (one held in another room is free), and `attempts` is how many are drawn."""
+    seed = 22
+    rng = random.Random(seed)
+    first, second, third = (f"User{rng.randint(0, 999_999)}" for _ in range(3))
+    registry = make(Default={first: 1, second: 2}, Other={third: 3})
+
+    def draw(attempts: int) -> str | None:
+        rng = random.Random(seed)
+        return utils.free_default_nick(registry, "Default", attempts=attempts, rng=rng)
+
+    assert draw(attempts=2) is None
+    assert draw(attempts=3) == third
+    assert utils.free_default_nick(registry, "Other", rng=random.Random(seed)) == first
 
 
 ALIKE_IN_ROOM = "Name looks like one already in use in this room."

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ServerProcess, require_program
+from .support.needs import require_program
+from .support.servers import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE = ROOT / "docs" / "walkthrough.md"
