@@ -12,6 +12,7 @@ one step of the event loop, so no other connection sees a half-done move.
 
 from __future__ import annotations
 
+import random
 import time
 from typing import Final, NamedTuple, Protocol
 
@@ -112,14 +113,16 @@ class LocalRooms:
         registry: Registry[ChatSocket] | None = None,
         history: MemoryHistory | None = None,
         stats: Stats | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.registry = utils.new_registry() if registry is None else registry
+        self.rng = rng  # what default nicks are drawn from (None: the `random` module)
         self.history = MemoryHistory() if history is None else history
         self.stats = Stats() if stats is None else stats
         self.tokens = Tokens()
 
     async def default_nick(self, room: str) -> str | None:
-        return utils.free_default_nick(self.registry, room)
+        return utils.free_default_nick(self.registry, room, rng=self.rng)
 
     async def take(self, room: str, nick: str) -> Clash | None:
         return utils.clash(self.registry.get(room), nick)

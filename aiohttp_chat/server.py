@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import ssl
 import sys
 import time
@@ -283,8 +284,11 @@ async def _close_outbox(app: web.Application) -> None:
     await app[OUTBOX].aclose()
 
 
-def create_app(settings: Settings | None = None) -> web.Application:
-    """The application, with no side effects: nothing runs until it is started."""
+def create_app(
+    settings: Settings | None = None, *, rng: random.Random | None = None
+) -> web.Application:
+    """The application, with no side effects: nothing runs until it is started. `rng`: what
+    default nicks are drawn from (a test's; by default the `random` module)."""
     app = web.Application()
     settings = app[SETTINGS] = settings or Settings()
     app[ROOMS] = utils.new_registry()
@@ -314,11 +318,11 @@ def create_app(settings: Settings | None = None) -> web.Application:
         from .cluster import ClusterRooms  # only with --redis-url: a single server needs no Redis
 
         app[CHAT_ROOMS] = app[CLUSTER] = ClusterRooms(
-            settings.redis_url, app[ROOMS], settings, app[STATS]
+            settings.redis_url, app[ROOMS], settings, app[STATS], rng
         )
     else:
         history = MemoryHistory(settings.history, settings.history_ttl, settings.history_max_bytes)
-        app[CHAT_ROOMS] = LocalRooms(app[ROOMS], history, app[STATS])
+        app[CHAT_ROOMS] = LocalRooms(app[ROOMS], history, app[STATS], rng)
     app[REGISTRY] = metrics.registry(app[STATS], partial(_gauges, app))
     app.cleanup_ctx.append(_sweep)
     if settings.redis_url:

@@ -16,11 +16,10 @@ import pytest
 from aiohttp_chat import chat, metrics, protocol
 from aiohttp_chat.chat import ChatSession, encode_failure
 from aiohttp_chat.protocol import Wish
-from aiohttp_chat.rooms import Rooms
+from aiohttp_chat.rooms import LocalRooms
 
 from .support.sockets import OpenPair, Pair, unconnected
 
-LocalRooms = Rooms  # `rooms.py` is about to call it so: spelled here only
 LIMITS = protocol.limits(10, 20, protocol.DEFAULT_MAX_MESSAGE_CHARS)
 ALIKE_LOUNGE = protocol.room_alike_text("Lounge")
 

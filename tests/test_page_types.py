@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiohttp_chat.page import STATIC
 
-from .conftest import require_program
+from .support.needs import require_program
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_TSC = ROOT / ".ci" / "node" / "node_modules" / ".bin" / "tsc"

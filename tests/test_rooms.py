@@ -1,4 +1,4 @@
-"""The rooms of one process (`rooms.Rooms`): who may enter where, what a move, a leave, a
+"""The rooms of one process (`rooms.LocalRooms`): who may enter where, what a move, a leave, a
 resumption and a broadcast do to the members, on real `ChatSocket`s.
 
 The registry moves themselves are `test_utils.py`'s, the tokens `test_resume.py`'s; here is
@@ -17,29 +17,10 @@ from aiohttp_chat.frames import ChatSocket
 from aiohttp_chat.history import MemoryHistory
 from aiohttp_chat.metrics import Stats
 from aiohttp_chat.protocol import Clash, ProtocolError
-from aiohttp_chat.rooms import Resumption, Rooms
+from aiohttp_chat.rooms import LocalRooms, Resumption
 
 from .support.checks import exactly
 from .support.sockets import OpenPair, Pair, unconnected
-
-# The names `rooms.py` is about to change (`Rooms` to `LocalRooms`, `tell` to `broadcast`,
-# `deliver` to `broadcast_here`) are spelled here only, once each.
-LocalRooms = Rooms
-
-
-async def broadcast(
-    rooms: LocalRooms, room: str, payload: bytes, exclude: ChatSocket | None = None
-) -> None:
-    """Tell `room`, on every node (here: this process), but `exclude`."""
-    await rooms.tell(room, payload, exclude)
-
-
-def broadcast_here(
-    rooms: LocalRooms, room: str, payload: bytes, exclude: ChatSocket | None = None
-) -> None:
-    """Tell this process's members of `room`, but `exclude`."""
-    rooms.deliver(room, payload, exclude)
-
 
 # ------------------------------------------------------------------------ members
 
@@ -178,7 +159,7 @@ async def test_a_member_still_registered_is_replaced_unheard(open_pair: OpenPair
     assert await old.closed_with() == (protocol.RESUMED_CODE, protocol.RESUMED_REASON)
     assert rooms.leave(alice, left("Lounge", "Alice")) is False  # the lost one ends unheard
     assert await rooms.users("Lounge") == ["Alice", "Bob"]
-    await broadcast(rooms, "Lounge", b'{"to": "Lounge"}')
+    await rooms.broadcast("Lounge", b'{"to": "Lounge"}')
     assert await new.received() == await other.received() == {"to": "Lounge"}
     await new.assert_quiet()
     await other.assert_quiet()
@@ -197,14 +178,14 @@ async def test_a_broadcast_reaches_the_room_but_the_one_excluded_and_counts(
     for nick, pair in (("Alice", a), ("Bob", b), ("Dave", d)):
         await entered(rooms, "Lounge", nick, pair.socket)
     await entered(rooms, "Kitchen", "Carol", c.socket)
-    await broadcast(rooms, "Lounge", b'{"n": 1}', a.socket)
+    await rooms.broadcast("Lounge", b'{"n": 1}', a.socket)
     assert await b.received() == await d.received() == {"n": 1}
     assert stats.deliveries == 2
     await d.socket.close()  # closed, still registered: skipped, not counted
-    broadcast_here(rooms, "Lounge", b'{"n": 2}')
+    rooms.broadcast_here("Lounge", b'{"n": 2}')
     assert await a.received() == await b.received() == {"n": 2}
     assert stats.deliveries == 4
-    broadcast_here(rooms, "Nowhere", b'{"n": 3}')
+    rooms.broadcast_here("Nowhere", b'{"n": 3}')
     assert stats.deliveries == 4
     for pair in (a, b, c):
         await pair.assert_quiet()

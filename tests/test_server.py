@@ -12,7 +12,6 @@ import pytest
 from aiohttp import WSCloseCode, WSMsgType
 from aiohttp.test_utils import TestClient
 
-from aiohttp_chat import utils
 from aiohttp_chat.chat import ChatSession
 from aiohttp_chat.server import ROOMS, Settings
 
@@ -41,16 +40,6 @@ class Draws(random.Random):
         return self.draws.pop(0) if len(self.draws) > 1 else self.draws[0]
 
 
-def draw_nicks_from(rng: random.Random, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make the server draw its default nicks from `rng`.
-
-    The server cannot be handed an rng (`Rooms.default_nick` calls `free_default_nick`
-    without one), so `utils`' own name `random`, what that function draws from when given
-    none, is `rng` for the test: the global `random` module stays untouched, and nothing
-    else in the process draws from `rng`."""
-    monkeypatch.setattr(utils, "random", rng)
-
-
 # ------------------------------------------------------------------------ connecting
 
 
@@ -67,19 +56,17 @@ async def test_connect_greets_newcomer_and_tells_the_room(connect: Connect) -> N
     assert sorted(reply["users"]) == sorted([alice.nick, bob.nick])
 
 
-async def test_default_nick_collision_draws_again(
-    connect: Connect, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    draw_nicks_from(Draws(42, 42, 42, 7), monkeypatch)
+@pytest.mark.parametrize("rng", [lambda: Draws(42, 42, 42, 7)], indirect=True)
+async def test_default_nick_collision_draws_again(connect: Connect) -> None:
     first = await connect()
     second = await connect()
     assert (first.nick, second.nick) == ("User42", "User7")
 
 
+@pytest.mark.parametrize("rng", [lambda: Draws(42)], indirect=True)
 async def test_no_free_default_nick_closes_with_try_again_later(
-    client: TestClient[Any, Any], connect: Connect, monkeypatch: pytest.MonkeyPatch
+    client: TestClient[Any, Any], connect: Connect
 ) -> None:
-    draw_nicks_from(Draws(42), monkeypatch)
     await connect()
     ws = await client.ws_connect("/chat")
     message = await ws.receive(timeout=5)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import secrets
 import ssl
 from collections import deque
@@ -77,8 +78,9 @@ class ClusterRooms:
         registry: Registry[ChatSocket] | None = None,
         settings: Settings | None = None,
         stats: Stats | None = None,
+        rng: random.Random | None = None,
     ) -> None:
-        self.local = LocalRooms(registry, None, stats)
+        self.local = LocalRooms(registry, None, stats, rng)
         self.registry, self.stats = self.local.registry, self.local.stats
         settings = settings or Settings()
         self.sharded = settings.redis_cluster
@@ -179,7 +181,7 @@ class ClusterRooms:
     async def default_nick(self, room: str) -> str | None:
         """A `User<n>` nick free in `room` on every node; unchecked if Redis is away."""
         for _ in range(utils.DEFAULT_NICK_ATTEMPTS):
-            nick = utils.free_default_nick(self.registry, room, attempts=1)
+            nick = utils.free_default_nick(self.registry, room, attempts=1, rng=self.local.rng)
             if nick is None:
                 continue
             try:

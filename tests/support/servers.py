@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -43,9 +44,20 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-async def client(aiohttp_client: AiohttpClient, settings: Settings) -> TestClient[Any, Any]:
-    """A real server in this process, on a free port, with `settings`."""
-    return await aiohttp_client(create_app(many_people(settings)))
+def rng(request: pytest.FixtureRequest) -> random.Random | None:
+    """What `client`'s server draws default nicks from (None: the `random` module). A test
+    gives its own with `parametrize("rng", [make], indirect=True)`: `make()` makes a fresh
+    one for each run (a test runs on both event loops)."""
+    make: Callable[[], random.Random] | None = getattr(request, "param", None)
+    return None if make is None else make()
+
+
+@pytest.fixture
+async def client(
+    aiohttp_client: AiohttpClient, settings: Settings, rng: random.Random | None
+) -> TestClient[Any, Any]:
+    """A real server in this process, on a free port, with `settings` (and `rng`)."""
+    return await aiohttp_client(create_app(many_people(settings), rng=rng))
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ class Pair:
 
     async def assert_quiet(self) -> None:
         """Nothing was sent that the test has not read (a last frame comes next, alone)."""
-        self.socket.send_payload_nowait(MARK)
+        self.socket.reply(MARK)
         assert await self.received() == json.loads(MARK)
 
     async def closed_with(self) -> tuple[int, str | None]:
