@@ -1,11 +1,12 @@
 """Why a chat connection ended: one value, recorded where it is decided, and read by the
 log line, the metric and the close frame.
 
-The server decides in two places, both in `frames.ChatSocket`: `drop` (a peer too slow to
-read, one that floods, one resumed on a new connection) and `end` (the server closes it:
-shutting down, an internal error). Whatever else ends a connection is the peer's doing, and
-the view reads it off what `receive()` returned (`ChatSocket.peer_ended`): its close frame,
-or nothing at all. The first recorded stands.
+The server decides in `frames.ChatSocket`: `drop` (a peer too slow to read, one that
+floods, one resumed on a new connection), `end` (the server closes it: shutting down, an
+internal error) and `sweep` (a peer silent through a whole heartbeat: vanished, 1006).
+Whatever else ends a connection is the peer's doing, or aiohttp's on its behalf, and the view
+reads it off what `receive()` returned (`ChatSocket.peer_ended`): its close frame, a frame
+too big that aiohttp refused, or nothing at all. The first recorded stands.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class Ending(enum.Enum):
         return _SAID.get(self, "was disconnected by the server")
 
     @property
-    def drop(self) -> tuple[int, bytes] | None:
+    def close_frame(self) -> tuple[int, bytes] | None:
         """The close code and reason a connection dropped for this is sent; None if the
         server does not drop for it."""
         return _DROPS.get(self)

@@ -267,6 +267,8 @@ class ChatSocket(web.WebSocketResponse):
         if not self.alive:
             logger.info("Dropping a peer that did not answer a ping")
             if self._transport is not None:
+                if self.ended is None:  # gone, as far as anyone can tell
+                    self.ended = Ended(Ending.VANISHED, WSCloseCode.ABNORMAL_CLOSURE)
                 self._transport.abort()
             return
         self.alive = False
@@ -317,6 +319,7 @@ class ChatSocket(web.WebSocketResponse):
     async def end(self, code: int, message: bytes) -> None:
         """The server closes the connection (shutting down, an internal error): recorded as
         `Ending.SERVER` with `code`, unless it had ended already."""
+        self.flush()  # first: it may find the peer too slow (then that is why it ended)
         if self.ended is None and not self.closed:
             self.ended = Ended(Ending.SERVER, code)
         await self.close(code=code, message=message)
@@ -339,7 +342,7 @@ class ChatSocket(web.WebSocketResponse):
     def dropped_for(self) -> str | None:
         """Why it was dropped (`drop`), as the metrics name it; None if it was not."""
         ended = self.ended
-        return ended.why.value if ended is not None and ended.why.drop is not None else None
+        return ended.why.value if ended is not None and ended.why.close_frame is not None else None
 
     def drop(self, why: Ending) -> None:
         """Close at once, without waiting for the peer: reading stops, nothing more is queued,
@@ -352,7 +355,7 @@ class ChatSocket(web.WebSocketResponse):
         transport = self._transport
         if transport is None or self.closed or self.dropped_for is not None:
             return
-        if (closing := why.drop) is None:
+        if (closing := why.close_frame) is None:
             raise ValueError(f"{why} is not a reason to drop a connection")
         code, reason = closing
         self.ended = Ended(why, code)

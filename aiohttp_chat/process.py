@@ -41,15 +41,17 @@ def event_loop(parser: argparse.ArgumentParser, choice: str) -> asyncio.Abstract
     return asyncio.new_event_loop()
 
 
-def tls_context(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ssl.SSLContext | None:
+def tls_context(
+    parser: argparse.ArgumentParser, cert: str | None, key: str | None
+) -> ssl.SSLContext | None:
     """The server's TLS context from --tls-cert and --tls-key, or None without them."""
-    if not args.tls_cert and not args.tls_key:
+    if not cert and not key:
         return None
-    if not (args.tls_cert and args.tls_key):
+    if not (cert and key):
         parser.error("--tls-cert and --tls-key go together")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
-        context.load_cert_chain(args.tls_cert, args.tls_key)
+        context.load_cert_chain(cert, key)
     except (OSError, ssl.SSLError) as exc:
         logger.error("Cannot load the TLS certificate and key: %s", exc)
         raise SystemExit(1) from None

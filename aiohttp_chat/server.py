@@ -30,6 +30,7 @@ from .history import MemoryHistory
 from .limits import Admission, RateLimit
 from .metrics import Stats
 from .rooms import LocalRooms, Rooms
+from .tasks import Tasks
 from .utils import Registry
 
 if TYPE_CHECKING:  # imported for real only with --redis-url: a single server needs no Redis
@@ -235,7 +236,7 @@ def _rate_limited(message: WSMessage, stats: Stats) -> bytes:
     return encode_failure(action, protocol.RATE_LIMITED)
 
 
-_NO_MESSAGE: Final = WSMessage(WSMsgType.ERROR, None, None)  # the loop ended by an exception
+_NO_MESSAGE: Final = WSMessage(WSMsgType.ERROR, None, None)  # nothing received (yet)
 _BINARY_REFUSED: Final = protocol.encode(protocol.fail(None, protocol.BINARY_NOT_SUPPORTED))
 _ECHO_RATE_LIMITED: Final = protocol.encode(protocol.echo_error(protocol.RATE_LIMITED))
 
@@ -251,15 +252,11 @@ def _all_sockets(app: web.Application) -> list[ChatSocket]:
 
 async def _sweep(app: web.Application) -> AsyncIterator[None]:
     """One task pings every socket and drops the silent ones (cheaper than a timer each)."""
-    interval = app[SETTINGS].heartbeat
-    task = None
+    interval, sweeping = app[SETTINGS].heartbeat, Tasks()
     if interval:
-        task = asyncio.create_task(frames.sweep_forever(partial(_all_sockets, app), interval))
+        sweeping.spawn(frames.sweep_forever(partial(_all_sockets, app), interval))
     yield
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await sweeping.aclose()
 
 
 async def _close_all(app: web.Application) -> None:
@@ -401,7 +398,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(parser, argv)
     settings, run = settings_from(args), process_from(args)
     logs.configure(run.log_level, run.log_format)
-    tls = process.tls_context(parser, args)
+    tls = process.tls_context(parser, run.tls_cert, run.tls_key)
     if run.workers > 1:
         argv = sys.argv[1:] if argv is None else argv
         raise SystemExit(workers.supervise(argv, run.workers, settings.metrics_port))

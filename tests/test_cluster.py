@@ -15,12 +15,12 @@ import pytest
 import redis.asyncio as redis
 from aiohttp import WSCloseCode, WSMsgType
 
-from aiohttp_chat import utils
 from aiohttp_chat.cluster import keys
 from aiohttp_chat.protocol import UNAVAILABLE
 from aiohttp_chat.server import CLUSTER
 
 from .support.checks import eventually, stamped
+from .support.draws import Draws
 from .support.network import free_port
 from .support.peers import TIMEOUT, Peer, open_peer
 from .support.prometheus import scrape, value
@@ -135,12 +135,9 @@ async def test_a_burst_of_clients_waits_for_redis_connections_instead_of_failing
         await asyncio.gather(*(ws.close() for ws in sockets))
 
 
-async def test_default_nicks_are_claimed_across_nodes(
-    node: StartNode, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    one, two = await node(), await node()
-    draws = iter([7, 7, 8])
-    monkeypatch.setattr(utils.random, "randint", lambda low, high: next(draws))
+async def test_default_nicks_are_claimed_across_nodes(node: StartNode) -> None:
+    draws = Draws(7, 7, 8)  # the two nodes' draws, in turn
+    one, two = await node(rng=draws), await node(rng=draws)
     first = await open_peer(one)
     second = await open_peer(two)  # User7 is taken on the other node: draws again
     assert (first.nick, second.nick) == ("User7", "User8")
@@ -182,14 +179,13 @@ async def test_redis_outage_and_return_empty(node: StartNode, redis_server: Redi
 
 
 async def test_nick_conflicts_from_an_outage_follow_the_rule(
-    node: StartNode, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+    node: StartNode, redis_server: RedisServer
 ) -> None:
-    one, two = await node(), await node()
+    one = await node(rng=Draws(7, repeat_last=False))  # User7, then as random
+    two = await node(rng=Draws(7, repeat_last=False))
     redis_server.stop()
-    monkeypatch.setattr(utils.random, "randint", lambda low, high: 7)
     on_one, on_two = await open_peer(one), await open_peer(two)  # both User7: unchecked
     assert on_one.nick == on_two.nick == "User7"
-    monkeypatch.undo()
     redis_server.start()
     winner_node = min(one.app[CLUSTER].node, two.app[CLUSTER].node)
     winner, loser = (on_one, on_two) if one.app[CLUSTER].node == winner_node else (on_two, on_one)

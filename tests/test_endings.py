@@ -13,7 +13,7 @@ def test_the_metric_labels_stay_what_dashboards_know() -> None:
 
 
 def test_the_server_drops_a_peer_only_for_what_has_a_close_frame_of_its_own() -> None:
-    dropped = {ending: ending.drop for ending in Ending if ending.drop is not None}
+    dropped = {ending: ending.close_frame for ending in Ending if ending.close_frame is not None}
     assert dropped == {
         Ending.TOO_SLOW: (WSCloseCode.POLICY_VIOLATION, protocol.TOO_SLOW_REASON.encode()),
         Ending.FLOODING: (WSCloseCode.POLICY_VIOLATION, protocol.FLOODING_REASON.encode()),

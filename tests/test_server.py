@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import re
 from typing import Any
 
@@ -16,6 +15,7 @@ from aiohttp_chat.chat import ChatSession
 from aiohttp_chat.server import ROOMS, Settings
 
 from .support.checks import stamped
+from .support.draws import Draws
 from .support.peers import Connect
 
 OK = {"success": True, "message": ""}
@@ -27,17 +27,6 @@ def joined(room: str, user: str) -> dict[str, Any]:
 
 def left(room: str, user: str, shame: bool) -> dict[str, Any]:
     return {"action": "left", "room": room, "user": user, "shame": shame}
-
-
-class Draws(random.Random):
-    """An rng whose `randint` gives `draws` in turn, the last one ever after."""
-
-    def __init__(self, *draws: int) -> None:
-        super().__init__(0)
-        self.draws = list(draws)
-
-    def randint(self, a: int, b: int) -> int:
-        return self.draws.pop(0) if len(self.draws) > 1 else self.draws[0]
 
 
 # ------------------------------------------------------------------------ connecting

@@ -5,8 +5,10 @@ what must be global (`keys.py` names every key): the nicks of each room and whic
 each, each node's lease and members, the rooms' histories. Broadcasts travel on one channel
 per room, and a node subscribes only to the rooms in which it has members, so a message
 reaches only the nodes that need it (`subscriber.py`). The origin node delivers to its own
-members directly. One channel per room and one publishing node per sender keep each sender's
-messages in order for every receiver. A chat message missed on the way (the subscription was
+members directly. Every member hears a room's messages in the order of its log: one script
+adds a message to the log and publishes it, atomically, on the one Redis server (or shard:
+a room's keys and channel share a hash tag) that holds the room, and a sender's next request
+waits for the answer to the last. A chat message missed on the way (the subscription was
 down, Redis restarted) is fetched from the room's log (`catchup.py`): every acknowledged
 message reaches every member once, in order, or the member is told to catch up. Commands go
 out batched per loop step (`publisher.py`); the lease, the re-registration after an outage
@@ -137,7 +139,7 @@ class ClusterRooms:
         self.catchup = Catchup(
             self._origin,
             self._fetch_missed,
-            self._broadcast_heard,
+            self.local.broadcast_here,
             self._missed,
             self._tasks.spawn,
             self.stats,
@@ -146,7 +148,7 @@ class ClusterRooms:
         self.members: dict[ChatSocket, Member] = {}  # to rename one that lost its nick
         self.subscribed = asyncio.Event()  # set once this node hears its own channel
         self._unsent: deque[tuple[str, bytes]] = deque(maxlen=UNSENT_MAX)
-        self._keeping: asyncio.Task[None] | None = None
+        self._keeping = Tasks()  # the keeper's rounds
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -156,15 +158,13 @@ class ClusterRooms:
                 await self.publisher.redis.initialize()
         await self.subscriber.subscribe(self._node_channel)
         self.subscribed.set()
-        self._keeping = asyncio.create_task(self.keeper.run(), name="cluster-keeper")
+        self._keeping.spawn(self.keeper.run(), name="cluster-keeper")
         logger.info("Cluster node %s started", self.node)
 
     async def stop(self) -> None:
         # What is under way (the leaves of the members just closed, above all) gets a short
         # grace to reach the other nodes; then everything stops.
-        if self._keeping is not None:
-            self._keeping.cancel()
-            await asyncio.gather(self._keeping, return_exceptions=True)
+        await self._keeping.aclose()
         await self._tasks.aclose(grace=REQUEST_TIMEOUT)
         await self.publisher.drain()
         # Leave the cluster politely if Redis lets us soon; else the lease runs out.
@@ -464,9 +464,6 @@ class ClusterRooms:
     async def _fetch_missed(self, room: str, epoch: str, n: int) -> Any:
         log, most = [keys.history(room), keys.epoch(room)], max(self._history[0], 1)
         return await self.publisher.script("recover", log, [epoch, n, most])
-
-    def _broadcast_heard(self, room: str, payload: bytes) -> None:
-        self.local.broadcast_here(room, payload)
 
     def _missed(self, room: str) -> None:
         """Messages of `room` could not be delivered here: its members are to catch up."""

@@ -1,10 +1,10 @@
 """Whether Redis answers, as this node knows it: the one place that says so.
 
 Every command that fails marks it down (the publisher calls `failed`); the keeper's lease
-renewal marks it up again (`answered`). What /healthz and the `redis_up` metric say is read
-from here, through `Stats.redis_up`. Beside that, two facts the keeper acts on: `lost`, that
-Redis may have lost what this node holds (a failure since the keeper last registered it all),
-and `steady`, that nothing failed for a while.
+renewal marks it up again (`answered`). It writes what it knows to `Stats.redis_up`, which
+/healthz and the `redis_up` metric read, and nothing else writes. Beside that, two facts the
+keeper acts on: `lost`, that Redis may have lost what this node holds (a failure since the
+keeper last registered it all), and `steady`, that nothing failed for a while.
 """
 
 from __future__ import annotations

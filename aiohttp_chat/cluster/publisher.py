@@ -119,7 +119,6 @@ class Publisher:
         (AUTH, SELECT); without it (a Redis Cluster), batches go through redis-py.
         `sharded`: publish with SPUBLISH (a Redis Cluster's shard channels), else PUBLISH."""
         self.redis = redis
-        self.sharded = sharded
         self.publish_verb = "SPUBLISH" if sharded else "PUBLISH"
         self.stats = stats
         self._pipe_to = pipe_to
@@ -187,9 +186,7 @@ class Publisher:
 
     async def publish_now(self, channel: str, payload: bytes) -> None:
         """Publish `payload` on `channel` now, outside the batch."""
-        redis_ = self.redis
-        publish = redis_.spublish if self.sharded else redis_.publish
-        await self.call(publish(channel, payload))
+        await self.call(self.redis.execute_command(self.publish_verb, channel, payload))
 
     async def _load_scripts(self) -> None:
         for script in self.scripts.values():

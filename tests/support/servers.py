@@ -81,9 +81,12 @@ async def node(
     """Start a server node (in this process, on its own port) on the shared Redis, or at
     `url` (a proxy to it); with no rate limit unless `settings` give one."""
 
-    async def start(url: str | None = None, **settings: Any) -> TestClient[Any, Any]:
+    async def start(
+        url: str | None = None, rng: random.Random | None = None, **settings: Any
+    ) -> TestClient[Any, Any]:
         options = {"redis_url": url or redis_server.url, "redis_cluster": redis_server.cluster}
-        app = create_app(many_people(Settings(**{"rate_limit": 0, **options, **settings})))
+        settings = {"rate_limit": 0, **options, **settings}
+        app = create_app(many_people(Settings(**settings)), rng=rng)
         client = await aiohttp_client(app)
         await asyncio.wait_for(client.app[CLUSTER].subscribed.wait(), TIMEOUT)
         return client
