@@ -52,6 +52,7 @@ async def test_the_rooms_scenario_spreads_rooms_over_two_nodes() -> None:
     assert figures["affinity_cpu_per_delivery_vs_lone_at_node_rate"] > 0
 
 
+@pytest.mark.timeout(200)  # the bench process may take its whole `limit` on a loaded machine
 async def test_an_attack_runs_beside_polite_clients_and_history_rooms_beside_a_control() -> None:
     """The ping flood as the attack scenarios run one (what it did is counted, the polite
     clients lose nothing), and the history attack on a capped server and on a control."""
