@@ -19,6 +19,20 @@ Health = Callable[[], tuple[bool, dict[str, Any]]]  # (can serve, the body to an
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def health_report(
+    connections: int, rooms: int, redis_up: bool | None
+) -> tuple[bool, dict[str, Any]]:
+    """Whether a server with these figures can serve now, and what /healthz says: it can
+    unless the Redis it depends on (`redis_up` None: none) is unreachable."""
+    body: dict[str, Any] = {"status": "ok", "connections": connections, "rooms": rooms}
+    if redis_up is None:
+        return True, body
+    body["redis"] = "ok" if redis_up else "unreachable"
+    if not redis_up:
+        body["status"] = "degraded"
+    return redis_up, body
+
+
 def healthz(health: Health) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         ok, body = health()

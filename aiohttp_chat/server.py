@@ -353,19 +353,7 @@ def _gauges(app: web.Application) -> metrics.Readings:
 
 
 def _health(app: web.Application) -> tuple[bool, dict[str, object]]:
-    """Whether this server can serve now, and what /healthz says."""
-    body: dict[str, object] = {
-        "status": "ok",
-        "connections": app[ADMISSION].open,
-        "rooms": len(app[ROOMS]),
-    }
-    redis_up = app[STATS].redis_up
-    if redis_up is None:  # no Redis to depend on
-        return True, body
-    body["redis"] = "ok" if redis_up else "unreachable"
-    if not redis_up:
-        body["status"] = "degraded"
-    return redis_up, body
+    return probes.health_report(app[ADMISSION].open, len(app[ROOMS]), app[STATS].redis_up)
 
 
 def _probes(app: web.Application) -> list[web.RouteDef]:

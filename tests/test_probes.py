@@ -15,6 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from aiohttp_chat.probes import health_report
 from aiohttp_chat.server import CHAT_ROOMS, Settings, create_app
 
 from .support.checks import eventually
@@ -240,3 +241,15 @@ async def test_each_worker_is_its_own_metrics_target(redis_server: RedisServer) 
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
+
+
+def test_health_is_degraded_only_when_the_redis_it_depends_on_is_unreachable() -> None:
+    assert health_report(3, 2, None) == (True, {"status": "ok", "connections": 3, "rooms": 2})
+    assert health_report(3, 2, True) == (
+        True,
+        {"status": "ok", "connections": 3, "rooms": 2, "redis": "ok"},
+    )
+    assert health_report(0, 0, False) == (
+        False,
+        {"status": "degraded", "connections": 0, "rooms": 0, "redis": "unreachable"},
+    )
