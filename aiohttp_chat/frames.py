@@ -329,8 +329,8 @@ class ChatSocket(web.WebSocketResponse):
         an exception): what was decided here first, else the peer's close frame, else the
         frame too big that aiohttp refused, else a connection lost."""
         if self.ended is None:
-            data, type = message.data, message.type
-            if type is WSMsgType.CLOSE:
+            data = message.data
+            if message.type is WSMsgType.CLOSE:
                 self.ended = Ended(Ending.POLITE, data)
             elif isinstance(data, WebSocketError) and data.code == WSCloseCode.MESSAGE_TOO_BIG:
                 self.ended = Ended(Ending.FRAME_TOO_BIG, data.code)
@@ -346,7 +346,7 @@ class ChatSocket(web.WebSocketResponse):
 
     def drop(self, why: Ending) -> None:
         """Close at once, without waiting for the peer: reading stops, nothing more is queued,
-        the close frame (`why.drop`: its code and reason) follows what was, and the
+        the close frame (`why.close_frame`: its code and reason) follows what was, and the
         connection is cut if the peer has not taken it all within `DROP_GRACE` seconds.
 
         For a peer that floods or does not read: waiting for its answer would cost as much as
