@@ -182,7 +182,13 @@ class ChatPage:
 
     @property
     def log(self) -> Any:
-        return self.page.locator("#log")
+        """The log of the room shown (each room the page is in has its own)."""
+        return self.page.locator(".pane:not([hidden]) .log")
+
+    @property
+    def member_list(self) -> Any:
+        """The members of the room shown, one `li` each."""
+        return self.page.locator(".member-list:not([hidden]) li")
 
     async def expect_line(self, text: str, within: float = WAIT_MS) -> None:
         await expect(self.log.locator("li", has_text=text).first).to_be_visible(timeout=within)
@@ -204,7 +210,7 @@ class ChatPage:
         return [(user, text) for user, text in pairs]
 
     async def members(self) -> list[str]:
-        names: list[str] = await self.page.locator("#member-list li").evaluate_all(
+        names: list[str] = await self.member_list.evaluate_all(
             "items => items.map(li => li.dataset.nick)"
         )
         return names

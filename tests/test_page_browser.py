@@ -112,7 +112,7 @@ async def test_two_pages_and_a_terminal_client_chat_in_one_room(
         expected = await user_list(ws, "Lounge")
         assert expected == ["Alice", "Carol", "Robert", "Watcher"]
         for page in (alice, bob):
-            await expect(page.page.locator("#member-list li")).to_have_count(4)
+            await expect(page.member_list).to_have_count(4)
             assert await page.members() == expected
         await ws.close()
 
@@ -122,7 +122,7 @@ async def test_two_pages_and_a_terminal_client_chat_in_one_room(
     await bob.page.close(run_before_unload=True)  # closing the tab leaves politely
     await alice.expect_line("Robert left Lounge")
     assert "Robert left Lounge (connection lost)" not in await alice.lines()
-    await expect(alice.page.locator("#member-list li")).to_have_count(1)
+    await expect(alice.member_list).to_have_count(1)
 
 
 async def test_history_on_entering_and_commands(serve: Serve, open_page: OpenPage) -> None:
@@ -147,10 +147,16 @@ async def test_history_on_entering_and_commands(serve: Serve, open_page: OpenPag
         await page.expect_line("/history [N]")
         await page.type("//me waves")
         assert (await next_event(ws, "chat_message"))["message"] == "/me waves"
-        await page.type("/join Kitchen")
-        await page.expect_line("You are now in Kitchen")
+        await page.type("/join Kitchen")  # opened beside Lounge, with the same nick
+        await page.expect_line("Connected to Kitchen as Alice.")
         assert page.page.url.endswith("/#Kitchen")
         assert await page.members() == ["Alice"]
+        await page.type("/join Kitchen")
+        await page.expect_line("You are in Kitchen already.")
+        await page.type("/join Lounge")  # the page is there already: shown again, as it was
+        await page.expect_line("/history [N]")
+        assert page.page.url.endswith("/#Lounge")
+        assert await page.members() == ["Alice", "Bob"]
         await ws.close()
 
 
@@ -161,12 +167,21 @@ async def test_a_room_in_the_url_is_joined_directly_and_the_nick_remembered(
     page = await open_page(origin)
     await page.join("Alice", "Lounge")
     assert page.page.url.endswith("/#Lounge")
-    await page.page.goto(origin + "/#Kitchen")  # a link to another room, same browser
-    await page.page.reload()
+    await page.page.goto(origin + "/#Kitchen")  # a link to another room: opened beside
     await page.expect_line("Connected to Kitchen as Alice.")
-    await page.page.click("#leave")
+    await page.page.reload()  # both come back, the one in the URL shown
+    await page.expect_line("Connected to Kitchen as Alice.")
+    rooms = page.page.locator("#my-rooms .switch")
+    await expect(rooms).to_have_text(["Lounge", "Kitchen"])
+    await expect(rooms.nth(1)).to_have_attribute("aria-current", "true")
+    await page.page.click("#leave")  # Kitchen is left; Lounge is shown
+    await page.expect_line("Connected to Lounge as Alice.")
+    await expect(rooms).to_have_text(["Lounge"])
+    await page.page.click("#leave")  # the last room left: the form, with what it had
     await expect(page.page.locator("#nick")).to_have_value("Alice")
-    await expect(page.page.locator("#room")).to_have_value("Kitchen")
+    await expect(page.page.locator("#room")).to_have_value("Lounge")
+    await page.page.reload()  # and nothing comes back
+    await expect(page.page.locator("#join")).to_be_visible()
 
 
 async def test_the_page_enters_in_one_step_and_a_room_link_asks_a_newcomer_for_a_nick(
@@ -278,7 +293,7 @@ async def test_a_look_alike_is_refused_beside_its_field_and_the_existing_room_of
         await page.type("/join default")
         await page.expect_line("/join default: Room name looks like an existing room: Default.")
         await page.log.locator("li.error button", has_text="Join Default").click()
-        await page.expect_line("You are now in Default")
+        await page.expect_line("Connected to Default as Bob.")  # beside Lounge
         await ws.close()
 
 

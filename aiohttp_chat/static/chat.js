@@ -6,6 +6,7 @@
 // typed), and `ui` is told what to show (entries, not text: a line can change later).
 
 import { RECENT, typed } from "./commands.js";
+import { Paging } from "./paging.js";
 import * as texts from "./texts.js";
 
 /** @typedef {{ [field: string]: any }} Message  a JSON object, to the server or from it */
@@ -13,6 +14,8 @@ import * as texts from "./texts.js";
 /** @typedef {{ message: Message, purpose: PurposeName }} Request  one to make, and why */
 /** @typedef {{ nick?: string, room?: string }} Refusals  the server's texts, by field */
 /** @typedef {{ nick: string | null, room: string | null }} Place */
+/** @typedef {{ room: string, users: number }} RoomCount  one room of `room_list` */
+/** @typedef {import("./paging.js").PagingState} PagingState */
 
 /**
  * One line of the conversation.
@@ -37,6 +40,10 @@ import * as texts from "./texts.js";
  * @property {(names: string[], me: string | null) => void} members
  * @property {(room: string | null, nick: string | null) => void} place  in a room, or renamed
  * @property {(errors: Refusals) => void} refused  the first joining failed
+ * @property {(entries: Entry[]) => void} prepend  older lines, oldest first, above all others
+ * @property {(state: PagingState) => void} paging  asking for older messages, or no longer
+ * @property {(rooms: RoomCount[] | null) => void} rooms  the list of rooms (null: the server
+ *   has none to give)
  */
 
 export const DEFAULT_ROOM = "Default";
@@ -57,8 +64,27 @@ export const Purpose = Object.freeze({
   RECENT_ON_ENTRY: "recent", // history on entering a room
   CATCH_UP: "catch-up", // history after a reconnect: what was missed
   QUIET: "quiet", // the page's own: the member list, refreshed; never a line of its own
+  OLDER: "older", // history before the oldest message shown: the log scrolled to its top
 });
-const { USER, STARTUP, RECENT_ON_ENTRY, CATCH_UP, QUIET } = Purpose;
+const { USER, STARTUP, RECENT_ON_ENTRY, CATCH_UP, QUIET, OLDER } = Purpose;
+
+/** The rooms of a `room_list` reply, each checked: a peer's names are text, counts numbers.
+ * @param {unknown} rooms @returns {RoomCount[]} */
+export function roomCounts(rooms) {
+  if (!Array.isArray(rooms)) return [];
+  return rooms
+    .filter((r) => r !== null && typeof r === "object" && typeof r.room === "string")
+    .map((r) => ({ room: String(r.room), users: Number.isInteger(r.users) ? Number(r.users) : 0 }));
+}
+
+/** The line that tells of a refused request, offering the existing room that a refused room
+ * name is alike to.
+ * @param {Message} request @param {string} text @returns {Entry} */
+export function refusal(request, text) {
+  const existing = request.action === "join_room" ? alikeRoom(text) : null;
+  const offer = existing ? { label: texts.joinExisting(existing), line: `/join ${existing}` } : null;
+  return { kind: "error", text: texts.refused(typed(request), text), offer };
+}
 
 export class Chat {
   /** @param {ChatUI} ui */
@@ -96,6 +122,7 @@ export class Chat {
     this.newcomer = undefined; // the last to join, and the line that says it
     /** @type {Entry | undefined} */
     this.lastEntry = undefined;
+    this.paging = new Paging();
   }
 
   /** Join as `nick` in `room` (either empty: the server's choice) on the next connection.
@@ -187,6 +214,8 @@ export class Chat {
     }
     this.pending = [];
     this.inRoom = false;
+    this.paging.lost();
+    this.ui.paging(this.paging.state);
     if (this.entered) this.wanted = { nick: this.nick, room: this.room }; // restored next
   }
 
@@ -201,7 +230,31 @@ export class Chat {
     }
     this.pending.push({ message, purpose, entry });
     if (purpose === STARTUP) this.startup += 1;
+    if (purpose === OLDER) {
+      this.paging.sent();
+      this.ui.paging(this.paging.state);
+    }
     if (entry) this.show(entry);
+  }
+
+  /** To ask for the messages before `oldest`, the id of the oldest message shown, if there
+   * may be any: only in the room, one request at a time. @param {unknown} oldest
+   * @returns {Request[]} */
+  older(oldest) {
+    const message = this.inRoom ? this.paging.request(this.room, oldest) : null;
+    return message ? [{ message, purpose: OLDER }] : [];
+  }
+
+  /** To ask for the list of rooms; `purpose` USER shows it in the log, too.
+   * @param {PurposeName} purpose @returns {Request[]} */
+  roomList(purpose = QUIET) {
+    return [{ message: { action: "room_list" }, purpose }];
+  }
+
+  /** `entry` is no longer shown (the log keeps a bounded number of lines): if paging back
+   * brings its message again, it is shown again. @param {Entry} entry */
+  forget(entry) {
+    if (typeof entry.id === "string") this.seen.delete(`${this.room}\n${entry.id}`);
   }
 
   /** To refresh the member list (the connection's keepalive, too). @returns {Request[]} */
@@ -289,6 +342,12 @@ export class Chat {
       case "history":
         this.history(reply, purpose);
         break;
+      case "room_list": {
+        const rooms = roomCounts(reply.rooms);
+        this.ui.rooms(rooms);
+        if (purpose === USER) this.line("system", texts.roomList(rooms));
+        break;
+      }
       default:
         break;
     }
@@ -309,9 +368,13 @@ export class Chat {
       this.reclaim = request.nick;
       this.line("error", texts.reclaiming(typed(request), text));
     } else if (purpose === USER || purpose === STARTUP) {
-      const existing = request.action === "join_room" ? alikeRoom(text) : null;
-      const offer = existing ? { label: texts.joinExisting(existing), line: `/join ${existing}` } : null;
-      this.show({ kind: "error", text: texts.refused(typed(request), text), offer });
+      this.show(refusal(request, text));
+      if (request.action === "room_list") this.ui.rooms(null);
+    } else if (purpose === OLDER) {
+      this.paging.refused(); // a server without `before`: no more paging, quietly
+      this.ui.paging(this.paging.state);
+    } else if (request.action === "room_list") {
+      this.ui.rooms(null); // a server without the list of rooms
     } // history and member lists asked for by the page: a server without them says no
   }
 
@@ -322,6 +385,15 @@ export class Chat {
     let messages = (Array.isArray(reply.messages) ? reply.messages : []).filter(
       (m) => m !== null && typeof m === "object",
     );
+    if (purpose === OLDER) {
+      messages = messages.filter((m) => this.firstTime(room, m.id, false));
+      const beginning = this.paging.answered(reply.complete === true, messages.length);
+      this.ui.paging(this.paging.state);
+      const entries = messages.map((m) => this.historyEntry(m, true));
+      if (beginning) entries.unshift({ kind: "divider", text: texts.beginningOf(room) });
+      if (entries.length) this.ui.prepend(entries);
+      return;
+    }
     if (purpose === USER) {
       for (const m of messages) this.firstTime(room, m.id);
     } else {
@@ -333,18 +405,26 @@ export class Chat {
     else if (purpose === RECENT_ON_ENTRY) header = messages.length ? texts.recentIn(room) : null;
     else header = messages.length ? texts.lastIn(room) : texts.noneKept(room);
     if (header) this.line("divider", header);
-    for (const m of messages) {
-      this.show({
-        kind: "message",
-        user: String(m.user),
-        text: String(m.message),
-        id: m.id,
-        time: m.time,
-        mine: m.user === this.nick,
-        history: purpose !== CATCH_UP,
-      });
+    if (purpose === RECENT_ON_ENTRY && this.paging.entered(reply.complete === true)) {
+      this.ui.paging(this.paging.state);
+      if (messages.length) this.line("divider", texts.beginningOf(room));
     }
+    for (const m of messages) this.show(this.historyEntry(m, purpose !== CATCH_UP));
     if (purpose === CATCH_UP && reply.complete !== true) this.line("system", texts.maybeMissing);
+  }
+
+  /** A message of a history reply, as a line. @param {Message} m @param {boolean} history
+   * @returns {Entry} */
+  historyEntry(m, history) {
+    return {
+      kind: "message",
+      user: String(m.user),
+      text: String(m.message),
+      id: m.id,
+      time: m.time,
+      mine: m.user === this.nick,
+      history,
+    };
   }
 
   /** Whether history message `m` is an own message whose sending was not confirmed: if so,
@@ -442,10 +522,11 @@ export class Chat {
   }
 
   /** Note message `id` of `room`; whether it is new. Messages without an id always are.
+   * `newest`: it is the newest message seen (not one from further back).
    * @param {string | null} room @param {unknown} id */
-  firstTime(room, id) {
+  firstTime(room, id, newest = true) {
     if (typeof id !== "string") return true;
-    this.last.set(room, id);
+    if (newest) this.last.set(room, id);
     const key = `${room}\n${id}`;
     if (this.seen.has(key)) return false;
     this.seen.set(key, true);

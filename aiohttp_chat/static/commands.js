@@ -1,6 +1,7 @@
 // @ts-check
 // What a typed line means, as in the terminal client (client_console.py's parse_line): a
-// request to send, text to show, leaving, or nothing. Pure functions, no DOM.
+// request to send, text to show, leaving, loading older messages, or nothing. Pure
+// functions, no DOM.
 
 import * as texts from "./texts.js";
 
@@ -10,11 +11,13 @@ const QUIT_WORDS = new Set(["/quit", "/exit", "command close"]);
 const QUOTED_CHARS = 20; // of a refused chat message, to say which one it was
 
 /** @typedef {import("./chat.js").Message} Message */
-/** @typedef {{ send: Message, show?: undefined, quit?: undefined }
- *   | { show: string, send?: undefined, quit?: undefined }
- *   | { quit: true, send?: undefined, show?: undefined }} Action */
+/** @typedef {{ send: Message, show?: undefined, quit?: undefined, more?: undefined }
+ *   | { show: string, send?: undefined, quit?: undefined, more?: undefined }
+ *   | { quit: true, send?: undefined, show?: undefined, more?: undefined }
+ *   | { more: true, send?: undefined, show?: undefined, quit?: undefined }} Action */
 
-/** What `line` means: {send: request} | {show: text} | {quit: true} | null for an empty line.
+/** What `line` means: {send: request} | {show: text} | {quit: true} | {more: true} (the
+ * messages before the oldest shown) | null for an empty line.
  * @param {string} line @returns {Action | null} */
 export function parseLine(line) {
   const text = line.replace(/[\r\n]+$/, "");
@@ -34,6 +37,10 @@ export function parseLine(line) {
       if (limit >= 1 && limit <= HISTORY_LIMIT_MAX) return { send: { action: "history", limit } };
       return { show: texts.historyUsage(HISTORY_LIMIT_MAX) };
     }
+    case "/more":
+      return { more: true };
+    case "/rooms":
+      return { send: { action: "room_list" } };
     case "/users":
       return { send: { action: "user_list", ...(argument ? { room: argument } : {}) } };
     case "/nick":
@@ -63,7 +70,10 @@ export function typed(request) {
     case "user_list":
       return "room" in request ? `/users ${request.room}` : "/users";
     case "history":
+      if ("before" in request) return "/more";
       return request.limit === RECENT ? "/history" : `/history ${request.limit}`;
+    case "room_list":
+      return "/rooms";
     case "chat_message": {
       const chars = [...request.message];
       const quoted = chars.length > QUOTED_CHARS ? `${chars.slice(0, QUOTED_CHARS).join("")}…` : request.message;

@@ -1,14 +1,17 @@
 // @ts-check
-// What the chat looks like: the conversation, the member list, the status line.
+// What one room's chat looks like: its conversation (the log) and its member list.
 // Every string from the server or a peer goes in as text (textContent), never as HTML.
 
 import * as texts from "./texts.js";
 
 /** @typedef {import("./chat.js").Entry} Entry */
-/** @typedef {import("./connection.js").State} State */
 
 const MAX_ENTRIES = 2000; // older lines are dropped, so a tab left open stays small
 const NEAR_BOTTOM = 48; // px: closer than this to the end, the log follows new lines
+
+/** Where a log was scrolled to while it is not shown (a hidden log has no layout): at the end
+ * (to follow what came meanwhile), or a line and how far below the log's top it was.
+ * @typedef {{ bottom: true } | { bottom: false, anchor: Element | null, offset: number }} Parked */
 
 const todayFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 const otherDayFormat = new Intl.DateTimeFormat(undefined, {
@@ -47,23 +50,25 @@ function element(tag, className, text) {
 }
 
 export class Render {
-  /** `retry(text)`: the user wants to send a refused or unconfirmed message again;
-   * `run(line)`: to do what an entry offers (a line, as if typed).
-   * @param {Document} doc @param {(text: string) => void} retry
-   * @param {(line: string) => void} run */
-  constructor(doc, retry, run) {
-    this.doc = doc;
-    this.log = byId(doc, "log");
-    this.memberList = byId(doc, "member-list");
-    this.membersToggle = byId(doc, "members-toggle");
-    this.statusLine = byId(doc, "status");
-    this.where = byId(doc, "where");
+  /** `log` and `memberList`: the room's own elements. `retry(text)`: the user wants to send a
+   * refused or unconfirmed message again; `run(line)`: to do what an entry offers (a line, as
+   * if typed); `dropped(entry)`: a line the log no longer keeps.
+   * @param {HTMLElement} log @param {HTMLElement} memberList
+   * @param {(text: string) => void} retry @param {(line: string) => void} run
+   * @param {(entry: Entry) => void} [dropped] */
+  constructor(log, memberList, retry, run, dropped = () => {}) {
+    this.log = log;
+    this.memberList = memberList;
     this.retry = retry;
     this.run = run;
+    this.dropped = dropped;
     /** @type {WeakMap<Entry, HTMLLIElement>} entry -> its <li> */
     this.nodes = new WeakMap();
-    this.countdown = element("span", "countdown");
-    this.countdown.ariaHidden = "true";
+    /** @type {WeakMap<Element, Entry>} <li> -> its entry */
+    this.entries = new WeakMap();
+    /** @type {Parked | null} while the log is not shown */
+    this.parked = null;
+    this.loadingLine = element("li", "system loading", texts.LOADING_OLDER);
   }
 
   clear() {
@@ -74,25 +79,113 @@ export class Render {
   /** @param {Entry} entry */
   add(entry) {
     const follow = entry.mine || this.atBottom();
-    const node = this.entry(entry);
-    this.nodes.set(entry, node);
-    this.log.append(node);
-    while (this.log.childElementCount > MAX_ENTRIES) this.log.firstElementChild?.remove();
-    if (follow) this.log.scrollTop = this.log.scrollHeight;
+    this.log.append(this.made(entry));
+    if (!follow) return; // scrolled up, reading: nothing moves, nothing is dropped meanwhile
+    while (this.log.childElementCount > MAX_ENTRIES) {
+      const first = this.log.firstElementChild;
+      if (first === null) break;
+      first.remove();
+      const gone = this.entries.get(first);
+      if (gone) this.dropped(gone);
+    }
+    this.toEnd();
+  }
+
+  /** Older lines above all others, the line at the top of the log staying where it is.
+   * @param {Entry[]} entries */
+  prepend(entries) {
+    this.keepInPlace(() => this.log.prepend(...entries.map((entry) => this.made(entry))));
+  }
+
+  /** While older messages are being asked for, a line at the top says so.
+   * @param {boolean} loading */
+  loading(loading) {
+    if (loading === this.loadingLine.isConnected) return;
+    this.keepInPlace(() => (loading ? this.log.prepend(this.loadingLine) : this.loadingLine.remove()));
+  }
+
+  /** The id of the oldest message shown (the first in the log with one), or null. */
+  oldestId() {
+    for (let node = this.log.firstElementChild; node !== null; node = node.nextElementSibling) {
+      const entry = this.entries.get(node);
+      if (entry?.kind === "message" && typeof entry.id === "string") return entry.id;
+    }
+    return null;
   }
 
   /** @param {Entry} entry */
   update(entry) {
     const old = this.nodes.get(entry);
     if (!old) return;
+    old.replaceWith(this.made(entry));
+  }
+
+  /** The node of `entry`, made anew, and remembered both ways. @param {Entry} entry */
+  made(entry) {
     const node = this.entry(entry);
     this.nodes.set(entry, node);
-    old.replaceWith(node);
+    this.entries.set(node, entry);
+    return node;
   }
 
   atBottom() {
+    if (this.parked) return this.parked.bottom;
     const log = this.log;
     return log.scrollHeight - log.scrollTop - log.clientHeight < NEAR_BOTTOM;
+  }
+
+  /** Whether the log is scrolled to within `margin` px of its top (a log shorter than its
+   * box is). @param {number} margin */
+  nearTop(margin) {
+    return this.parked === null && this.log.scrollTop <= margin;
+  }
+
+  toEnd() {
+    if (this.parked) this.parked = { bottom: true };
+    else this.log.scrollTop = this.log.scrollHeight;
+  }
+
+  /** Run `change` (lines added or removed above), keeping the first line in view where it
+   * was: reading on is not disturbed. @param {() => void} change */
+  keepInPlace(change) {
+    if (this.parked) {
+      change(); // the parked anchor keeps its place by itself
+      return;
+    }
+    const { anchor, offset } = this.anchor();
+    change();
+    if (anchor?.isConnected) this.log.scrollTop += this.offsetOf(anchor) - offset;
+  }
+
+  /** The first line in view (not the loading line), and how far below the log's top it is. */
+  anchor() {
+    const top = this.log.getBoundingClientRect().top;
+    for (let node = this.log.firstElementChild; node !== null; node = node.nextElementSibling) {
+      if (node === this.loadingLine) continue;
+      const box = node.getBoundingClientRect();
+      if (box.bottom > top) return { anchor: node, offset: box.top - top };
+    }
+    return { anchor: null, offset: 0 };
+  }
+
+  /** @param {Element} node */
+  offsetOf(node) {
+    return node.getBoundingClientRect().top - this.log.getBoundingClientRect().top;
+  }
+
+  /** The log is about to be hidden: remember where it was scrolled to. */
+  park() {
+    if (this.parked) return;
+    this.parked = this.atBottom() ? { bottom: true } : { bottom: false, ...this.anchor() };
+  }
+
+  /** The log is shown again: back where it was, or at the end if it followed the end. */
+  unpark() {
+    const parked = this.parked;
+    this.parked = null;
+    if (parked === null) return;
+    if (parked.bottom) this.toEnd();
+    else if (parked.anchor?.isConnected) this.log.scrollTop += this.offsetOf(parked.anchor) - parked.offset;
   }
 
   /** @param {Entry} entry @returns {HTMLLIElement} */
@@ -146,16 +239,8 @@ export class Render {
     return node;
   }
 
-  /** Offline, the member list is as last seen: said so, until the next one comes.
-   * @param {boolean} stale */
-  membersStale(stale) {
-    byId(this.doc, "members").classList.toggle("stale", stale);
-    byId(this.doc, "members-stale").hidden = !stale;
-  }
-
   /** @param {string[]} names @param {string | null} me */
   members(names, me) {
-    this.membersStale(false);
     this.memberList.replaceChildren(
       ...names.map((name) => {
         const item = element("li", name === me ? "me" : "", name);
@@ -164,28 +249,6 @@ export class Render {
         return item;
       }),
     );
-    this.membersToggle.textContent = texts.members(names.length);
-  }
-
-  /** @param {string | null} room @param {string | null} nick */
-  place(room, nick) {
-    this.where.textContent = texts.where(room, nick);
-    this.where.hidden = false;
-  }
-
-  /** The connection's state; while waiting to retry, a countdown that screen readers skip
-   * (the status is announced when it changes: once, not every second).
-   * @param {State} state @param {number | string} [detail] */
-  status(state, detail) {
-    const said = texts.STATUS[state];
-    const text = typeof said === "function" ? said(detail) : said;
-    const shown = this.statusLine.firstChild;
-    if (this.statusLine.dataset.state !== state || !(shown instanceof Text) || shown.data !== text) {
-      this.statusLine.replaceChildren(text, this.countdown);
-      this.statusLine.dataset.state = state;
-    }
-    this.countdown.textContent = state === "waiting" ? texts.retryIn(Number(detail)) : "";
-    byId(this.doc, "retry").hidden = state !== "waiting";
   }
 }
 

@@ -3,12 +3,14 @@
 // The wording follows the terminal client's (client_console.py), without its terminal markers.
 
 export const HELP = `Commands:
-  /nick NAME     change your nick (3-20 characters)
-  /join ROOM     move to another room (3-20 characters)
+  /nick NAME     change your nick in this room (3-20 characters)
+  /join ROOM     open another room beside this one, with your nick (3-20 characters)
   /users [ROOM]  list who is in ROOM (default: your room)
+  /rooms         list the rooms that have members, with their member counts
   /history [N]   show the last N messages of your room again (default: 20)
+  /more          load older messages (scrolling to the top of the log does, too)
   /help          show this help
-  /quit          leave the chat
+  /quit          leave this room (the other rooms you are in stay open)
 Anything else is sent as a chat message; // sends one that starts with /.`;
 
 /** @param {unknown} room @param {unknown} nick */
@@ -47,6 +49,9 @@ export const noneKept = (room) => `No messages kept in ${room}.`;
 /** @param {unknown} room */
 export const missedIn = (room) => `Missed in ${room} while away`;
 export const maybeMissing = "Earlier messages may be missing.";
+/** @param {unknown} room */
+export const beginningOf = (room) => `Beginning of the history kept for ${room}`;
+export const LOADING_OLDER = "Loading older messages…";
 
 export const SENDING = "sending…";
 export const UNCONFIRMED = "not confirmed: the connection was lost";
@@ -89,6 +94,26 @@ export const CLOSINGS = new Map([
 ]);
 /** @param {number} count */
 export const members = (count) => `Members (${count})`;
+/** @param {number} count */
+export const roomsToggle = (count) => `Rooms (${count})`;
+/** The tab's title while in `room` (nowhere: null). @param {unknown} room */
+export const title = (room) => (room === null ? "aiohttp-chat" : `${room} · aiohttp-chat`);
+/** @param {unknown} room */
+export const alreadyIn = (room) => `You are in ${room} already.`;
+/** @param {unknown} room */
+export const messagesIn = (room) => `Messages in ${room}`;
+/** @param {unknown} room */
+export const leaveRoom = (room) => `Leave ${room}`;
+/** @param {number} users */
+export const memberCount = (users) => `${users} ${users === 1 ? "member" : "members"}`;
+/** @param {unknown} room @param {number} users */
+export const joinRoom = (room, users) => `Join ${room} (${memberCount(users)})`;
+/** /rooms in the log. @param {{ room: string, users: number }[]} rooms */
+export const roomList = (rooms) =>
+  rooms.length
+    ? `Rooms: ${rooms.map(({ room, users }) => `${room} (${users})`).join(", ")}`
+    : "No room has members.";
+export const NO_OTHER_ROOMS = "No other room has members.";
 /** @param {unknown} room @param {unknown} nick */
 export const where = (room, nick) => `${room} · ${nick}`;
 export const YOU = "(you)";
