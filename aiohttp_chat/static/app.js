@@ -334,8 +334,8 @@ sendForm.addEventListener("submit", (event) => {
     line.value = "";
     return leave(pane);
   }
-  if (action.more) {
-    pane.toTop(); // as scrolling there: the older messages come, if any
+  if (action.more !== undefined) {
+    pane.more(action.more);
   } else if (action.send === undefined) {
     pane.render.add({ kind: "help", text: action.show, mine: true });
   } else if (action.send.action === "join_room") {

@@ -237,11 +237,11 @@ export class Chat {
     if (entry) this.show(entry);
   }
 
-  /** To ask for the messages before `oldest`, the id of the oldest message shown, if there
-   * may be any: only in the room, one request at a time. @param {unknown} oldest
-   * @returns {Request[]} */
-  older(oldest) {
-    const message = this.inRoom ? this.paging.request(this.room, oldest) : null;
+  /** To ask for the `limit` messages before `oldest`, the id of the oldest message shown, if
+   * there may be any: only in the room, one request at a time.
+   * @param {unknown} oldest @param {number} [limit] @returns {Request[]} */
+  older(oldest, limit) {
+    const message = this.inRoom ? this.paging.request(this.room, oldest, limit) : null;
     return message ? [{ message, purpose: OLDER }] : [];
   }
 
@@ -388,10 +388,10 @@ export class Chat {
     if (purpose === OLDER) {
       messages = messages.filter((m) => this.firstTime(room, m.id, false));
       const beginning = this.paging.answered(reply.complete === true, messages.length);
-      this.ui.paging(this.paging.state);
       const entries = messages.map((m) => this.historyEntry(m, true));
       if (beginning) entries.unshift({ kind: "divider", text: texts.beginningOf(room) });
       if (entries.length) this.ui.prepend(entries);
+      this.ui.paging(this.paging.state);
       return;
     }
     if (purpose === USER) {

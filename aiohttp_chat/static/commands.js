@@ -14,10 +14,10 @@ const QUOTED_CHARS = 20; // of a refused chat message, to say which one it was
 /** @typedef {{ send: Message, show?: undefined, quit?: undefined, more?: undefined }
  *   | { show: string, send?: undefined, quit?: undefined, more?: undefined }
  *   | { quit: true, send?: undefined, show?: undefined, more?: undefined }
- *   | { more: true, send?: undefined, show?: undefined, quit?: undefined }} Action */
+ *   | { more: number, send?: undefined, show?: undefined, quit?: undefined }} Action */
 
-/** What `line` means: {send: request} | {show: text} | {quit: true} | {more: true} (the
- * messages before the oldest shown) | null for an empty line.
+/** What `line` means: {send: request} | {show: text} | {quit: true} | {more: N} (the N
+ * messages before the oldest shown: the page knows which) | null for an empty line.
  * @param {string} line @returns {Action | null} */
 export function parseLine(line) {
   const text = line.replace(/[\r\n]+$/, "");
@@ -31,14 +31,12 @@ export function parseLine(line) {
   switch (command) {
     case "/help":
       return { show: texts.HELP };
-    case "/history": {
-      if (!argument) return { send: { action: "history", limit: RECENT } };
-      const limit = /^\d+$/.test(argument) ? Number(argument) : 0;
-      if (limit >= 1 && limit <= HISTORY_LIMIT_MAX) return { send: { action: "history", limit } };
-      return { show: texts.historyUsage(HISTORY_LIMIT_MAX) };
+    case "/history":
+    case "/more": {
+      const limit = argument ? (/^\d+$/.test(argument) ? Number(argument) : 0) : RECENT;
+      if (limit < 1 || limit > HISTORY_LIMIT_MAX) return { show: texts.historyUsage(command, HISTORY_LIMIT_MAX) };
+      return command === "/more" ? { more: limit } : { send: { action: "history", limit } };
     }
-    case "/more":
-      return { more: true };
     case "/rooms":
       return { send: { action: "room_list" } };
     case "/users":
@@ -70,7 +68,7 @@ export function typed(request) {
     case "user_list":
       return "room" in request ? `/users ${request.room}` : "/users";
     case "history":
-      if ("before" in request) return "/more";
+      if ("before" in request) return request.limit === RECENT ? "/more" : `/more ${request.limit}`;
       return request.limit === RECENT ? "/history" : `/history ${request.limit}`;
     case "room_list":
       return "/rooms";

@@ -22,12 +22,12 @@ export class Paging {
     return this.state === "more" || this.state === "asked";
   }
 
-  /** The request for the page before `oldest` (the id of the oldest message shown), or null:
-   * one in flight already, nothing older, or the oldest unknown.
+  /** The request for the `limit` messages before `oldest` (the id of the oldest message
+   * shown), or null: one in flight already, nothing older, or the oldest unknown.
    * @param {string | null} room @param {unknown} oldest */
-  request(room, oldest) {
+  request(room, oldest, limit = PAGE) {
     if (this.state !== "more" || typeof oldest !== "string" || !oldest) return null;
-    return { action: "history", ...(room ? { room } : {}), before: oldest, limit: PAGE };
+    return { action: "history", ...(room ? { room } : {}), before: oldest, limit };
   }
 
   /** The request went out: no other until it is answered (or the connection lost). */

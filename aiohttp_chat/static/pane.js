@@ -87,6 +87,7 @@ export class RoomPane {
     this.detail = undefined;
     this.memberCount = 0;
     this.stale = false; // the member list as last seen, while offline
+    this.reveal = false; // older messages asked for by /more: scrolled to once they come
 
     // Its log, in the page's stack of logs; its member list, in the members' column.
     this.section = element("section", "pane");
@@ -132,9 +133,14 @@ export class RoomPane {
       update: (entry) => this.render.update(entry),
       prepend: (entries) => {
         this.render.prepend(entries);
+        if (this.reveal) this.log.scrollTop = 0; // asked for by /more: shown
+        this.reveal = false;
         for (const entry of entries) if (entry.kind === "message") this.arrived(entry, false);
       },
-      paging: (state) => this.render.loading(state === "asked"),
+      paging: (state) => {
+        this.render.loading(state === "asked");
+        if (state !== "asked") this.reveal = false;
+      },
       members: (names, me) => {
         this.render.members(names, me);
         this.memberCount = names.length;
@@ -255,15 +261,21 @@ export class RoomPane {
     this.render.toEnd();
   }
 
-  /** Ask for the messages before the oldest shown, if there may be any. */
-  older() {
-    this.send(this.chat.older(this.render.oldestId()));
+  /** Ask for the `limit` messages before the oldest shown, if there may be any; whether
+   * they were asked for. @param {number} [limit] */
+  older(limit) {
+    const requests = this.chat.older(this.render.oldestId(), limit);
+    return requests.length > 0 && this.send(requests);
   }
 
-  /** Scroll to the top of the log: older messages come (as when the user scrolls there). */
-  toTop() {
-    this.log.scrollTop = 0;
-    this.checkTop();
+  /** /more: the `limit` messages before the oldest shown, shown at the top of the log once
+   * they come; at the beginning, the log scrolled to it. @param {number} limit */
+  more(limit) {
+    const { state } = this.chat.paging;
+    if (state === "asked") return; // on their way
+    if (state === "beginning") this.log.scrollTop = 0;
+    else if (this.older(limit)) this.reveal = true;
+    else this.chat.line("system", texts.NO_OLDER);
   }
 
   /** Shown and scrolled to the top (or too short to scroll): the older messages, if any. */

@@ -94,7 +94,9 @@ export class Render {
   /** Older lines above all others, the line at the top of the log staying where it is.
    * @param {Entry[]} entries */
   prepend(entries) {
-    this.keepInPlace(() => this.log.prepend(...entries.map((entry) => this.made(entry))));
+    const nodes = entries.map((entry) => this.made(entry));
+    const loading = this.loadingLine.isConnected; // it stays at the top
+    this.keepInPlace(() => (loading ? this.loadingLine.after(...nodes) : this.log.prepend(...nodes)));
   }
 
   /** While older messages are being asked for, a line at the top says so.

@@ -6,9 +6,10 @@ export const HELP = `Commands:
   /nick NAME     change your nick in this room (3-20 characters)
   /join ROOM     open another room beside this one, with your nick (3-20 characters)
   /users [ROOM]  list who is in ROOM (default: your room)
-  /rooms         list the rooms that have members, with their member counts
   /history [N]   show the last N messages of your room again (default: 20)
-  /more          load older messages (scrolling to the top of the log does, too)
+  /more [N]      load the N messages before the oldest shown (default: 20; scrolling
+                 to the top of the log loads them, too)
+  /rooms         list the rooms that have members, with their member counts
   /help          show this help
   /quit          leave this room (the other rooms you are in stay open)
 Anything else is sent as a chat message; // sends one that starts with /.`;
@@ -52,6 +53,7 @@ export const maybeMissing = "Earlier messages may be missing.";
 /** @param {unknown} room */
 export const beginningOf = (room) => `Beginning of the history kept for ${room}`;
 export const LOADING_OLDER = "Loading older messages…";
+export const NO_OLDER = "No older messages can be loaded for this room.";
 
 export const SENDING = "sending…";
 export const UNCONFIRMED = "not confirmed: the connection was lost";
@@ -59,8 +61,8 @@ export const SEND_AGAIN = "Edit and send again";
 export const NOT_CONNECTED = "Not connected: your line was kept; it can be sent once reconnected.";
 /** @param {unknown} command @param {unknown} what */
 export const usage = (command, what) => `Usage: ${command} ${what}`;
-/** @param {number} max */
-export const historyUsage = (max) => `Usage: /history [N], N from 1 to ${max}`;
+/** @param {unknown} command @param {number} max */
+export const historyUsage = (command, max) => `Usage: ${command} [N], N from 1 to ${max}`;
 /** @param {unknown} command */
 export const unknownCommand = (command) => `Unknown command ${command}; /help lists the commands.`;
 

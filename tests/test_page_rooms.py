@@ -1,0 +1,261 @@
+"""The page in several rooms at once, the list of other rooms, and paging back through a
+room's history, in a real browser (Debian's Chromium, driven by Playwright) against a real
+server, with raw WebSocket peers in the rooms."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+from playwright.async_api import expect
+
+from .browser import ChatPage, OpenPage, Serve
+from .support.peers import joined_peer, next_event, say
+
+
+def chat_url(origin: str) -> str:
+    return origin.replace("http", "ws", 1) + "/chat"
+
+
+def entries(page: ChatPage) -> Any:
+    """The rooms the page is in, in the side list: one button each."""
+    return page.page.locator("#my-rooms .switch")
+
+
+async def first_in_view(page: ChatPage) -> tuple[str, float]:
+    """The text of the first line of the log shown that is in view, and how far below the
+    log's top it is (px)."""
+    found: list[Any] = await page.log.evaluate(
+        """log => {
+          const top = log.getBoundingClientRect().top;
+          for (const li of log.children) {
+            const box = li.getBoundingClientRect();
+            if (box.bottom > top && !li.classList.contains("loading"))
+              return [li.textContent, box.top - top];
+          }
+          return ["", 0];
+        }"""
+    )
+    return str(found[0]), float(found[1])
+
+
+async def scroll_log(page: ChatPage, to: str) -> None:
+    """Scroll the log shown, as a person would: `top`, `middle` or `bottom`."""
+    where = {"top": "0", "middle": "log.scrollHeight / 2", "bottom": "log.scrollHeight"}[to]
+    await page.log.evaluate(f"log => {{ log.scrollTop = {where}; }}")
+
+
+async def at_bottom(page: ChatPage) -> bool:
+    result: bool = await page.log.evaluate(
+        "log => log.scrollHeight - log.scrollTop - log.clientHeight < 2"
+    )
+    return result
+
+
+# ------------------------------------------------------------------------ several rooms
+
+
+async def test_two_rooms_at_once_keep_their_own_logs_members_and_places(
+    serve: Serve, open_page: OpenPage
+) -> None:
+    origin = await serve(rate_limit=0)
+    async with aiohttp.ClientSession() as session:
+        bob = await joined_peer(session, chat_url(origin), "Bob", "Lounge")
+        carol = await joined_peer(session, chat_url(origin), "Carol", "Kitchen")
+        page = await open_page(origin)
+        await page.join("Alice", "Lounge")
+        await page.type("/join Kitchen")  # beside Lounge, the same nick, its own connection
+        await page.expect_line("Connected to Kitchen as Alice.")
+        assert (await next_event(carol, "joined"))["user"] == "Alice"
+        await expect(entries(page)).to_have_text(["Lounge", "Kitchen"])
+        await expect(entries(page).nth(1)).to_have_attribute("aria-current", "true")
+        await expect(entries(page).nth(0)).not_to_have_attribute("aria-current", "true")
+
+        for n in range(60):  # Lounge talks while Kitchen is shown
+            await say(bob, f"lounge {n}")
+        await say(carol, "kitchen 0")
+        await page.expect_line("kitchen 0")
+        assert await page.messages() == [("Carol", "kitchen 0")]
+        assert await page.members() == ["Alice", "Carol"]
+
+        await entries(page).nth(0).click()  # Lounge: everything it heard meanwhile
+        await page.expect_line("lounge 59")
+        await expect(page.log.locator("li.message")).to_have_count(60)
+        assert await page.members() == ["Alice", "Bob"]
+        await expect(entries(page).nth(0)).to_have_attribute("aria-current", "true")
+        assert page.page.url.endswith("/#Lounge")
+        assert await page.page.title() == "Lounge · aiohttp-chat"
+        assert await at_bottom(page)
+
+        # Scrolled up in Lounge, a draft typed; Kitchen shown meanwhile; back: as it was.
+        await scroll_log(page, "middle")
+        place = await first_in_view(page)
+        await page.page.fill("#line", "half-typed in Lounge")
+        await entries(page).nth(1).click()
+        await expect(page.page.locator("#line")).to_have_value("")
+        assert await at_bottom(page)
+        for n in range(60, 65):  # more in the hidden Lounge, and in Kitchen, shown
+            await say(bob, f"lounge {n}")
+        await say(carol, "kitchen 1")
+        await page.expect_line("kitchen 1")
+        assert await at_bottom(page)  # Kitchen, at its end, follows its new lines
+        await entries(page).nth(0).click()
+        await page.expect_line("lounge 64")
+        assert await first_in_view(page) == place  # the same line, at the same place
+        await expect(page.page.locator("#line")).to_have_value("half-typed in Lounge")
+
+        # Kitchen left from the side list: its connection closed politely; Lounge stays.
+        await page.page.get_by_role("button", name="Leave Kitchen").click()
+        left = await next_event(carol, "left")
+        assert (left["user"], left["room"], left["shame"]) == ("Alice", "Kitchen", False)
+        await expect(entries(page)).to_have_text(["Lounge"])
+        await page.type("still here")
+        assert (await next_event(bob, "chat_message"))["message"] == "still here"
+        await page.page.reload()  # only Lounge comes back
+        await page.expect_line("Connected to Lounge as Alice.")
+        await expect(entries(page)).to_have_text(["Lounge"])
+        await bob.close()
+        await carol.close()
+
+
+async def test_quit_leaves_the_room_shown_politely_and_the_others_stay(
+    serve: Serve, open_page: OpenPage
+) -> None:
+    origin = await serve(rate_limit=0)
+    async with aiohttp.ClientSession() as session:
+        bob = await joined_peer(session, chat_url(origin), "Bob", "Lounge")
+        carol = await joined_peer(session, chat_url(origin), "Carol", "Kitchen")
+        page = await open_page(origin)
+        await page.join("Alice", "Lounge")
+        await page.type("/join Kitchen")
+        await page.expect_line("Connected to Kitchen as Alice.")
+        await page.type("/join Lounge")  # shown again, not joined twice
+        await expect(entries(page).nth(0)).to_have_attribute("aria-current", "true")
+        await expect(entries(page)).to_have_count(2)
+        await page.type("/quit")
+        left = await next_event(bob, "left")
+        assert (left["user"], left["room"], left["shame"]) == ("Alice", "Lounge", False)
+        await expect(entries(page)).to_have_text(["Kitchen"])
+        await page.expect_line("Connected to Kitchen as Alice.")
+        await page.type("still in Kitchen")
+        assert (await next_event(carol, "chat_message"))["message"] == "still in Kitchen"
+        await page.page.click("#leave")  # the last room: the form, as it was filled
+        left = await next_event(carol, "left")
+        assert (left["user"], left["room"], left["shame"]) == ("Alice", "Kitchen", False)
+        await expect(page.page.locator("#join")).to_be_visible()
+        await expect(page.page.locator("#nick")).to_have_value("Alice")
+        await bob.close()
+        await carol.close()
+
+
+async def test_a_refused_room_is_said_in_the_room_it_was_asked_from(
+    serve: Serve, open_page: OpenPage
+) -> None:
+    origin = await serve(rate_limit=0)
+    async with aiohttp.ClientSession() as session:
+        eve = await joined_peer(session, chat_url(origin), "Alice", "Kitchen")
+        page = await open_page(origin)
+        await page.join("Alice", "Lounge")
+        await page.type("/join Kitchen")  # Alice is taken there
+        await page.expect_line("/join Kitchen: Name already in use.")
+        await expect(entries(page)).to_have_text(["Lounge"])
+        await page.type("/join ab")
+        await page.expect_line("/join ab: Room name must be a string and between 3-20 chars.")
+        await expect(entries(page)).to_have_text(["Lounge"])
+        await page.page.click("#join-another")  # another nick for it: the form
+        await expect(page.page.locator("#nick")).to_have_value("Alice")
+        await expect(page.page.locator("#room")).to_be_focused()
+        await page.page.fill("#nick", "Alicia")
+        await page.page.fill("#room", "Kitchen")
+        await page.page.click("#join-form button[type=submit]")
+        await page.expect_line("Connected to Kitchen as Alicia.")
+        await expect(entries(page)).to_have_text(["Lounge", "Kitchen"])
+        await page.page.click("#join-another")
+        await page.page.click("#join-cancel")  # back, nothing changed
+        await page.expect_line("Connected to Kitchen as Alicia.")
+        await eve.close()
+
+
+async def test_on_a_phone_the_rooms_are_behind_a_button(serve: Serve, open_page: OpenPage) -> None:
+    origin = await serve()
+    page = await open_page(origin, viewport={"width": 360, "height": 640}, is_mobile=True)
+    await page.join("Alice", "Lounge")
+    await page.type("/join Kitchen")
+    await page.expect_line("Connected to Kitchen as Alice.")
+    toggle = page.page.locator("#rooms-toggle")
+    rooms = page.page.locator("#rooms")
+    await expect(toggle).to_be_visible()
+    await expect(toggle).to_have_text("Rooms (2)")
+    await expect(rooms).to_be_hidden()
+    await toggle.click()
+    await expect(toggle).to_have_attribute("aria-expanded", "true")
+    await expect(rooms).to_be_visible()
+    await entries(page).nth(0).click()
+    await page.expect_line("Connected to Lounge as Alice.")
+    await expect(rooms).to_be_hidden()  # a room picked: the list is out of the way
+    await expect(toggle).to_have_attribute("aria-expanded", "false")
+    sizes = await page.page.evaluate(
+        "({scroll: document.documentElement.scrollWidth, width: window.innerWidth})"
+    )
+    assert sizes["scroll"] <= sizes["width"], sizes
+
+
+# ------------------------------------------------------------------------ paging, as a rule
+
+
+async def test_paging_asks_once_at_a_time_and_stops_quietly_when_refused(
+    serve: Serve, open_page: OpenPage
+) -> None:
+    """Chat's paging against the replies a server may give, an old one's refusal among them
+    (chat.js with its ui recorded, in the browser; no socket)."""
+    page = await open_page(await serve())
+    said = await page.page.evaluate(
+        """() => import('/static/chat.js').then(({ Chat }) => {
+          const shown = [], prepended = [];
+          const ui = { add: e => shown.push(e.text), update() {}, members() {}, place() {},
+                       refused() {}, paging() {}, rooms() {},
+                       prepend: es => prepended.push(es.map(e => e.text)) };
+          const chat = new Chat(ui);
+          const take = text => { const r = chat.received(JSON.stringify(text));
+                                 for (const { message, purpose } of r) chat.sent(message, purpose);
+                                 return r; };
+          chat.begin("Alice", "Lounge");
+          chat.connected();
+          const asked = take({ action: "connecting", room: "Lounge", user: "Alice",
+                               protocol: "1.2" });
+          const unknown = chat.older(null);  // nothing shown yet: nothing to ask
+          take({ action: "user_list", success: true, room: "Lounge", users: ["Alice"] });
+          take({ action: "history", success: true, room: "Lounge", complete: false,
+                 messages: [{ id: "m5", time: "", user: "Bob", message: "five" }] });
+          const first = chat.older("m5");
+          for (const { message, purpose } of first) chat.sent(message, purpose);
+          const again = chat.older("m5");  // one in flight already
+          take({ action: "history", success: true, room: "Lounge", complete: false,
+                 messages: [{ id: "m4", time: "", user: "Bob", message: "four" }] });
+          const next = chat.older("m4");
+          for (const { message, purpose } of next) chat.sent(message, purpose);
+          take({ action: "history", success: false, message: "Before must be a message id." });
+          return { asked: asked.map(r => r.message.action), unknown, first: first.map(r => r.message),
+                   again, next: next.map(r => r.message), after: chat.older("m4"),
+                   state: chat.paging.state, shown, prepended };
+        })"""
+    )
+    assert said["unknown"] == []
+    assert said["first"] == [{"action": "history", "room": "Lounge", "before": "m5", "limit": 50}]
+    assert said["again"] == []
+    assert said["next"] == [{"action": "history", "room": "Lounge", "before": "m4", "limit": 50}]
+    assert said["prepended"] == [["four"]]
+    assert (said["after"], said["state"]) == ([], "stopped")
+    assert not [text for text in said["shown"] if "Before must" in text]  # quietly
+
+
+def frames_sent(page: ChatPage) -> list[Any]:
+    """Every JSON frame the page sends from now on, on any of its connections."""
+    sent: list[Any] = []
+
+    def watch(websocket: Any) -> None:
+        websocket.on("framesent", lambda payload: sent.append(json.loads(payload)))
+
+    page.page.on("websocket", watch)
+    return sent
