@@ -201,6 +201,153 @@ async def test_on_a_phone_the_rooms_are_behind_a_button(serve: Serve, open_page:
     assert sizes["scroll"] <= sizes["width"], sizes
 
 
+# ------------------------------------------------------------------------ the list of rooms
+
+
+async def test_the_other_rooms_are_listed_and_a_click_joins_one(
+    serve: Serve, open_page: OpenPage
+) -> None:
+    origin = await serve(rate_limit=0)
+    async with aiohttp.ClientSession() as session:
+        bob = await joined_peer(session, chat_url(origin), "Bob", "Kitchen")
+        carol = await joined_peer(session, chat_url(origin), "Carol", "Kitchen")
+        dave = await joined_peer(session, chat_url(origin), "Dave", "Attic")
+        page = await open_page(origin)
+        await page.join("Alice", "Lounge")
+        others = page.page.locator("#room-list .join-room")
+        await expect(others.locator(".name")).to_have_text(["Kitchen", "Attic"])  # not Lounge
+        await expect(others.locator(".users")).to_have_text(["2", "1"])
+        await expect(others.first).to_have_accessible_name("Join Kitchen (2 members)")
+        await page.type("/rooms")  # in the log, too: most members first, then by name
+        await page.expect_line("Rooms: Kitchen (2), Attic (1), Lounge (1)")
+
+        await others.first.click()
+        await page.expect_line("Connected to Kitchen as Alice.")
+        joined = await next_event(bob, "joined")
+        assert (joined["user"], joined["room"]) == ("Alice", "Kitchen")
+        await expect(entries(page)).to_have_text(["Lounge", "Kitchen"])
+        assert await page.members() == ["Alice", "Bob", "Carol"]
+        await expect(others.locator(".name")).to_have_text(["Attic"])  # Kitchen is yours now
+
+        eve = await joined_peer(session, chat_url(origin), "Eve", "Cellar")
+        await page.type("/rooms")  # asked again: the list follows
+        await page.expect_line("Rooms: Kitchen (3), Attic (1), Cellar (1), Lounge (1)")
+        await expect(others.locator(".name")).to_have_text(["Attic", "Cellar"])
+        for ws in (bob, carol, dave, eve):
+            await ws.close()
+
+
+# ------------------------------------------------------------------------ paging back
+
+
+def frames(page: ChatPage) -> list[tuple[str, Any]]:
+    """Every JSON frame the page sends ("sent") or receives ("received") from now on, on any
+    of its connections, in order."""
+    seen: list[tuple[str, Any]] = []
+
+    def watch(websocket: Any) -> None:
+        websocket.on("framesent", lambda payload: seen.append(("sent", json.loads(payload))))
+        websocket.on(
+            "framereceived", lambda payload: seen.append(("received", json.loads(payload)))
+        )
+
+    page.page.on("websocket", watch)
+    return seen
+
+
+def paging_requests(seen: list[tuple[str, Any]]) -> list[Any]:
+    return [frame for way, frame in seen if way == "sent" and "before" in frame]
+
+
+async def more_messages_than(page: ChatPage, count: int) -> None:
+    await page.page.wait_for_function(
+        "n => document.querySelectorAll('.pane:not([hidden]) .log li.message').length > n",
+        arg=count,
+    )
+
+
+async def test_scrolling_to_the_top_loads_older_messages_until_the_beginning(
+    serve: Serve, open_page: OpenPage
+) -> None:
+    origin = await serve(rate_limit=0, history=500)
+    said = [f"message {n}" for n in range(130)]
+    async with aiohttp.ClientSession() as session:
+        bob = await joined_peer(session, chat_url(origin), "Bob", "Lounge")
+        for text in said:
+            await say(bob, text)
+        page = await open_page(origin)
+        seen = frames(page)
+        await page.join("Alice", "Lounge")
+        await page.expect_line("message 129")
+        beginning = page.log.locator("li", has_text="Beginning of the history kept for Lounge")
+        messages = page.log.locator("li.message")
+        for _ in range(len(said)):  # at most one page a message; pages of 50 it should be
+            if await beginning.count():
+                break
+            count = await messages.count()
+            await scroll_log(page, "top")
+            place = await first_in_view(page)
+            await more_messages_than(page, count)
+            text, offset = await first_in_view(page)
+            assert text == place[0]  # the line at the top stays in place: reading goes on
+            assert abs(offset - place[1]) < 1, (offset, place)
+        await expect(beginning).to_have_count(1)
+        assert [text for _, text in await page.messages()] == said  # each once, in order
+        assert await beginning.evaluate("li => li === li.parentElement.firstElementChild")
+
+        asked = paging_requests(seen)
+        assert [request["limit"] for request in asked] == [50, 50, 50]  # 20 + 50 + 50 + 10
+        assert len({request["before"] for request in asked}) == len(asked)
+        # One at a time: each asked only once the one before it was answered.
+        in_flight = False
+        for way, frame in seen:
+            if way == "sent" and "before" in frame:
+                assert not in_flight, "two requests in flight"
+                in_flight = True
+            elif way == "received" and frame.get("action") == "history":
+                in_flight = False
+        await scroll_log(page, "top")  # the beginning: nothing more is asked for
+        await page.type("/users")
+        await page.expect_line("In Lounge: ")
+        assert len(paging_requests(seen)) == len(asked)
+        await bob.close()
+
+
+async def test_more_loads_older_messages_and_a_room_with_few_asks_nothing(
+    serve: Serve, open_page: OpenPage
+) -> None:
+    origin = await serve(rate_limit=0, history=500)
+    async with aiohttp.ClientSession() as session:
+        bob = await joined_peer(session, chat_url(origin), "Bob", "Lounge")
+        for n in range(3):
+            await say(bob, f"few {n}")
+        page = await open_page(origin)
+        seen = frames(page)
+        await page.join("Alice", "Lounge")
+        # All three came on entering, with `complete`: the beginning is known, nothing asked.
+        await page.expect_line("Beginning of the history kept for Lounge")
+        await page.type("/more")
+        await page.type("/users")
+        await page.expect_line("In Lounge: ")
+        assert paging_requests(seen) == []
+        await page.page.click("#leave")
+
+        kitchen = await joined_peer(session, chat_url(origin), "Carol", "Kitchen")
+        ids = [await say(kitchen, f"kitchen {n} " * 30) for n in range(45)]  # long: it scrolls
+        await page.join("Alice", "Kitchen")
+        await page.expect_line("kitchen 44")
+        assert paging_requests(seen) == []  # at the end of a long log: nothing asked yet
+        await page.type("/more 5")
+        await page.expect_line("Beginning of the history kept for Kitchen")  # and scrolled up
+        asked = paging_requests(seen)
+        assert asked[0] == {"action": "history", "room": "Kitchen", "before": ids[25], "limit": 5}
+        assert len(await page.messages()) == 45
+        await page.type("/more 0")
+        await page.expect_line("Usage: /more [N], N from 1 to 100")
+        await bob.close()
+        await kitchen.close()
+
+
 # ------------------------------------------------------------------------ paging, as a rule
 
 
@@ -236,9 +383,9 @@ async def test_paging_asks_once_at_a_time_and_stops_quietly_when_refused(
           const next = chat.older("m4");
           for (const { message, purpose } of next) chat.sent(message, purpose);
           take({ action: "history", success: false, message: "Before must be a message id." });
-          return { asked: asked.map(r => r.message.action), unknown, first: first.map(r => r.message),
-                   again, next: next.map(r => r.message), after: chat.older("m4"),
-                   state: chat.paging.state, shown, prepended };
+          return { asked: asked.map(r => r.message.action), unknown,
+                   first: first.map(r => r.message), again, next: next.map(r => r.message),
+                   after: chat.older("m4"), state: chat.paging.state, shown, prepended };
         })"""
     )
     assert said["unknown"] == []
@@ -248,14 +395,3 @@ async def test_paging_asks_once_at_a_time_and_stops_quietly_when_refused(
     assert said["prepended"] == [["four"]]
     assert (said["after"], said["state"]) == ([], "stopped")
     assert not [text for text in said["shown"] if "Before must" in text]  # quietly
-
-
-def frames_sent(page: ChatPage) -> list[Any]:
-    """Every JSON frame the page sends from now on, on any of its connections."""
-    sent: list[Any] = []
-
-    def watch(websocket: Any) -> None:
-        websocket.on("framesent", lambda payload: sent.append(json.loads(payload)))
-
-    page.page.on("websocket", watch)
-    return sent

@@ -175,15 +175,16 @@ export class RoomPane {
     this.named();
   }
 
-  /** The room: the server's name for it once in, else the one asked for. */
+  /** The room: the server's name for it once in, else the one asked for (a connection
+   * whose joining was refused is elsewhere, but not in the room of this pane). */
   get room() {
-    return this.chat.room ?? this.chat.wanted.room ?? DEFAULT_ROOM;
+    return (this.chat.entered ? this.chat.room : this.chat.wanted.room) || DEFAULT_ROOM;
   }
 
-  /** The nick: the server's once connected, else the one asked for (null: the server's
+  /** The nick: the server's once in the room, else the one asked for (null: the server's
    * choice). */
   get nick() {
-    return this.chat.nick ?? this.chat.wanted.nick;
+    return this.chat.entered ? this.chat.nick : (this.chat.wanted.nick ?? this.chat.nick);
   }
 
   /** Whether it has been in its room (refusals of the first joining are not yet that). */

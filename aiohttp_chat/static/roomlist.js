@@ -33,11 +33,14 @@ export class RoomDirectory {
     this.section.hidden = true; // until a server says it has the list
   }
 
-  /** The server's list (null: it has none), shown without the rooms `mine` says the page is
-   * in. @param {RoomCount[] | null} rooms @param {(room: string) => boolean} mine */
+  /** The server's list, shown without the rooms `mine` says the page is in; null: the
+   * server did not give it (a server without it: the list stays hidden; a passing refusal,
+   * such as the rate limit's: the last list stays).
+   * @param {RoomCount[] | null} rooms @param {(room: string) => boolean} mine */
   show(rooms, mine) {
+    if (rooms === null) return;
     this.rooms = rooms;
-    this.section.hidden = rooms === null;
+    this.section.hidden = false;
     this.refilter(mine);
   }
 
