@@ -1,10 +1,8 @@
 """The chat page in a real browser: Debian's Chromium driven by Playwright.
 
 `launch()` starts the browser; `ChatPage` is one open chat page as a test (or the screenshot
-command) uses it; the fixtures `browser`, `serve` (a chat server in the test's process) and
-`open_page` are the browser tests' (a pytest plugin: conftest.py names this module). Every
-page fails its test when a script error, a console error, a CSP violation, a dialog (`alert`)
-or a request to another host happens on it.
+command) uses it. Every page fails its test when a script error, a console error, a CSP
+violation, a dialog (`alert`) or a request to another host happens on it.
 
 One console error is the browser's, not the page's: while a test keeps the server down on
 purpose (`async with page.outage(): ...`), each reconnect attempt that the browser reports as
@@ -18,19 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
-from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from aiohttp_chat.server import Settings, create_app
-
 from .support.needs import require
-from .support.servers import many_people
 
 CHROMIUM = "/usr/bin/chromium"
 # As this machine's notes advise: no background traffic to Google's hosts, which this
@@ -221,44 +214,3 @@ class ChatPage:
             "items => items.map(li => li.dataset.nick)"
         )
         return names
-
-
-# ------------------------------------------------------------------------ the fixtures
-
-OpenPage = Callable[..., Awaitable[ChatPage]]
-Serve = Callable[..., Awaitable[str]]
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    require_chromium()
-    async with launch() as browser:
-        yield browser
-
-
-@pytest.fixture
-async def serve(
-    aiohttp_server: Callable[..., Awaitable[TestServer]],
-) -> Serve:
-    """Start a chat server in this process; its origin (`http://127.0.0.1:PORT`)."""
-
-    async def start(**settings: Any) -> str:
-        server = await aiohttp_server(create_app(many_people(Settings(**settings))))
-        return f"http://127.0.0.1:{server.port}"
-
-    return start
-
-
-@pytest.fixture
-async def open_page(browser: Browser) -> AsyncIterator[OpenPage]:
-    """Open chat pages; each must end the test without script errors, dialogs or requests
-    to other hosts."""
-    opened: list[ChatPage] = []
-
-    async def open_one(origin: str, **options: Any) -> ChatPage:
-        opened.append(await ChatPage.open(browser, origin, **options))
-        return opened[-1]
-
-    yield open_one
-    for page in opened:
-        page.assert_fine()

@@ -16,8 +16,9 @@ from playwright.async_api import Browser, expect
 from aiohttp_chat.client_console import Quit, Show, closed, parse_line
 
 from . import screenshots
-from .browser import RECONNECT_MS, ChatPage, OpenPage, Serve, require_chromium
+from .browser import RECONNECT_MS, ChatPage, require_chromium
 from .support.checks import eventually
+from .support.pages import OpenPage, Serve
 from .support.peers import joined_peer, next_event, say
 from .support.processes import ClientProcess
 from .support.proxy import TcpProxy

@@ -10,7 +10,8 @@ from typing import Any
 import aiohttp
 from playwright.async_api import expect
 
-from .browser import ChatPage, OpenPage, Serve
+from .browser import ChatPage
+from .support.pages import OpenPage, Serve
 from .support.peers import joined_peer, next_event, say
 
 
@@ -117,6 +118,71 @@ async def test_two_rooms_at_once_keep_their_own_logs_members_and_places(
         await expect(entries(page)).to_have_text(["Lounge"])
         await bob.close()
         await carol.close()
+
+
+OBSERVE = """() => import('/static/app.js').then(({ panes }) => {
+  window.heard = [];
+  const say = (what, pane, more = {}) => window.heard.push({ what, room: pane.room, ...more });
+  panes.observe({
+    opened: (pane) => say("opened", pane, { counts: pane.counts.className }),
+    adding: (pane, entry, how) => say("adding", pane, { text: entry.text, ...how,
+      drawn: pane.render.nodes.has(entry) }),
+    message: (pane, entry, how) => say("message", pane, { text: entry.text, ...how,
+      drawn: pane.render.nodes.get(entry)?.isConnected === true }),
+    shown: (pane) => say("shown", pane, { visible: pane.visible }),
+    hidden: (pane) => say("hidden", pane, { visible: pane.visible }),
+    closed: (pane) => say("closed", pane),
+  });
+})"""
+
+
+async def test_every_room_can_be_followed_by_another_part_of_the_page(
+    serve: Serve, open_page: OpenPage
+) -> None:
+    """The hooks the unread counts use: each room's messages (live or not, own or not), the
+    room shown or hidden, closed; and a place for counts in its side-list entry."""
+    origin = await serve(rate_limit=0)
+    async with aiohttp.ClientSession() as session:
+        bob = await joined_peer(session, chat_url(origin), "Bob", "Lounge")
+        await say(bob, "before")
+        page = await open_page(origin)
+        await page.join("Alice", "Lounge")
+        await page.page.evaluate(OBSERVE)
+        await page.type("/join Kitchen")
+        await page.expect_line("Connected to Kitchen as Alice.")
+        await say(bob, "while away")
+        await page.type("mine")
+        await page.expect_line("mine")
+        await entries(page).nth(0).click()
+        await page.page.get_by_role("button", name="Leave Kitchen").click()
+        await page.expect_line("while away")
+        heard = await page.page.evaluate("window.heard")
+        assert {"what": "opened", "room": "Lounge", "counts": "counts"} in heard  # already open
+        assert heard[1:3] == [
+            {"what": "opened", "room": "Kitchen", "counts": "counts"},
+            {"what": "hidden", "room": "Lounge", "visible": False},
+        ]
+        messages = [h for h in heard if h["what"] in ("adding", "message")]
+        assert messages == [
+            {"what": "adding", "room": "Lounge", "text": "while away", "live": True,
+             "own": False, "drawn": False},
+            {"what": "message", "room": "Lounge", "text": "while away", "live": True,
+             "own": False, "drawn": True},
+            {"what": "adding", "room": "Kitchen", "text": "mine", "live": True, "own": True,
+             "drawn": False},
+            {"what": "message", "room": "Kitchen", "text": "mine", "live": True, "own": True,
+             "drawn": True},
+        ]  # fmt: skip
+        shown = [
+            (h["what"], h["room"]) for h in heard if h["what"] in ("shown", "hidden", "closed")
+        ]
+        assert shown == [
+            ("hidden", "Lounge"), ("shown", "Kitchen"), ("hidden", "Kitchen"), ("shown", "Lounge"),
+            ("closed", "Kitchen"),
+        ]  # fmt: skip
+        counts = page.page.locator("#my-rooms .room-entry .counts")
+        await expect(counts).to_have_count(1)
+        await bob.close()
 
 
 async def test_quit_leaves_the_room_shown_politely_and_the_others_stay(

@@ -420,3 +420,7 @@ if (restored) select(restored);
 const place = storage.recallPlace();
 if (linked && (restored || place.nick)) openRoom(linked, restored?.nick ?? place.nick, restored ?? "link");
 else if (!restored) showJoinForm(linked ? { nick: "", room: linked } : place);
+
+// The rooms open, for the parts of the page that follow every room (pane.js's PaneObserver:
+// `panes.observe(observer)`), and for the browser tests, which follow them the same way.
+export { panes };

@@ -34,8 +34,12 @@ const TOP_MARGIN = 160;
  * What another part of the page may follow of every pane; each method is optional.
  * @typedef {object} PaneObserver
  * @property {(pane: RoomPane) => void} [opened]  made, its side-list entry in place
+ * @property {(pane: RoomPane, entry: Entry, how: Arrival) => void} [adding]  a chat message
+ *   about to be drawn at the end of its log: it may still be marked (a mention, say); the
+ *   log is as before it (`pane.atBottom()`)
  * @property {(pane: RoomPane, entry: Entry, how: Arrival) => void} [message]  a chat message
- *   shown in its log (the entry: see chat.js; `pane.render.nodes.get(entry)` is its <li>)
+ *   shown in its log, at the end or (paged back) at the top (the entry: see chat.js;
+ *   `pane.render.nodes.get(entry)` is its <li>)
  * @property {(pane: RoomPane) => void} [placed]  in its room (`pane.room`), or renamed
  * @property {(pane: RoomPane) => void} [shown]  now the pane shown (`pane.visible`)
  * @property {(pane: RoomPane) => void} [hidden]  another is shown now
@@ -127,15 +131,19 @@ export class RoomPane {
     );
     this.chat = new Chat({
       add: (entry) => {
+        const how = entry.kind === "message" ? this.arrival(entry, !entry.history) : null;
+        if (how) this.notify((o) => o.adding?.(this, entry, how));
         this.render.add(entry);
-        if (entry.kind === "message") this.arrived(entry, !entry.history);
+        if (how) this.notify((o) => o.message?.(this, entry, how));
       },
       update: (entry) => this.render.update(entry),
       prepend: (entries) => {
+        const arrived = entries.filter((entry) => entry.kind === "message");
+        for (const entry of arrived) this.notify((o) => o.adding?.(this, entry, this.arrival(entry, false)));
         this.render.prepend(entries);
         if (this.reveal) this.log.scrollTop = 0; // asked for by /more: shown
         this.reveal = false;
-        for (const entry of entries) if (entry.kind === "message") this.arrived(entry, false);
+        for (const entry of arrived) this.notify((o) => o.message?.(this, entry, this.arrival(entry, false)));
       },
       paging: (state) => {
         this.render.loading(state === "asked");
@@ -301,10 +309,9 @@ export class RoomPane {
     this.chat.show({ kind, text });
   }
 
-  /** @param {Entry} entry @param {boolean} live */
-  arrived(entry, live) {
-    const how = { live, own: entry.mine === true };
-    this.notify((o) => o.message?.(this, entry, how));
+  /** @param {Entry} entry @param {boolean} live @returns {Arrival} */
+  arrival(entry, live) {
+    return { live, own: entry.mine === true };
   }
 
   /** @param {(observer: PaneObserver) => void} tell */

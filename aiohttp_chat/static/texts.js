@@ -96,10 +96,17 @@ export const CLOSINGS = new Map([
 ]);
 /** @param {number} count */
 export const members = (count) => `Members (${count})`;
+/** @param {unknown} room @param {unknown} nick */
+export const where = (room, nick) => `${room} · ${nick}`;
+export const YOU = "(you)";
+
+// Several rooms at once, the list of rooms (pane.js, panes.js, roomlist.js).
 /** @param {number} count */
 export const roomsToggle = (count) => `Rooms (${count})`;
-/** The tab's title while in `room` (nowhere: null). @param {unknown} room */
-export const title = (room) => (room === null ? "aiohttp-chat" : `${room} · aiohttp-chat`);
+/** The tab's title: the room shown, after the count of what is unseen (`!`: one names you).
+ * @param {unknown} room @param {number} count @param {boolean} mention */
+export const title = (room, count = 0, mention = false) =>
+  `${count ? `(${count}${mention ? "!" : ""}) ` : ""}${room ? `${room} · ` : ""}aiohttp-chat`;
 /** @param {unknown} room */
 export const alreadyIn = (room) => `You are in ${room} already.`;
 /** @param {unknown} room */
@@ -116,6 +123,3 @@ export const roomList = (rooms) =>
     ? `Rooms: ${rooms.map(({ room, users }) => `${room} (${users})`).join(", ")}`
     : "No room has members.";
 export const NO_OTHER_ROOMS = "No other room has members.";
-/** @param {unknown} room @param {unknown} nick */
-export const where = (room, nick) => `${room} · ${nick}`;
-export const YOU = "(you)";
