@@ -264,7 +264,7 @@ async def test_a_refused_room_is_said_in_the_room_it_was_asked_from(
 
 
 async def test_on_a_phone_the_rooms_are_behind_a_button(serve: Serve, open_page: OpenPage) -> None:
-    origin = await serve()
+    origin = await serve(rate_limit=0)
     page = await open_page(origin, viewport={"width": 360, "height": 640}, is_mobile=True)
     await page.join("Alice", "Lounge")
     await page.type("/join Kitchen")
@@ -281,6 +281,16 @@ async def test_on_a_phone_the_rooms_are_behind_a_button(serve: Serve, open_page:
     await page.expect_line("Connected to Lounge as Alice.")
     await expect(rooms).to_be_hidden()  # a room picked: the list is out of the way
     await expect(toggle).to_have_attribute("aria-expanded", "false")
+    async with aiohttp.ClientSession() as session:  # opening the list asks for it anew
+        bob = await joined_peer(session, chat_url(origin), "Bob", "Room with long name")
+        await toggle.click()
+        other = page.page.locator("#room-list .join-room")
+        await expect(other.locator(".name")).to_have_text(["Room with long name"])
+        await other.first.click()
+        await page.expect_line("Connected to Room with long name as Alice.")
+        await expect(rooms).to_be_hidden()
+        await expect(toggle).to_have_text("Rooms (3)")
+        await bob.close()
     sizes = await page.page.evaluate(
         "({scroll: document.documentElement.scrollWidth, width: window.innerWidth})"
     )
