@@ -332,9 +332,9 @@ class Terminal:
         return self.read_line, self.print
 
     def print(self, text: str) -> None:
-        """Print `text` (one or more lines) above the input row."""
-        self._write(f"{CLEAR_ROW}{text}\n")
-        self._draw()
+        """Print `text` (one or more lines) above the input row, in one write with the row
+        drawn again: the terminal never shows the text without the row under it."""
+        self._write(f"{CLEAR_ROW}{text}\n{self._row()}")
 
     def columns(self) -> int:
         """The terminal's width now. Asked of the terminal itself: a COLUMNS variable in the
@@ -345,8 +345,12 @@ class Terminal:
             return shutil.get_terminal_size().columns
 
     def _draw(self) -> None:
+        self._write(self._row())
+
+    def _row(self) -> str:
+        """What draws the input row, the cursor where it is in the line."""
         row, column = self.editor.row(self.columns())
-        self._write(f"{CLEAR_ROW}{row}\r" + (f"\x1b[{column}C" if column else ""))
+        return f"{CLEAR_ROW}{row}\r" + (f"\x1b[{column}C" if column else "")
 
     def _write(self, text: str) -> None:
         self._writer.write(text.encode())
