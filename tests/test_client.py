@@ -14,6 +14,7 @@ from aiohttp import WSCloseCode, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from aiohttp_chat.client import ChatEnded, chat, ending
+from aiohttp_chat.client_console import MENTION_STYLES
 from aiohttp_chat.client_view import ChatView
 from aiohttp_chat.server import ROOMS, Settings
 
@@ -438,3 +439,55 @@ async def test_join_shows_the_rooms_recent_messages_and_history_shows_them_again
     assert [line.split("] ", 1)[1] for line in again[1:]] == [
         f"{talker.nick}: {text}" for text in ("m23", "m24", "live")
     ]
+
+
+class Shown:
+    """What the client printed, for a test to wait on."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self._changed = asyncio.Event()
+
+    def __call__(self, text: str) -> None:
+        self.texts.append(text)
+        self._changed.set()
+
+    async def wait_for(self, part: str) -> str:
+        """The first text printed that holds `part` (waiting for it, if need be)."""
+        async with asyncio.timeout(5):
+            while not (found := [text for text in self.texts if part in text]):
+                self._changed.clear()
+                await self._changed.wait()
+        return found[0]
+
+
+async def test_mentions_and_the_rooms_members_on_a_real_server(
+    client: TestClient[Any, Any], connect: Connect
+) -> None:
+    bob, carol = await connect(), await connect()
+    await bob.set_nick("Bob")
+    await carol.set_nick("Carol")
+    shown = Shown()
+    view = ChatView(mention_style=MENTION_STYLES["bold"], bell=True)
+    view.connected(resumed=False, nick="Alice", in_handshake=True)
+    ws = await client.ws_connect("/chat", params=view.query(), autoping=False)
+    keyboard = Keyboard("/users")  # answered after what the client asked for on entering
+    running = asyncio.create_task(chat(ws, keyboard, shown, view=view))
+    await shown.wait_for("*** In Default:")
+    assert view.nicks() == ["Bob", "Carol"]  # nobody spoke yet: by name
+
+    await bob.ask(action="chat_message", message="@alice, look")
+    await carol.ask(action="chat_message", message="malice aforethought")
+    assert await shown.wait_for("look") == "\a\x1b[1m>>>Bob: @alice, look\x1b[0m"
+    assert await shown.wait_for("aforethought") == ">>>Carol: malice aforethought"
+    assert view.nicks() == ["Carol", "Bob"]  # who spoke last first
+
+    await bob.ask(action="set_nick", nick="Bobby")
+    await shown.wait_for("*** Bob is now known as Bobby")
+    await carol.ws.close()
+    await shown.wait_for("*** Carol left Default")
+    assert view.nicks() == ["Bobby"]
+    keyboard.lines.put_nowait("Bobby: thanks")  # your own: never a mention
+    keyboard.lines.put_nowait(None)
+    await asyncio.wait_for(running, 5)
+    assert ">>>Alice: Bobby: thanks" in shown.texts
