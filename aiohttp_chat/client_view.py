@@ -499,6 +499,7 @@ class ChatView:
             self._expect_wish(asks, in_handshake=False)
             if not asks:  # (it says no more: no greeting to wait for)
                 self.entered.set()
+            asks.append(self._members_request(self._wish[1] or self.room))  # after the wish
             return f"*** {user} joined {room}"
         if action == "connecting":
             if self.room != event.get("room"):

@@ -491,3 +491,42 @@ async def test_mentions_and_the_rooms_members_on_a_real_server(
     keyboard.lines.put_nowait(None)
     await asyncio.wait_for(running, 5)
     assert ">>>Alice: Bobby: thanks" in shown.texts
+
+
+async def test_more_and_rooms_against_the_original_server(
+    aiohttp_client: Callable[..., Any],
+) -> None:
+    """The original knows neither history nor a list of rooms: /more says so without asking
+    (it greets with `join`, so the client knows it for one), /rooms shows its refusal."""
+    asked: list[str] = []
+
+    async def original(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json({"action": "join", "room": "Default", "user": "User42"})
+        async for message in ws:
+            action = message.json()["action"]
+            asked.append(action)
+            if action == "user_list":
+                await ws.send_json({"action": action, "success": True, "room": "Default",
+                                    "users": ["User42", "Bob"]})  # fmt: skip
+            else:
+                await ws.send_json({"action": action, "success": False, "message": "Not allowed."})
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/chat", original)
+    test_client: TestClient[Any, Any] = await aiohttp_client(TestServer(app))
+    shown = Shown()
+    view = ChatView()
+    view.connected(resumed=False)
+    ws = await test_client.ws_connect("/chat", autoping=False)
+    await chat(ws, Keyboard("/more", "/rooms", None), shown, view=view)
+    assert shown.texts == [
+        "*** User42 joined Default",
+        "*** This server cannot show what came before in Default; "
+        "/history N shows its last N messages.",
+        "!!! /rooms: Not allowed.",
+    ]
+    assert "history" not in asked[asked.index("room_list") :]  # /more sent nothing
+    assert view.nicks() == ["Bob"]
