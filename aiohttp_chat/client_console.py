@@ -1,9 +1,11 @@
 """What the terminal client shows and what its commands mean: pure functions, no I/O.
 
 Every piece of text from peers is escaped (`escape`) so that nobody can drive your terminal
-with escape sequences; `chat_line` and `history_line` lay messages out, `typed` names the
-command behind a request. `parse_line` turns what the user typed into a request, a local
-action or a chat message. (`client_view.ChatView` decides what to show, with these.)
+with escape sequences; `chat_line` and `history_line` lay messages out (never cutting a
+URL), `highlighted` styles a mention (after escaping), `rooms_lines` lays out `/rooms`,
+`typed` names the command behind a request. `parse_line` turns what the user typed into a
+request, a local action or a chat message. (`client_view.ChatView` decides what to show,
+with these.)
 `unreachable` says in plain words why a connection could not be made, `bad_url` why a URL
 cannot be one, `not_a_chat` that the server reached is not a chat, `closed` why the server
 ended one (from `CLOSINGS`).
