@@ -164,10 +164,13 @@ class ChatSession:
         room = self.room if room is None else protocol.validate_room(room)
         return protocol.user_list_reply(room, await self.rooms.users(room))
 
+    async def room_list(self, request: Message) -> Message:
+        return protocol.room_list_reply(await self.rooms.room_list())
+
     async def history_request(self, request: Message) -> Message:
-        room, after, limit = protocol.validate_history(request, self.room)
+        room, after, before, limit = protocol.validate_history(request, self.room)
         self.stats.history_requests += 1
-        messages, complete = await self.rooms.read_history(room, after, limit)
+        messages, complete = await self.rooms.read_history(room, after, limit, before)
         if self.missed == room:  # told once: its next catching up is from the history
             complete, self.missed = False, None
         return protocol.history_reply(room, messages, complete)
@@ -197,6 +200,7 @@ _HANDLERS: dict[str, Callable[[ChatSession, Message], Awaitable[Message]]] = {
     protocol.CHAT_MESSAGE: ChatSession.chat_message,
     protocol.USER_LIST: ChatSession.user_list,
     protocol.HISTORY: ChatSession.history_request,
+    protocol.ROOM_LIST: ChatSession.room_list,
 }
 
 

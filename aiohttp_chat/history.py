@@ -26,9 +26,9 @@ import secrets
 import sys
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from operator import itemgetter
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from . import protocol
 from .protocol import Message
@@ -52,22 +52,12 @@ def new_epoch() -> str:
     return secrets.token_hex(4)
 
 
-class Entry(NamedTuple):
-    id: str
-    time: str
-    user: str
-    message: str
-
-
-def select(
-    entries: Sequence[Entry], found: int | None, after: str | None, limit: int
-) -> tuple[list[Message], bool]:
-    """The reply's messages and `complete`, given the kept `entries` (oldest first) and the
-    index of the `after` entry among them (None: `after` is not kept, or was not given)."""
-    kept = entries if found is None else entries[found + 1 :]
-    newest = kept[-limit:]
-    complete = (after is None or found is not None) and len(newest) == len(kept)
-    return [protocol.history_entry(*entry) for entry in newest], complete
+def complete(
+    after: str | None, after_kept: bool, before: str | None, before_kept: bool, cut: bool
+) -> bool:
+    """A history reply's `complete`: each bound given names a kept message, and the limit cut
+    none of the messages between them."""
+    return (after is None or after_kept) and (before is None or before_kept) and not cut
 
 
 Kept = tuple[int, str, str, str]  # a message in memory: its N, time, user and text
@@ -137,32 +127,43 @@ class MemoryHistory:
                 self._forget(oldest_room)
         return id
 
-    def read(self, room: str, after: str | None, limit: int) -> tuple[list[Message], bool]:
-        """The newest `limit` messages kept for `room` (after `after`), and `complete`."""
+    def read(
+        self, room: str, after: str | None, limit: int, before: str | None = None
+    ) -> tuple[list[Message], bool]:
+        """The newest `limit` messages kept for `room` after `after` and before `before`
+        (each None: no bound), and `complete`."""
         self._expire(self._clock())
         kept = self._rooms.get(room)
         entries = kept.entries if kept is not None else []
         found = self._find(entries, after)
         start = 0 if found is None else found + 1
-        newest = max(start, len(entries) - limit)
-        complete = (after is None or found is not None) and newest == start
+        end, placed = len(entries), True
+        if before is not None:
+            if (n := self._number(before)) is None:  # not of this epoch: older than nothing
+                return [], False
+            end = bisect.bisect_left(entries, n, key=_N)
+            placed = end < len(entries) and entries[end][0] == n
+        newest = max(start, end - limit)
         epoch = self.epoch
         return [
             protocol.history_entry(f"{epoch}-{n}", stamp, user, message)
-            for n, stamp, user, message in entries[newest:]
-        ], complete
+            for n, stamp, user, message in entries[newest:end]
+        ], complete(after, found is not None, before, placed, cut=newest > start)
 
     def rooms(self) -> int:
         return len(self._rooms)
 
     def _find(self, entries: list[Kept], after: str | None) -> int | None:
-        if after is None:
+        """The index of the entry `after` names, if it is kept."""
+        if after is None or (n := self._number(after)) is None:
             return None
-        epoch, _, n = after.rpartition("-")
-        if epoch != self.epoch or not _is_number(n):
-            return None
-        i = bisect.bisect_left(entries, int(n), key=_N)
-        return i if i < len(entries) and entries[i][0] == int(n) else None
+        i = bisect.bisect_left(entries, n, key=_N)
+        return i if i < len(entries) and entries[i][0] == n else None
+
+    def _number(self, id: str) -> int | None:
+        """The number of an id of this epoch (kept or not), or None."""
+        epoch, _, n = id.rpartition("-")
+        return int(n) if epoch == self.epoch and _is_number(n) else None
 
     def _drop_oldest(self, kept: _Room) -> None:
         _, _, user, message = kept.entries.pop(0)
@@ -232,11 +233,14 @@ def text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def from_stream(reply: Any, after: str | None, limit: int) -> tuple[list[Message], bool]:
+def from_stream(
+    reply: Any, after: str | None, limit: int, before: str | None = None
+) -> tuple[list[Message], bool]:
     """The messages and `complete` from `keys.READ`'s reply (asked for `limit + 1`)."""
-    epoch, found, newest_first = reply
-    entries = []
-    for n, fields in reversed(newest_first):
+    epoch, found, placed, newest_first = reply
+    messages = []
+    for n, fields in reversed(newest_first[:limit]):
         values = dict(zip(map(text, fields[::2]), map(text, fields[1::2]), strict=True))
-        entries.append(Entry(f"{text(epoch)}-{text(n)}", values["t"], values["u"], values["m"]))
-    return select(entries, -1 if found else None, after, limit)  # -1: all are after it
+        id = f"{text(epoch)}-{text(n)}"
+        messages.append(protocol.history_entry(id, values["t"], values["u"], values["m"]))
+    return messages, complete(after, bool(found), before, bool(placed), len(newest_first) > limit)

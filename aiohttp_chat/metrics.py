@@ -22,15 +22,7 @@ from . import protocol
 from .endings import Ending
 
 PREFIX: Final = "aiohttp_chat_"
-ACTIONS: Final = frozenset(
-    {
-        protocol.SET_NICK,
-        protocol.JOIN_ROOM,
-        protocol.CHAT_MESSAGE,
-        protocol.USER_LIST,
-        protocol.HISTORY,
-    }
-)
+ACTIONS: Final = frozenset(protocol.ACTIONS)
 # Why connections ended, and why handshakes were refused: the label values, all of them.
 DISCONNECTS: Final = tuple(ending.value for ending in Ending)
 REFUSALS: Final = (

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import enum
 import functools
+import heapq
 import json
 import math
 import re
 import time
 import unicodedata
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Iterable, Mapping
+from typing import Any, Final, NamedTuple
 
 import orjson
 
@@ -34,9 +35,12 @@ JOIN_ROOM: Final = "join_room"
 CHAT_MESSAGE: Final = "chat_message"
 USER_LIST: Final = "user_list"
 HISTORY: Final = "history"
+ROOM_LIST: Final = "room_list"
+ACTIONS: Final = (SET_NICK, JOIN_ROOM, CHAT_MESSAGE, USER_LIST, HISTORY, ROOM_LIST)  # requests
 
 HISTORY_LIMIT_MAX: Final = 100
 HISTORY_LIMIT_DEFAULT: Final = 50
+ROOM_LIST_MAX: Final = 100  # rooms in a `room_list` reply: the largest
 
 # User-visible texts (part of the API: clients match on them).
 NICK_INVALID: Final = "Name must be a string and between 3-20 chars."
@@ -62,6 +66,7 @@ TOO_MANY_CONNECTIONS: Final = "Too many connections from your address."
 ORIGIN_NOT_ALLOWED: Final = "Origin not allowed."
 LIMIT_INVALID: Final = f"Limit must be an integer between 1 and {HISTORY_LIMIT_MAX}."
 AFTER_INVALID: Final = "After must be a message id."
+BEFORE_INVALID: Final = "Before must be a message id."
 ROOM_CHANGES_LIMITED: Final = "Too many room changes, slow down."
 RESUMED_REASON: Final = "Resumed elsewhere"  # the close reason, with 4001
 RESUMED_CODE: Final = 4001
@@ -208,17 +213,36 @@ def validate_chat_message(value: object, limit: int) -> str:
     return value
 
 
-def validate_history(request: Message, current_room: str) -> tuple[str, str | None, int]:
-    """The room, `after` id (or None) and limit of a `history` request, or `ProtocolError`."""
+class Page(NamedTuple):
+    """What a `history` request asks for: a room, at most `limit` of its newest messages
+    after the message `after` names and before the one `before` names (None: no bound)."""
+
+    room: str
+    after: str | None
+    before: str | None
+    limit: int
+
+
+def validate_history(request: Message, current_room: str) -> Page:
+    """What a `history` request asks for, or `ProtocolError` with the text to answer."""
     room = request.get("room")
     room = current_room if room is None else validate_room(room)
     limit = request.get("limit", HISTORY_LIMIT_DEFAULT)
     if type(limit) is not int or not 1 <= limit <= HISTORY_LIMIT_MAX:  # bool is no limit
         raise ProtocolError(LIMIT_INVALID)
-    after = request.get("after")
-    if after is not None and (not isinstance(after, str) or not after):
-        raise ProtocolError(AFTER_INVALID)
-    return room, after, limit
+    return Page(
+        room,
+        _message_id(request, "after", AFTER_INVALID),
+        _message_id(request, "before", BEFORE_INVALID),
+        limit,
+    )
+
+
+def _message_id(request: Message, field: str, invalid: str) -> str | None:
+    value = request.get(field)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ProtocolError(invalid)
+    return value
 
 
 class Wish:
@@ -380,6 +404,25 @@ def history_reply(room: str, messages: list[Message], complete: bool) -> Message
 
 def user_list_reply(room: str, users: list[str]) -> Message:
     return {"action": USER_LIST, "success": True, "room": room, "users": users}
+
+
+def room_list_reply(rooms: list[tuple[str, int]]) -> Message:
+    """`rooms` as (name, member count) pairs, in the order given."""
+    return {
+        "action": ROOM_LIST,
+        "success": True,
+        "rooms": [{"room": room, "users": users} for room, users in rooms],
+    }
+
+
+def largest_rooms(counts: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The rooms a `room_list` reply names: those with members, most members first, then by
+    name, at most `ROOM_LIST_MAX`."""
+    return heapq.nsmallest(ROOM_LIST_MAX, ((r, n) for r, n in counts if n > 0), key=_by_size)
+
+
+def _by_size(count: tuple[str, int]) -> tuple[int, str]:
+    return -count[1], count[0]
 
 
 def echo_reply(value: object) -> Message:

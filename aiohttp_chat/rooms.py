@@ -100,9 +100,14 @@ class Rooms(Protocol):
 
     async def users(self, room: str) -> list[str]: ...
 
+    async def room_list(self) -> list[tuple[str, int]]:
+        """The rooms with members, each with its member count (`protocol.largest_rooms`)."""
+
     async def read_history(
-        self, room: str, after: str | None, limit: int
-    ) -> tuple[list[Message], bool]: ...
+        self, room: str, after: str | None, limit: int, before: str | None = None
+    ) -> tuple[list[Message], bool]:
+        """The newest `limit` messages kept for `room` between `after` and `before` (ids;
+        None: no bound), oldest first, and `complete` (protocol 1.1 and 1.2)."""
 
 
 class LocalRooms:
@@ -182,10 +187,13 @@ class LocalRooms:
     async def users(self, room: str) -> list[str]:
         return utils.list_users(self.registry, room)
 
+    async def room_list(self) -> list[tuple[str, int]]:
+        return protocol.largest_rooms(utils.room_sizes(self.registry))
+
     async def read_history(
-        self, room: str, after: str | None, limit: int
+        self, room: str, after: str | None, limit: int, before: str | None = None
     ) -> tuple[list[Message], bool]:
-        return self.history.read(room, after, limit)
+        return self.history.read(room, after, limit, before)
 
     def broadcast_here(self, room: str, payload: bytes, exclude: ChatSocket | None = None) -> None:
         self.stats.deliveries += utils.broadcast(self.registry, room, payload, exclude)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Final, TypeVar
 
 from . import frames, protocol
@@ -124,6 +125,11 @@ def list_users(registry: Registry[T], room: str) -> list[str]:
     """The nicks in `room`; an unknown room is empty and is not created."""
     members = registry.get(room)
     return list(members) if members else []
+
+
+def room_sizes(registry: Registry[T]) -> Iterator[tuple[str, int]]:
+    """Each room and how many members it has here."""
+    return ((room, len(members)) for room, members in registry.items())
 
 
 def broadcast(

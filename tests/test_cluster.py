@@ -90,6 +90,65 @@ async def test_cross_node_chat_in_order_and_global_user_lists(node: StartNode) -
     assert await users(alice, "Nowhere") == set()
 
 
+async def test_paging_back_across_nodes(node: StartNode) -> None:
+    one, two = await node(), await node()
+    alice, bob = await open_peer(one), await open_peer(two)
+    sent = [(await alice.ask(action="chat_message", message=f"m{i}"))["id"] for i in range(30)]
+    pages: list[list[str]] = []
+    before: dict[str, str] = {}
+    while True:
+        reply = await bob.ask(action="history", limit=12, **before)
+        pages.append([message["id"] for message in reply["messages"]])
+        if reply["complete"]:
+            break
+        before = {"before": pages[-1][0]}
+    assert [len(page) for page in pages] == [12, 12, 6]
+    assert [id for page in reversed(pages) for id in page] == sent
+    between = await bob.ask(action="history", after=sent[3], before=sent[9])
+    assert ([m["message"] for m in between["messages"]], between["complete"]) == (
+        ["m4", "m5", "m6", "m7", "m8"],
+        True,
+    )
+    epoch = sent[0].split("-")[0]
+    for unknown in ("nonsense", "abcd-0-5", f"{epoch}-0-{2**64}", f"{epoch}-0"):
+        reply = await bob.ask(action="history", before=unknown)
+        assert (reply["messages"], reply["complete"]) == ([], False), unknown
+    for not_yet in (f"{epoch}-0-99", f"{epoch}-1-2"):  # never issued, placed by number
+        reply = await bob.ask(action="history", before=not_yet, limit=3)
+        assert ([m["id"] for m in reply["messages"]], reply["complete"]) == (sent[-3:], False)
+
+
+async def rooms(peer: Peer) -> list[tuple[str, int]]:
+    reply = await peer.ask(action="room_list")
+    assert reply["success"] is True, reply
+    return [(entry["room"], entry["users"]) for entry in reply["rooms"]]
+
+
+async def rooms_become(peer: Peer, expected: list[tuple[str, int]]) -> None:
+    async def listed() -> bool:
+        return await rooms(peer) == expected
+
+    await eventually(listed, 5)
+
+
+async def test_the_list_of_rooms_counts_every_node(node: StartNode) -> None:
+    one, two = await node(), await node()
+    people = [await open_peer(one) for _ in range(3)] + [await open_peer(two) for _ in range(4)]
+    places = ["Lounge", "Lounge", "Attic", "Lounge", "Attic", "Zoo", "Bar"]
+    for peer, room in zip(people, places, strict=True):
+        await peer.join(room)
+    expected = [("Lounge", 3), ("Attic", 2), ("Bar", 1), ("Zoo", 1)]
+    await rooms_become(people[0], expected)
+    assert await rooms(people[-1]) == expected
+    await people[0].ws.close()  # on node one
+    await people[5].ask(action="join_room", room="Lounge")  # from Zoo, on node two
+    await people[4].ws.close()  # on node two
+    await rooms_become(people[1], [("Lounge", 3), ("Attic", 1), ("Bar", 1)])
+    for peer in people[1:4]:
+        await peer.ws.close()
+    await rooms_become(people[6], [("Bar", 1), ("Lounge", 1)])
+
+
 async def test_nicks_are_unique_per_room_across_nodes(node: StartNode) -> None:
     one, two = await node(), await node()
     alice, bob = await open_peer(one), await open_peer(two)
@@ -414,6 +473,9 @@ async def test_a_killed_node_leaves_with_shame_within_30_seconds(
         assert time.monotonic() - started < 30
         await alice.send_json({"action": "user_list"})
         assert (await alice.receive_json(timeout=TIMEOUT))["users"] == [alice_nick]
+        await alice.send_json({"action": "room_list"})  # its member is counted out too
+        listed = await alice.receive_json(timeout=TIMEOUT)
+        assert listed["rooms"] == [{"room": "Default", "users": 1}]
 
 
 async def test_a_stopped_node_tells_the_other_nodes_at_once(

@@ -20,6 +20,7 @@ from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from aiohttp_chat import protocol
 from aiohttp_chat.server import Settings
 
 from .support.peers import Peer, open_peer
@@ -35,10 +36,10 @@ JSON = st.recursive(
     ),
     max_leaves=10,
 )
-ACTIONS = st.sampled_from(["set_nick", "join_room", "chat_message", "user_list", "history"])
+ACTIONS = st.sampled_from(protocol.ACTIONS)
 REQUESTS = st.fixed_dictionaries(
     {"action": ACTIONS | JSON},
-    optional={field: JSON for field in ("nick", "room", "message", "limit", "after")},
+    optional={field: JSON for field in ("nick", "room", "message", "limit", "after", "before")},
 )
 # Names that are valid but would make the fuzzer's state drift are as likely as any other.
 NAMES = st.text(min_size=3, max_size=20)

@@ -76,6 +76,43 @@ def test_after_an_id() -> None:
         assert (len(messages), complete) == (6, False), unknown  # all kept, maybe not all
 
 
+def test_before_an_id() -> None:
+    history = MemoryHistory()
+    ids = fill(history, "r", 3) + fill(history, "elsewhere", 2) + fill(history, "r", 5, start=3)
+    r = ids[:3] + ids[5:]  # the ids of r's messages m0 to m7
+    messages, complete = history.read("r", None, 3, before=r[6])
+    assert (texts(messages), complete) == (["m3", "m4", "m5"], False)  # the newest, cut
+    messages, complete = history.read("r", None, 50, before=r[6])
+    assert (texts(messages), complete) == ([f"m{i}" for i in range(6)], True)
+    assert history.read("r", None, 50, before=r[0]) == ([], True)  # nothing older is kept
+    messages, complete = history.read("r", r[1], 50, before=r[5])  # between the two
+    assert (texts(messages), complete) == (["m2", "m3", "m4"], True)
+    messages, complete = history.read("r", r[1], 2, before=r[5])
+    assert (texts(messages), complete) == (["m3", "m4"], False)
+    assert history.read("r", r[5], 50, before=r[1]) == ([], True)  # nothing between
+    # Of this epoch but not r's: placed by its number, so messages may be missing.
+    messages, complete = history.read("r", None, 50, before=ids[4])
+    assert (texts(messages), complete) == (["m0", "m1", "m2"], False)
+    messages, complete = history.read("r", None, 2, before=f"{history.epoch}-999")  # not yet
+    assert (texts(messages), complete) == (["m6", "m7"], False)
+    for unknown in ("nonsense", "x-1", f"{history.epoch}-1.5", MemoryHistory().epoch + "-3"):
+        assert history.read("r", None, 50, before=unknown) == ([], False), unknown
+
+
+def test_paging_back_reaches_the_beginning_once_each() -> None:
+    history = MemoryHistory(per_room=40)
+    fill(history, "r", 95)
+    pages, before, complete = [], None, False
+    while not complete:
+        messages, complete = history.read("r", None, 15, before=before)
+        pages.append(texts(messages))
+        before = messages[0]["id"]
+    assert [len(page) for page in pages] == [15, 15, 10]
+    assert [text for page in reversed(pages) for text in page] == [f"m{i}" for i in range(55, 95)]
+    forgotten = f"{history.epoch}-3"  # m2's: no longer kept, and older than all that is
+    assert history.read("r", None, 15, before=forgotten) == ([], False)
+
+
 def test_retention_by_count() -> None:
     history = MemoryHistory(per_room=3)
     ids = fill(history, "r", 5)
@@ -282,6 +319,9 @@ async def test_history_defaults_to_fifty(connect: Connect) -> None:
         ({"after": ""}, "After must be a message id."),
         ({"after": 5}, "After must be a message id."),
         ({"after": ["x"]}, "After must be a message id."),
+        ({"before": ""}, "Before must be a message id."),
+        ({"before": 7}, "Before must be a message id."),
+        ({"before": None, "after": 7}, "After must be a message id."),
     ],
 )
 async def test_history_refusals(
@@ -290,6 +330,32 @@ async def test_history_refusals(
     alice = await connect()
     reply = await history(alice, **request_fields)
     assert reply == {"action": "history", "success": False, "message": text}
+
+
+@pytest.mark.parametrize("settings", [Settings(rate_limit=0)])  # a burst, on purpose
+async def test_paging_back_over_a_socket(connect: Connect) -> None:
+    alice, bob = await connect(), await connect()
+    for i in range(130):
+        await alice.send(action="chat_message", message=f"m{i}")
+    for _ in range(130):
+        await alice.reply()
+    newest = await history(bob)
+    older = await history(bob, before=newest["messages"][0]["id"])
+    assert (texts(older["messages"]), older["complete"]) == ([f"m{i}" for i in range(30, 80)], True)
+    assert await history(bob, before=older["messages"][0]["id"]) == {
+        "action": "history",
+        "success": True,
+        "room": "Default",
+        "messages": [],
+        "complete": True,
+    }
+    between = await history(
+        bob, after=older["messages"][0]["id"], before=newest["messages"][1]["id"], limit=100
+    )
+    assert (texts(between["messages"]), between["complete"]) == (
+        [f"m{i}" for i in range(31, 81)],
+        True,
+    )
 
 
 async def test_history_outlives_the_room(connect: Connect) -> None:

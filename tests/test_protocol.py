@@ -272,3 +272,17 @@ def test_message_shapes() -> None:
         "success": False,
         "message": "Not allowed.",
     }
+
+
+def test_the_largest_rooms_by_members_then_name() -> None:
+    counts = [("b", 2), ("a", 2), ("empty", 0), ("c", 5), ("A", 2)]
+    assert protocol.largest_rooms(counts) == [("c", 5), ("A", 2), ("a", 2), ("b", 2)]
+    many = [(f"r{i:03}", i % 7) for i in range(500)]
+    largest = protocol.largest_rooms(many)
+    assert len(largest) == protocol.ROOM_LIST_MAX
+    assert largest == sorted((c for c in many if c[1]), key=lambda c: (-c[1], c[0]))[:100]
+    assert protocol.room_list_reply([("Lounge", 3)]) == {
+        "action": "room_list",
+        "success": True,
+        "rooms": [{"room": "Lounge", "users": 3}],
+    }

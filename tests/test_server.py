@@ -7,6 +7,7 @@ import json
 import re
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import WSCloseCode, WSMsgType
 from aiohttp.test_utils import TestClient
@@ -16,7 +17,7 @@ from aiohttp_chat.server import ROOMS, Settings
 
 from .support.checks import stamped
 from .support.draws import Draws
-from .support.peers import Connect
+from .support.peers import TIMEOUT, Connect, Peer
 
 OK = {"success": True, "message": ""}
 
@@ -306,6 +307,40 @@ async def test_many_clients_all_receive_a_broadcast(connect: Connect) -> None:
 
 
 # ------------------------------------------------------------------------ user_list
+
+
+async def test_room_list(client: TestClient[Any, Any], connect: Connect) -> None:
+    people = [await connect() for _ in range(6)]
+    for peer, room in zip(people, ["Zoo", "Attic", "Zoo", "Bar", "Attic", "Zoo"], strict=True):
+        await peer.join(room)
+    assert await people[0].ask(action="room_list") == {
+        "action": "room_list",
+        "success": True,
+        "rooms": [
+            {"room": "Zoo", "users": 3},
+            {"room": "Attic", "users": 2},
+            {"room": "Bar", "users": 1},
+        ],  # Default is empty: all six moved on
+    }
+    await people[3].ws.close()
+    await asyncio.sleep(0.1)
+    reply = await people[0].ask(action="room_list")
+    assert [entry["room"] for entry in reply["rooms"]] == ["Zoo", "Attic"]
+
+
+@pytest.mark.parametrize("settings", [Settings(rate_limit=0)])
+async def test_room_list_names_the_largest_hundred(client: TestClient[Any, Any]) -> None:
+    # More connections than one aiohttp session opens at once (100) by default.
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        people = []  # held: a WebSocket nobody holds is closed
+        for index in range(103):
+            ws = await session.ws_connect(client.make_url("/chat"))
+            await ws.receive_json(timeout=TIMEOUT)  # connecting
+            people.append(Peer(ws, ""))
+            await people[-1].join(f"Room{index % 101:03}")  # 0 and 1: two members, the rest one
+        reply = await people[0].ask(action="room_list")
+    listed = [(entry["room"], entry["users"]) for entry in reply["rooms"]]
+    assert listed == [("Room000", 2), ("Room001", 2)] + [(f"Room{i:03}", 1) for i in range(2, 100)]
 
 
 async def test_user_list(client: TestClient[Any, Any], connect: Connect) -> None:

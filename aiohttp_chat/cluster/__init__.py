@@ -44,6 +44,7 @@ from ..tasks import Tasks
 from ..utils import Registry
 from . import keys
 from .catchup import Catchup
+from .census import Census
 from .health import Health
 from .keeper import Keeper
 from .publisher import FAILURES, MAX_CONNECTIONS, REQUEST_TIMEOUT, Publisher
@@ -145,6 +146,7 @@ class ClusterRooms:
             self.stats,
         )
         self.keeper = Keeper(self, self.publisher, self.health)
+        self.census = Census(self.publisher, self._tasks.spawn)
         self.members: dict[ChatSocket, Member] = {}  # to rename one that lost its nick
         self.subscribed = asyncio.Event()  # set once this node hears its own channel
         self._unsent: deque[tuple[str, bytes]] = deque(maxlen=UNSENT_MAX)
@@ -166,11 +168,13 @@ class ClusterRooms:
         # grace to reach the other nodes; then everything stops.
         await self._keeping.aclose()
         await self._tasks.aclose(grace=REQUEST_TIMEOUT)
+        self.census.close()
         await self.publisher.drain()
         # Leave the cluster politely if Redis lets us soon; else the lease runs out.
         with contextlib.suppress(Unavailable, TimeoutError):
             async with asyncio.timeout(STOP_SECONDS):
                 await self.keeper.leave_cluster()
+                await self.census.recount()
         for closing in (self.subscriber.close(), self.publisher.aclose()):
             with contextlib.suppress(*FAILURES):  # a connection that will not close: let go
                 async with asyncio.timeout(REQUEST_TIMEOUT):
@@ -267,6 +271,7 @@ class ClusterRooms:
                 await self.call(self.publisher.redis.srem(index, entry))
             return None
         member.room, member.nick = room, nick
+        self.census.changed(room)
         if not owner:  # its connection had ended: the room hears it come back
             return Resumption(heard=True)
         if owner != self.node:  # that node closes its connection, unheard
@@ -347,14 +352,22 @@ class ClusterRooms:
         nicks = await self.call(self.publisher.redis.hkeys(keys.nicks(room)))
         return [history.text(nick) for nick in nicks]
 
+    async def room_list(self) -> list[tuple[str, int]]:
+        return await self.census.largest()
+
     async def read_history(
-        self, room: str, after: str | None, limit: int
+        self, room: str, after: str | None, limit: int, before: str | None = None
     ) -> tuple[list[Message], bool]:
         epoch, entry = history.split_stream_id(after)
+        before_epoch, before_entry = history.split_stream_id(before)
+        if before is not None and not before_entry:  # not one of ours: older than nothing
+            return [], False
         reply = await self.publisher.script(
-            "read", [keys.history(room), keys.epoch(room)], [limit + 1, epoch, entry]
+            "read",
+            [keys.history(room), keys.epoch(room)],
+            [limit + 1, epoch, entry, before_epoch, before_entry],
         )
-        return history.from_stream(reply, after, limit)
+        return history.from_stream(reply, after, limit, before)
 
     # ------------------------------------------------------------------ Redis's part
 
@@ -368,6 +381,8 @@ class ClusterRooms:
         if clash is not None:
             with contextlib.suppress(Unavailable):
                 await self.call(self.publisher.redis.srem(index, entry))
+        else:
+            self.census.changed(room)
         return clash
 
     async def release(self, room: str, nick: str, node: str | None = None) -> bool:
@@ -375,6 +390,8 @@ class ClusterRooms:
         node = node or self.node
         args = [nick, node, protocol.skeleton(nick), room]
         released = await self.publisher.script("release", keys.names(room), args)
+        if released:
+            self.census.changed(room)
         await self.call(self.publisher.redis.srem(keys.members(node), keys.member(room, nick)))
         return bool(released)
 

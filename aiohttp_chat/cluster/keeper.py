@@ -100,6 +100,7 @@ class Keeper:
         await self.call(self.redis.sadd(keys.NODES, self.node))
         reaped = bool(await self.call(self.redis.get(keys.reaped(self.node))))
         await self.rooms.publish_unsent(superseded=reaped)  # first: it happened before
+        await self.rooms.census.recount()
         index = keys.members(self.node)
         for stale in map(history.text, await self.call(self.redis.smembers(index))):
             room, nick = keys.split_member(stale)
@@ -115,6 +116,7 @@ class Keeper:
             if outcome == "-":
                 self.rooms.displaced(room, nick)
                 continue
+            self.rooms.census.changed(room)
             if outcome:  # we took it from node `outcome`: tell that node
                 notice = keys.member(room, nick).encode()
                 channel = keys.node_channel(outcome)

@@ -28,7 +28,8 @@ the room's name apart. A node's keys share `{n:NODE}`.
   outage; `NUL room NUL nick`, a member another node resumed (to be closed, unheard);
 - `chat:{n:NODE}:reaped`: set by the node that reaped it, so that it announces its members
   again when it is back;
-- `chat:nodes`: every node id.
+- `chat:nodes`: every node id;
+- `chat:rooms`: sorted set, room -> its members on all the nodes (see `census.py`).
 
 No script touches keys of two tags: a move between rooms claims the new room, then releases
 the old one, each on its own shard.
@@ -42,6 +43,7 @@ from typing import Final
 from .. import protocol
 
 NODES: Final = "chat:nodes"
+ROOMS: Final = "chat:rooms"
 SEP: Final = "\x00"  # never in a room name or nick (control characters are refused)
 
 
@@ -279,15 +281,23 @@ redis.call(ARGV[11], ARGV[4], ARGV[5] .. '\\0' .. id .. '\\0' .. ARGV[6] .. id .
 return id
 """
 # KEYS[1] stream, KEYS[2] epoch; ARGV[1] how many, ARGV[2] the after id's epoch and ARGV[3]
-# its entry id ('' for none). Returns the epoch, whether `after` is kept, and the newest
-# entries after it (newest first).
+# its entry id, ARGV[4] and ARGV[5] the same of the before id ('' for none). Returns the
+# epoch, whether `after` is kept, whether `before` is, and the newest entries between them
+# (newest first; none if `before` is of another epoch). A bound that is not kept is taken
+# inclusively, which selects the same entries and is a valid range whatever its number.
 READ: Final = """
 local epoch = redis.call('GET', KEYS[2]) or ''
+local function kept(entry) return #redis.call('XRANGE', KEYS[1], entry, entry) > 0 end
 local lower, found = '-', 0
-if ARGV[3] ~= '' and epoch == ARGV[2] and #redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3]) > 0 then
+if ARGV[3] ~= '' and epoch == ARGV[2] and kept(ARGV[3]) then
     lower, found = '(' .. ARGV[3], 1
 end
-return {epoch, found, redis.call('XREVRANGE', KEYS[1], '+', lower, 'COUNT', ARGV[1])}
+local upper, placed = '+', 1
+if ARGV[5] ~= '' then
+    if epoch ~= ARGV[4] then return {epoch, found, 0, {}} end
+    if kept(ARGV[5]) then upper = '(' .. ARGV[5] else upper, placed = ARGV[5], 0 end
+end
+return {epoch, found, placed, redis.call('XREVRANGE', KEYS[1], upper, lower, 'COUNT', ARGV[1])}
 """
 # Where a node starts to follow a room it begins to serve. KEYS[1] log, KEYS[2] epoch.
 # Returns the epoch ('' for none) and the id of the log's last entry ('' for none).

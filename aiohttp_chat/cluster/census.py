@@ -1,0 +1,102 @@
+"""The census: how many members each room has on all the nodes, kept in Redis for `room_list`.
+
+`keys.ROOMS` is a sorted set of room -> member count, so that the largest rooms are read in
+one round trip, without a scan of keys. A room's count is the length of its nicks hash, which
+the scripts that claim and release nicks keep exact. Those scripts run on the room's own shard
+and the set lives on one shard for all the rooms, so no script can change both: the count is
+written after the change, by the node that made it.
+
+Counts are written whole, never as increments, so no failure leaves a drift that outlives
+it. Whenever this node changes a room's members (a claim, a release, a resumption, a
+re-registration, a reaping) it counts the room and writes the count at once, and once more
+`SETTLE_SECONDS` later: two nodes that change one room together may write their counts in
+the wrong order, and the later count puts it right. A node that dies between its change and
+its count is put right by the next change of that room, or by the node that reaps it. What
+Redis was away for is counted again once it is back (`recount`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any, Final
+
+from .. import protocol
+from ..history import text
+from ..protocol import Unavailable
+from . import keys
+from .publisher import Publisher
+
+SETTLE_SECONDS: Final = 2.0
+
+
+class Census:
+    def __init__(
+        self,
+        publisher: Publisher,
+        spawn: Callable[[Coroutine[Any, Any, Any]], None],
+        settle: float = SETTLE_SECONDS,
+    ) -> None:
+        self._publisher, self._spawn, self.settle = publisher, spawn, settle
+        self._following: dict[str, bool] = {}  # rooms being counted -> changed since
+        self.unsettled: set[str] = set()  # rooms whose count Redis was away for
+        self._closed = False
+
+    def changed(self, room: str) -> None:
+        """This node changed the members of `room`: count it, now and once settled."""
+        if self._closed:
+            self.unsettled.add(room)
+        elif room in self._following:
+            self._following[room] = True
+        else:
+            self._following[room] = False
+            self._spawn(self._follow(room))
+
+    async def largest(self) -> list[tuple[str, int]]:
+        """The rooms with members on any node, as `room_list` answers them. Rooms tied
+        with the last one listed may be left out in favour of a later name."""
+        redis = self._publisher.redis
+        top = protocol.ROOM_LIST_MAX - 1
+        counts = await self._publisher.call(redis.zrevrange(keys.ROOMS, 0, top, withscores=True))
+        return protocol.largest_rooms((text(room), int(n)) for room, n in counts)
+
+    async def count(self, room: str) -> None:
+        """Write the member count of `room` as the nicks it holds say."""
+        call, redis = self._publisher.call, self._publisher.redis
+        if n := await call(redis.hlen(keys.nicks(room))):
+            await call(redis.zadd(keys.ROOMS, {room: n}))
+        else:
+            await call(redis.zrem(keys.ROOMS, room))
+
+    async def recount(self) -> None:
+        """Count the rooms whose count Redis was away for (once it is back)."""
+        while self.unsettled:
+            room = self.unsettled.pop()
+            try:
+                await self.count(room)
+            except Unavailable:
+                self.unsettled.add(room)
+                raise
+
+    def close(self) -> None:
+        """From now on, a change is only noted, for a last `recount` (the node is stopping)."""
+        self._closed = True
+
+    async def _follow(self, room: str) -> None:
+        try:
+            while True:
+                self._following[room] = False
+                await self.count(room)
+                await asyncio.sleep(self.settle)
+                if self._following[room]:  # changed again meanwhile: count, then settle
+                    continue
+                await self.count(room)
+                if not self._following[room]:
+                    return
+        except Unavailable:
+            self.unsettled.add(room)
+        except asyncio.CancelledError:  # the node is stopping: counted once more (`close`)
+            self.unsettled.add(room)
+            raise
+        finally:
+            self._following.pop(room, None)
