@@ -44,10 +44,6 @@ Commands:
   /quit          leave (so do Ctrl-D, Ctrl-C and the original's `command close`)
 Anything else is sent as a chat message; // sends one that starts with /."""
 
-# Until protocol.py has them (protocol 1.2's paging and list of rooms): the wire names.
-ROOM_LIST: Final = "room_list"
-ROOM_LIST_MAX: Final = 100
-
 QUIT_WORDS: Final = frozenset({"/quit", "/exit", "command close"})
 TAB_SIZE: Final = 4  # a tab in a peer's message, in spaces
 QUOTED_CHARS: Final = 20  # of a refused chat message, shown to say which one it was
@@ -241,7 +237,7 @@ def parse_line(line: str) -> Action:
             return Show(f"Usage: {command} [N], N from 1 to {protocol.HISTORY_LIMIT_MAX}")
         return More(limit) if command == "/more" else {"action": protocol.HISTORY, "limit": limit}
     if command == "/rooms":
-        return {"action": ROOM_LIST}
+        return {"action": protocol.ROOM_LIST}
     if command == "/users":
         return {"action": protocol.USER_LIST, **({"room": argument} if argument else {})}
     if command in ("/nick", "/join"):
@@ -265,7 +261,7 @@ def typed(request: Message, action: object) -> str:
         command = "/more" if "before" in request else "/history"
         limit = request.get("limit", RECENT)
         return command if limit == RECENT else f"{command} {escape(limit)}"
-    if action == ROOM_LIST:
+    if action == protocol.ROOM_LIST:
         return "/rooms"
     if action == protocol.CHAT_MESSAGE:
         text = escape(request.get("message", ""))
@@ -305,7 +301,7 @@ def rooms_lines(rooms: list[tuple[str, int]], here: str | None) -> str:
     if not rooms:
         return "*** No room has anyone in it."
     header = "*** Rooms, most people first:"
-    if len(rooms) >= ROOM_LIST_MAX:
+    if len(rooms) >= protocol.ROOM_LIST_MAX:
         header = f"*** The {len(rooms)} largest rooms:"
     names = [escape(room) for room, _ in rooms]
     column = max(cell_width(name) for name in names) + 2

@@ -25,7 +25,6 @@ from .client_console import (
     BELL,
     NEW_SINCE,
     RECENT,
-    ROOM_LIST,
     beginning,
     cannot_page,
     escape,
@@ -429,7 +428,7 @@ class ChatView:
             return self._live({**reply, "user": self.nick})  # as the others see it
         if action == protocol.HISTORY:
             return self._history(reply, request, purpose)
-        if action == ROOM_LIST:
+        if action == protocol.ROOM_LIST:
             rooms = [
                 (room["room"], room["users"])
                 for room in _listed(reply.get("rooms"))

@@ -530,3 +530,41 @@ async def test_more_and_rooms_against_the_original_server(
     ]
     assert "history" not in asked[asked.index("room_list") :]  # /more sent nothing
     assert view.nicks() == ["Bob"]
+
+
+@pytest.mark.parametrize("settings", [Settings(rate_limit=0)])  # the talker's burst
+async def test_more_pages_back_to_the_beginning_and_rooms_lists_them(
+    client: TestClient[Any, Any], connect: Connect
+) -> None:
+    talker, cook = await connect(), await connect()
+    await talker.join("Lounge")
+    await cook.join("Kitchen")
+    for i in range(45):
+        await talker.ask(action="chat_message", message=f"m{i}")
+    shown = Shown()
+    ws = await client.ws_connect("/chat", autoping=False)
+    keyboard = Keyboard("/join Lounge")
+    running = asyncio.create_task(chat(ws, keyboard, shown))
+
+    def said(text: str) -> list[str]:
+        return [line.split("] ", 1)[1] for line in text.split("\n") if line.startswith("  [")]
+
+    recent = await shown.wait_for("*** Recent messages in Lounge:")
+    assert said(recent) == [f"{talker.nick}: m{i}" for i in range(25, 45)]
+    keyboard.lines.put_nowait("/more")
+    earlier = await shown.wait_for("*** Earlier messages in Lounge:")
+    assert said(earlier) == [f"{talker.nick}: m{i}" for i in range(5, 25)]
+    assert "Beginning" not in earlier
+    keyboard.lines.put_nowait("/more")
+    first = await shown.wait_for("*** Beginning of the history kept for Lounge.")
+    assert said(first) == [f"{talker.nick}: m{i}" for i in range(5)]
+    assert first.split("\n")[-1] == "*** Beginning of the history kept for Lounge."
+    keyboard.lines.put_nowait("/more")  # nothing more to ask for
+    keyboard.lines.put_nowait("/rooms")
+    rooms = await shown.wait_for("*** Rooms")
+    assert rooms == (  # Default emptied as the client moved: not listed
+        "*** Rooms, most people first:\n  Lounge   2 people (you are here)\n  Kitchen  1 person"
+    )
+    keyboard.lines.put_nowait(None)
+    await asyncio.wait_for(running, 5)
+    assert shown.texts[-2] == "*** Beginning of the history kept for Lounge."

@@ -52,10 +52,10 @@ class Tmux:
             await asyncio.sleep(0.05)
         raise AssertionError(f"{text!r} never appeared on:\n" + "\n".join(self.screen()))
 
-    def start_client(self, url: str, *options: str) -> None:
-        """The client on `url`, in a new 100x20 session named `chat`."""
+    def start_client(self, url: str, *options: str, rows: int = 20) -> None:
+        """The client on `url`, in a new session named `chat`, 100 columns by `rows`."""
         command = " ".join([sys.executable, "-m", "aiohttp_chat.client", "--url", url, *options])
-        self("new-session", "-d", "-s", "chat", "-x", "100", "-y", "20", command)
+        self("new-session", "-d", "-s", "chat", "-x", "100", "-y", str(rows), command)
 
 
 _SGR = re.compile(r"\x1b\[([0-9;:]*)m")
@@ -429,4 +429,42 @@ async def test_a_long_url_stays_one_line_for_the_terminal_to_open(
     assert not any(url in row for row in rows)  # longer than a row: the terminal wrapped it
     joined = tmux.screen("-J")  # rows joined where the terminal wrapped, not where we broke
     assert any(line.strip() == url for line in joined), joined
+    tmux("send-keys", "-t", "chat", "/quit", "Enter")
+
+
+async def test_more_pages_back_and_rooms_lists_the_rooms(
+    server_process: Callable[..., ServerProcess], tmux: Tmux
+) -> None:
+    server = server_process("--rate-limit", "0")  # the talker's burst
+    async with aiohttp.ClientSession() as session:
+        talker = await joined_peer(session, server.url(), "Talker", "Lounge")
+        cook = await joined_peer(session, server.url(), "Cook", "Kitchen")
+        for i in range(45):
+            await say(talker, f"m{i}")
+        tmux.start_client(server.url(), "--nick", "Alice", "--room", "Lounge", rows=30)
+        await tmux.wait_for("] Talker: m44")
+        tmux("send-keys", "-t", "chat", "/more", "Enter")
+        lines = [line for line in await tmux.wait_for("] Talker: m24") if line]
+        at = lines.index("*** Earlier messages in Lounge:")
+        assert [line.rsplit("] ", 1)[-1] for line in lines[at + 1 :]] == [
+            *(f"Talker: m{i}" for i in range(5, 25)),
+            ">",
+        ]
+        tmux("send-keys", "-t", "chat", "/more", "Enter")
+        lines = [line for line in await tmux.wait_for("*** Beginning of the history") if line]
+        assert [line.rsplit("] ", 1)[-1] for line in lines[-8:]] == [
+            "*** Earlier messages in Lounge:",
+            *(f"Talker: m{i}" for i in range(5)),
+            "*** Beginning of the history kept for Lounge.",
+            ">",
+        ]
+        tmux("send-keys", "-t", "chat", "/rooms", "Enter")
+        lines = [line for line in await tmux.wait_for("*** Rooms, most people first:") if line]
+        assert lines[-4:] == [
+            "*** Rooms, most people first:",
+            "  Lounge   2 people (you are here)",
+            "  Kitchen  1 person",
+            ">",
+        ]
+        await cook.close()
     tmux("send-keys", "-t", "chat", "/quit", "Enter")
