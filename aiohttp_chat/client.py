@@ -45,7 +45,10 @@ from .cli import command_name
 from .client_console import (
     ASK_NICK,
     ASK_ROOM,
+    DEFAULT_MENTION_STYLE,
     INSECURE_WARNING,
+    MENTION_STYLES,
+    More,
     Quit,
     Show,
     bad_url,
@@ -91,7 +94,11 @@ class ChatEnded(Exception):
 
 
 async def read_messages(
-    ws: ClientWebSocketResponse, view: ChatView, output: Output, pong: asyncio.Event
+    ws: ClientWebSocketResponse,
+    view: ChatView,
+    output: Output,
+    pong: asyncio.Event,
+    pace: Pace,
 ) -> None:
     """Print every message; answer pings; end when the server closes the connection."""
     first = True
@@ -108,16 +115,19 @@ async def read_messages(
                 received = None
             if first and not (isinstance(received, dict) and "action" in received):
                 raise ChatEnded(not_a_chat(escape(message.data)), final=True)
-            first = False
             if received is None:
                 text, requests = Received(f"??? {escape(message.data)}", [])
             else:
                 text, requests = view.received(received)
+            if first:  # the greeting announced the limits (protocol 1.2), if any
+                pace.start(view.limits)
+                first = False
             if text is not None:
                 output(text)
             if view.failed is not None:  # piped: a refused --nick or --room ends it
                 raise ChatEnded(view.failed, final=True)
             for request, purpose in requests:  # what the message calls for
+                await pace.wait()
                 await send(ws, view, request, purpose)
         elif message.type is WSMsgType.PING:
             await ws.pong(message.data)
@@ -173,12 +183,22 @@ def pacer(limits: protocol.Message) -> RateLimit | None:
     return RateLimit(rate * PACE_MARGIN, burst - 1, time.monotonic())
 
 
-async def paced(bucket: RateLimit | None) -> None:
-    """Wait until `bucket` allows one more request, and take it."""
-    if bucket is not None:
-        if wait := bucket.wait(time.monotonic()):
-            await asyncio.sleep(wait)  # (then its token is there)
-        bucket.allow(time.monotonic())
+class Pace:
+    """One connection's requests, typed or not (the history and the members the client
+    asks for on entering a room), paced by one bucket (`pacer`) from its greeting on."""
+
+    def __init__(self) -> None:
+        self.bucket: RateLimit | None = None
+
+    def start(self, limits: protocol.Message) -> None:
+        self.bucket = pacer(limits)
+
+    async def wait(self) -> None:
+        """Wait until the bucket allows one more request, and take it."""
+        if (bucket := self.bucket) is not None:
+            if wait := bucket.wait(time.monotonic()):
+                await asyncio.sleep(wait)  # (then its token is there)
+            bucket.allow(time.monotonic())
 
 
 async def send_lines(
@@ -186,11 +206,11 @@ async def send_lines(
     view: ChatView,
     read_line: LineReader,
     output: Output,
+    pace: Pace,
 ) -> None:
     """Send what the user types until /quit, or until end of input once all is answered;
     nothing before the server has greeted this connection, and no faster than its limits."""
     await view.entered.wait()
-    bucket = pacer(view.limits)
     while True:
         try:
             line = await read_line()
@@ -206,10 +226,13 @@ async def send_lines(
         action = parse_line(line)
         if isinstance(action, Quit):
             return
+        if isinstance(action, More):  # the view knows where to go on from
+            more = view.more(action.limit)
+            action = Show(more) if isinstance(more, str) else more
         if isinstance(action, Show):
             output(action.text)
         elif action is not None:
-            await paced(bucket)
+            await pace.wait()
             await send(ws, view, action)
 
 
@@ -248,13 +271,13 @@ async def chat(
     `view` carries on what an earlier connection showed; its `connected` was called for
     this one (see `converse`). Without it, `nick` and `room` are asked for with requests.
     """
-    pong = asyncio.Event()
+    pong, pace = asyncio.Event(), Pace()
     if view is None:
         view = ChatView()
         view.connected(resumed=resumed, nick=nick, room=room)
     tasks = [
-        asyncio.create_task(read_messages(ws, view, output, pong), name="reader"),
-        asyncio.create_task(send_lines(ws, view, read_line, output), name="sender"),
+        asyncio.create_task(read_messages(ws, view, output, pong, pace), name="reader"),
+        asyncio.create_task(send_lines(ws, view, read_line, output, pace), name="sender"),
         asyncio.create_task(
             refresh(ws, pong, interval=refresh_interval, pong_timeout=pong_timeout),
             name="refresh",
@@ -441,7 +464,12 @@ async def run(args: argparse.Namespace) -> int:
                 times=interactive if args.time is None else args.time,
                 width=None if terminal is None else terminal.columns,
                 offer=None if terminal is None else terminal.offer,
+                # Styles and the bell are for a terminal; piped output stays plain text.
+                mention_style="" if terminal is None else MENTION_STYLES[args.mention_style],
+                bell=terminal is not None and args.bell,
             )
+            if terminal is not None:
+                terminal.editor.nicks = view.nicks  # Tab completes the room's nicks
             status = None if terminal is None else terminal.status
             await converse(args.url, read_line, output, nick=nick, room=room,
                            reconnect=reconnect, view=view, status=status, tls=tls)  # fmt: skip
@@ -492,6 +520,18 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         help="show when each message was sent, [07:33] (default: on at a terminal, off with "
         "piped input)",
+    )
+    parser.add_argument(
+        "--mention-style",
+        choices=list(MENTION_STYLES),
+        default=DEFAULT_MENTION_STYLE,
+        help="how a message that names you looks at a terminal (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--bell",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="ring the terminal's bell when a message names you (default: on)",
     )
     parser.add_argument(
         "--ca-file",

@@ -1,9 +1,11 @@
 """What the terminal client shows and what its commands mean: pure functions, no I/O.
 
 Every piece of text from peers is escaped (`escape`) so that nobody can drive your terminal
-with escape sequences; `chat_line` and `history_line` lay messages out, `typed` names the
-command behind a request. `parse_line` turns what the user typed into a request, a local
-action or a chat message. (`client_view.ChatView` decides what to show, with these.)
+with escape sequences; `chat_line` and `history_line` lay messages out (never cutting a
+URL), `highlighted` styles a mention (after escaping), `rooms_lines` lays out `/rooms`,
+`typed` names the command behind a request. `parse_line` turns what the user typed into a
+request, a local action or a chat message. (`client_view.ChatView` decides what to show,
+with these.)
 `unreachable` says in plain words why a connection could not be made, `bad_url` why a URL
 cannot be one, `not_a_chat` that the server reached is not a chat, `closed` why the server
 ended one (from `CLOSINGS`).
@@ -12,6 +14,7 @@ ended one (from `CLOSINGS`).
 from __future__ import annotations
 
 import http
+import re
 import socket
 import unicodedata
 from dataclasses import dataclass
@@ -35,6 +38,8 @@ Commands:
   /join ROOM     move to another room (3-20 characters)
   /users [ROOM]  list who is in ROOM (default: your room)
   /history [N]   show the last N messages of your room again (default: 20)
+  /more [N]      show the N messages before those shown (default: 20); again...
+  /rooms         list the rooms with people in them, and how many
   /help          show this help
   /quit          leave (so do Ctrl-D, Ctrl-C and the original's `command close`)
 Anything else is sent as a chat message; // sends one that starts with /."""
@@ -42,7 +47,7 @@ Anything else is sent as a chat message; // sends one that starts with /."""
 QUIT_WORDS: Final = frozenset({"/quit", "/exit", "command close"})
 TAB_SIZE: Final = 4  # a tab in a peer's message, in spaces
 QUOTED_CHARS: Final = 20  # of a refused chat message, shown to say which one it was
-RECENT: Final = 20  # messages shown on entering a room, and by /history
+RECENT: Final = 20  # messages shown on entering a room, and by /history and /more
 ASK_NICK: Final = "Nick (random if not provided): "
 ASK_ROOM: Final = f"Room ({protocol.DEFAULT_ROOM} if not provided): "
 NEW_SINCE: Final = "*** New since you were last here:"  # in a room's recent messages
@@ -76,7 +81,8 @@ def chat_line(
     user: object, message: object, prefix: str = ">>>", *, width: int | None = None
 ) -> str:
     """`>>>user: message`; its line breaks (and tabs) kept, indented under the first line,
-    and (with a `width`) long lines wrapped at spaces, indented the same."""
+    and (with a `width`) long lines wrapped at spaces, indented the same; a URL is never cut
+    (`_wrapped`)."""
     prefix = f"{prefix}{escape(user)}: "
     indent = " " * cell_width(prefix)
     text = str(message).replace("\r\n", "\n")
@@ -86,8 +92,18 @@ def chat_line(
     return prefix + "".join(f"\n{indent}{line}" if n else line for n, line in enumerate(lines))
 
 
+URL: Final = re.compile(r"https?://", re.IGNORECASE)  # where a URL starts, to keep it whole
+
+
 def _wrapped(line: str, width: int) -> list[str]:
-    """`line` in pieces at most `width` columns wide, cut at spaces where it can be."""
+    """`line` in pieces at most `width` columns wide, cut at spaces where it can be.
+
+    A word longer than the row is cut, unless a URL (`http://`, `https://`) starts in it
+    before the cut: then the word stays whole on a piece of its own, longer than the row,
+    for the terminal to wrap. Cut by a line break of ours, a URL is two lines that no
+    terminal can take for one link; wrapped by the terminal, it is one line, which those
+    that detect links open whole.
+    """
     parts: list[str] = []
     while cell_width(line) > width:
         cut = width
@@ -97,6 +113,14 @@ def _wrapped(line: str, width: int) -> list[str]:
         if space > 0:
             parts.append(line[:space])
             line = line[space + 1 :]
+            continue
+        end = line.find(" ")
+        end = len(line) if end < 0 else end
+        if (url := URL.search(line, 0, end)) is not None and url.start() < cut:
+            if end == len(line):  # one word longer than the row, with a URL: kept whole
+                break
+            parts.append(line[:end])
+            line = line[end + 1 :]
         else:  # one word longer than the row: cut it
             parts.append(line[:cut])
             line = line[cut:]
@@ -126,6 +150,30 @@ def local_time(entry: Message) -> str:
     return sent.strftime("%b %d %H:%M")
 
 
+# ------------------------------------------------------------------------ mentions
+
+# How a mention (`mentions.is_mention`) looks at a terminal: SGR sequences, by the name
+# `--mention-style` takes. Piped, the client prints no escape sequence at all, and marks a
+# mention with nothing either: its output is a transcript that scripts read line by line
+# as `>>>user: text`, which a mark would change for some lines only (and a `*` would look
+# like the `***` of the client's own notices); the nick is in the text for grep to find.
+MENTION_STYLES: Final = {"reverse": "\x1b[7m", "bold": "\x1b[1m", "none": ""}
+DEFAULT_MENTION_STYLE: Final = "reverse"  # a background of its own, as the page gives one
+STYLE_END: Final = "\x1b[0m"
+BELL: Final = "\a"  # rung (printed) with a mention that is new: live or missed while away
+
+
+def highlighted(text: str, style: str) -> str:
+    """`text`, lines already escaped (`chat_line`), in the SGR `style` ("" : as it is).
+
+    Each line is styled on its own and ends plain, so that no style reaches the input row
+    the terminal draws under it; the text is escaped before, so nothing in it can end or
+    change the style."""
+    if not style:
+        return text
+    return "\n".join(f"{style}{line}{STYLE_END}" for line in text.split("\n"))
+
+
 def _visible(char: str) -> str:
     if unicodedata.category(char) == "Zs":  # other spaces are harmless
         return char
@@ -148,17 +196,25 @@ class Quit:
 
 
 @dataclass(frozen=True, slots=True)
+class More:
+    """`/more`: the `limit` messages before the oldest shown (the view knows which)."""
+
+    limit: int = RECENT
+
+
+@dataclass(frozen=True, slots=True)
 class Show:
     """Text for the user only; nothing is sent."""
 
     text: str
 
 
-Action = Message | Quit | Show | None
+Action = Message | Quit | More | Show | None
 
 
 def parse_line(line: str) -> Action:
-    """What a typed line means: a request to send, Quit, Show (local text) or None (nothing)."""
+    """What a typed line means: a request to send, Quit, More (a request the view makes),
+    Show (local text) or None (nothing)."""
     text = line.rstrip("\r\n")
     if text.strip() in QUIT_WORDS:
         return Quit()
@@ -172,12 +228,16 @@ def parse_line(line: str) -> Action:
     argument = argument.strip()
     if command == "/help":
         return Show(HELP)
-    if command == "/history":
+    if command in ("/history", "/more"):
         if not argument:
-            return {"action": protocol.HISTORY, "limit": RECENT}
-        if argument.isdigit() and 1 <= int(argument) <= protocol.HISTORY_LIMIT_MAX:
-            return {"action": protocol.HISTORY, "limit": int(argument)}
-        return Show(f"Usage: /history [N], N from 1 to {protocol.HISTORY_LIMIT_MAX}")
+            limit = RECENT
+        elif argument.isdigit() and 1 <= int(argument) <= protocol.HISTORY_LIMIT_MAX:
+            limit = int(argument)
+        else:
+            return Show(f"Usage: {command} [N], N from 1 to {protocol.HISTORY_LIMIT_MAX}")
+        return More(limit) if command == "/more" else {"action": protocol.HISTORY, "limit": limit}
+    if command == "/rooms":
+        return {"action": protocol.ROOM_LIST}
     if command == "/users":
         return {"action": protocol.USER_LIST, **({"room": argument} if argument else {})}
     if command in ("/nick", "/join"):
@@ -198,12 +258,59 @@ def typed(request: Message, action: object) -> str:
     if action == protocol.USER_LIST:
         return " ".join(["/users", *(escape(request[key]) for key in ("room",) if key in request)])
     if action == protocol.HISTORY:
+        command = "/more" if "before" in request else "/history"
         limit = request.get("limit", RECENT)
-        return "/history" if limit == RECENT else f"/history {escape(limit)}"
+        return command if limit == RECENT else f"{command} {escape(limit)}"
+    if action == protocol.ROOM_LIST:
+        return "/rooms"
     if action == protocol.CHAT_MESSAGE:
         text = escape(request.get("message", ""))
         return f'"{text[:QUOTED_CHARS]}…"' if len(text) > QUOTED_CHARS else f'"{text}"'
     return escape(action)
+
+
+# ------------------------------------------------------------------------ history, rooms
+
+
+def history_header(room: object, *, earlier: bool) -> str:
+    """Before the messages `/history` (or, `earlier`, `/more`) shows."""
+    return f"*** {'Earlier' if earlier else 'Last'} messages in {escape(room)}:"
+
+
+def beginning(room: object) -> str:
+    """`/more` reached the oldest message the server keeps for `room`."""
+    return f"*** Beginning of the history kept for {escape(room)}."
+
+
+def nothing_earlier(room: object) -> str:
+    """`/more` from a message the server no longer keeps: it has nothing older to show."""
+    return f"*** Nothing earlier is kept in {escape(room)}."
+
+
+def cannot_page(room: object) -> str:
+    """`/more` to a server that cannot page back through a room's history."""
+    return (
+        f"*** This server cannot show what came before in {escape(room)}; "
+        "/history N shows its last N messages."
+    )
+
+
+def rooms_lines(rooms: list[tuple[str, int]], here: str | None) -> str:
+    """`/rooms`: the rooms with their member counts, one a line, as the server ordered them
+    (most people first); `here` is marked."""
+    if not rooms:
+        return "*** No room has anyone in it."
+    header = "*** Rooms, most people first:"
+    if len(rooms) >= protocol.ROOM_LIST_MAX:
+        header = f"*** The {len(rooms)} largest rooms:"
+    names = [escape(room) for room, _ in rooms]
+    column = max(cell_width(name) for name in names) + 2
+    lines = [
+        f"  {name}{' ' * (column - cell_width(name))}{users} {'person' if users == 1 else 'people'}"
+        + (" (you are here)" if room == here else "")
+        for name, (room, users) in zip(names, rooms, strict=True)
+    ]
+    return "\n".join([header, *lines])
 
 
 # ------------------------------------------------------------------------ connecting

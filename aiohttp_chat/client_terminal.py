@@ -9,7 +9,8 @@ wraps it, however many lines it has), draw the row again. The input row is alway
 line wider than the terminal scrolls sideways (`…` marks what is hidden), so no output ever
 has to count rows; a resize (SIGWINCH) draws it again at the new width. Bracketed paste
 mode makes a paste arrive marked, so that its line breaks stay in the text: a paste of many
-lines is one message, not one per line.
+lines is one message, not one per line. Tab completes the nick being typed, and again
+cycles through the others that match (`client_completion` has the rule).
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ import sys
 import termios
 import tty
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, Final
 
 import aioconsole
 
+from .client_completion import AT, completion, matching, word_start
 from .client_console import cell_width
 
 PROMPT: Final = "> "
@@ -74,11 +76,25 @@ _CONTROLS: Final = {
 }
 
 
-class LineEditor:
-    """A one-line editor: insert, delete, move, kill, history. No I/O."""
+class _Cycle:
+    """A completion going on: where its word starts, whether it had an `@`, the nicks it
+    matched and the one in place (`client_completion` has the rule)."""
 
-    def __init__(self, prompt: str = PROMPT) -> None:
+    __slots__ = ("at", "index", "matches", "start")
+
+    def __init__(self, start: int, at: bool, matches: list[str]) -> None:
+        self.start, self.at, self.matches, self.index = start, at, matches, -1
+
+
+class LineEditor:
+    """A one-line editor: insert, delete, move, kill, history, Tab to complete a nick.
+    No I/O: `nicks` gives the nicks to complete, in the order to offer them."""
+
+    def __init__(
+        self, prompt: str = PROMPT, nicks: Callable[[], Sequence[str]] = lambda: ()
+    ) -> None:
         self.prompt = prompt
+        self.nicks = nicks
         self.text = ""
         self.cursor = 0  # index into `text`
         self._scroll = 0  # index of the first character shown
@@ -87,6 +103,7 @@ class LineEditor:
         self._browsing = 0  # how far back in the history the up arrow went
         self._draft = ""  # what was typed before browsing
         self._pasting = False  # between ESC[200~ and ESC[201~: text, not keys
+        self._cycle: _Cycle | None = None  # Tab, pressed again, offers the next nick
 
     def feed(self, keys: str) -> list[str | Key]:
         """Apply what the keyboard sent; the lines submitted and the keys for the caller."""
@@ -96,6 +113,10 @@ class LineEditor:
         while i < len(keys):
             char = keys[i]
             i += 1
+            if char == "\t" and not self._pasting:
+                self._complete()
+                continue
+            self._cycle = None  # any other key ends a completion
             if char == "\x1b":
                 if _cut(keys, i):
                     self._pending = keys[i - 1 :]  # the rest comes with the next read
@@ -127,10 +148,27 @@ class LineEditor:
                 out.append(Key.CLEAR)
             elif char in _CONTROLS:
                 self._edit(_CONTROLS[char])
-            elif char == "\t" or char.isprintable():
-                self._insert(" " if char == "\t" else char)
+            elif char.isprintable():
+                self._insert(char)
             # any other control character is ignored: it would be sent, unseen
         return out
+
+    def _complete(self) -> None:
+        """Tab: the word before the cursor completed to the next nick that matches it."""
+        cycle = self._cycle
+        if cycle is None:
+            start = word_start(self.text, self.cursor)
+            at = self.text.startswith(AT, start)
+            matches = matching(self.text[start + at : self.cursor], self.nicks())
+            if not matches:
+                return  # nothing to complete: Tab types nothing (no stray space)
+            cycle = self._cycle = _Cycle(start, at, matches)
+        cycle.index = (cycle.index + 1) % len(cycle.matches)
+        nick = cycle.matches[cycle.index]
+        spaced = self.text[self.cursor : self.cursor + 1].isspace()
+        text = completion(nick, at_start=cycle.start == 0, at=cycle.at, spaced=spaced)
+        self.text = self.text[: cycle.start] + text + self.text[self.cursor :]
+        self.cursor = cycle.start + len(text)
 
     def _insert(self, text: str) -> None:
         self.text = self.text[: self.cursor] + text + self.text[self.cursor :]
@@ -294,9 +332,9 @@ class Terminal:
         return self.read_line, self.print
 
     def print(self, text: str) -> None:
-        """Print `text` (one or more lines) above the input row."""
-        self._write(f"{CLEAR_ROW}{text}\n")
-        self._draw()
+        """Print `text` (one or more lines) above the input row, in one write with the row
+        drawn again: the terminal never shows the text without the row under it."""
+        self._write(f"{CLEAR_ROW}{text}\n{self._row()}")
 
     def columns(self) -> int:
         """The terminal's width now. Asked of the terminal itself: a COLUMNS variable in the
@@ -307,8 +345,12 @@ class Terminal:
             return shutil.get_terminal_size().columns
 
     def _draw(self) -> None:
+        self._write(self._row())
+
+    def _row(self) -> str:
+        """What draws the input row, the cursor where it is in the line."""
         row, column = self.editor.row(self.columns())
-        self._write(f"{CLEAR_ROW}{row}\r" + (f"\x1b[{column}C" if column else ""))
+        return f"{CLEAR_ROW}{row}\r" + (f"\x1b[{column}C" if column else "")
 
     def _write(self, text: str) -> None:
         self._writer.write(text.encode())

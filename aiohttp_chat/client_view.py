@@ -3,9 +3,11 @@ and the text to print for each server message (through `client_console`'s format
 
 `ChatView.received` turns each server message into readable text (or none) and the
 requests to make next: the nick and room wished for, from a server before protocol 1.2, and
-the room's history when that is due (on entering a room, and after a reconnect for what was
-missed). Pure state, no I/O: the client's tasks feed it, send what it returns and tell it
-(`sent`) what went out.
+the room's members and history when that is due (on entering a room, and after a reconnect
+for what was missed). It highlights the messages that mention you (`mentions.py`), keeps
+the members of the room for nick completion (`client_completion.Members`), and knows where
+`/more` goes on from. Pure state, no I/O: the client's tasks feed it, send what it returns
+and tell it (`sent`) what went out.
 """
 
 from __future__ import annotations
@@ -17,18 +19,27 @@ from collections.abc import Callable
 from typing import Any, Final, NamedTuple
 
 from . import protocol
+from .client_completion import Members
 from .client_console import (
     ASK_NICK_AGAIN,
+    BELL,
     NEW_SINCE,
     RECENT,
+    beginning,
+    cannot_page,
     escape,
+    highlighted,
+    history_header,
     history_line,
     join_command,
     join_offer,
     live_line,
+    nothing_earlier,
+    rooms_lines,
     typed,
     wish_refused,
 )
+from .mentions import is_mention
 from .protocol import Message
 
 SEEN_IDS: Final = 5000  # message ids remembered to show each message once
@@ -41,6 +52,10 @@ class Purpose(enum.Enum):
     STARTUP = "startup"  # --nick, --room and their restoring: the greeting sums them up
     RECENT_ON_ENTRY = "recent"  # history on entering a room: quiet if refused
     CATCH_UP = "catch-up"  # history after a reconnect: quiet if refused
+    MEMBERS = "members"  # user_list on entering a room, for nick completion: quiet
+
+
+QUIET: Final = frozenset({Purpose.RECENT_ON_ENTRY, Purpose.CATCH_UP, Purpose.MEMBERS})
 
 
 class Request(NamedTuple):
@@ -104,11 +119,13 @@ class Seen:
         self.count = 0  # messages noted so far
         self.last: dict[str, str] = {}  # room -> id of the newest message shown
 
-    def first_time(self, room: str, id: object) -> bool:
-        """Note message `id` of `room`; whether it is new. Messages without an id always are."""
+    def first_time(self, room: str, id: object, *, newest: bool = True) -> bool:
+        """Note message `id` of `room`, the newest shown unless not `newest` (`/more`);
+        whether it is new. Messages without an id always are."""
         if not isinstance(id, str):
             return True
-        self.last[room] = id
+        if newest:
+            self.last[room] = id
         key = (room, id)
         if key in self._ids:
             return False
@@ -123,6 +140,47 @@ class Seen:
         return self._ids.get((room, id) if isinstance(id, str) else ("", ""), 0) > count
 
 
+class Paging:
+    """Where `/more` goes on from, in each room: the oldest message of the run back through
+    its history (which entering the room or `/history` starts; else the first message shown
+    live), and whether the server keeps nothing older."""
+
+    def __init__(self) -> None:
+        self._rooms: dict[str, tuple[str | None, bool]] = {}
+
+    def where(self, room: str) -> tuple[str | None, bool]:
+        """The oldest message shown in `room` (None: none yet), and whether it is the first."""
+        return self._rooms.get(room, (None, False))
+
+    def start(self, room: str, messages: list[Message], complete: bool) -> None:
+        """The last `messages` of `room` were shown; `complete`: all that it keeps."""
+        self._rooms[room] = (_id_of(messages[0]) if messages else None, complete)
+
+    def live(self, room: str, id: object) -> None:
+        """Message `id` was shown as it came: the run starts there if none had."""
+        oldest, first = self.where(room)
+        if oldest is None and isinstance(id, str):
+            self._rooms[room] = (id, first)
+
+    def earlier(self, room: str, messages: list[Message], complete: bool) -> None:
+        """`/more` showed `messages`; nothing older is kept if `complete`, or if there were
+        none (the server no longer keeps the message it was asked to go back from)."""
+        oldest, _ = self.where(room)
+        if messages:
+            oldest = _id_of(messages[0]) or oldest
+        self._rooms[room] = (oldest, complete or not messages)
+
+
+def _id_of(message: Message) -> str | None:
+    id = message.get("id")
+    return id if isinstance(id, str) and id else None
+
+
+def _listed(value: object) -> list[Message]:
+    """The objects of a list in a reply (anything else, from a broken server: none)."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
 class ChatView:
     """Formats server messages; knows the nick, the room and what was shown.
 
@@ -135,6 +193,11 @@ class ChatView:
     reconnect those missed since the last one shown. Until the greeting, `entered` is not
     set and nothing typed is sent. If `strict` (piped input), a refused nick or room is
     `failed`, and the greeting never comes.
+
+    A chat message that mentions you (`mentions.is_mention`, by your nick at the time) is
+    shown in `mention_style` (an SGR sequence from `client_console.MENTION_STYLES`; "":
+    plain), with the terminal bell before it if `bell` and it is new to you: live, or
+    missed while away (not when history you asked for shows it again).
     """
 
     def __init__(
@@ -144,7 +207,14 @@ class ChatView:
         times: bool = False,
         width: Callable[[], int] | None = None,
         offer: Callable[[str], None] | None = None,
+        mention_style: str = "",
+        bell: bool = False,
     ) -> None:
+        self.mention_style = mention_style
+        self.bell = bell
+        self.members = Members()  # of the current room, for nick completion
+        self.paging = Paging()
+        self.pages = True  # the server pages back through history (protocol 1.2)
         self.times = times  # live lines show when they were sent
         self.width = width  # of the terminal, to wrap long lines to (None: not wrapped)
         self.offer = offer  # puts a line in the input row, for Enter to send
@@ -217,7 +287,7 @@ class ChatView:
         if isinstance(token := message.get("resume"), str):
             self.token = token
         if not message.get("success"):
-            if purpose in (Purpose.RECENT_ON_ENTRY, Purpose.CATCH_UP):
+            if purpose in QUIET:
                 return Received(None, asks)  # a server without history (the original)
             text: str | None = f"!!! {typed(request, message.get('action'))}: "
             text = f"{text}{escape(message.get('message'))}"
@@ -269,6 +339,8 @@ class ChatView:
         self._greeting_due = False
         self.entered.set()
         room, nick = escape(self.room), escape(self.nick)
+        if self.room is not None:  # who is there, to complete their nicks
+            asks.append(self._members_request(self.room))
         if self.room is not None and (after := self.seen.last.get(self.room)) and self._resumed:
             asks.append(self._history_request(self.room, Purpose.CATCH_UP, after=after))
         elif self.room is not None:
@@ -280,6 +352,26 @@ class ChatView:
         if self.ask_nick:
             greeting += f"\n{ASK_NICK_AGAIN.format(nick=nick)}"
         return greeting
+
+    def _members_request(self, room: str) -> Request:
+        return Request({"action": protocol.USER_LIST, "room": room}, Purpose.MEMBERS)
+
+    def nicks(self) -> list[str]:
+        """The nicks to complete, in the order to offer them: the room's members but you,
+        who spoke most recently first (`client_completion`)."""
+        return self.members.ranked(own=self.nick)
+
+    def more(self, limit: int = RECENT) -> Message | str:
+        """What `/more` does: the request for the `limit` messages before the oldest shown
+        in the room (the last ones, if none was), or the text to show instead."""
+        room = str(self.room)
+        if not self.pages:
+            return cannot_page(room)
+        oldest, first = self.paging.where(room)
+        if first:
+            return beginning(room)
+        before = {} if oldest is None else {"before": oldest}
+        return {"action": protocol.HISTORY, "room": room, **before, "limit": limit}
 
     def _history_request(self, room: str, purpose: Purpose, **fields: object) -> Request:
         self._asked[room] = self.seen.count  # what was shown by then
@@ -314,56 +406,104 @@ class ChatView:
             return f"*** You are now known as {escape(self.nick)}"
         if action == protocol.JOIN_ROOM:
             self.room = str(request.get("room", self.room))
+            self.members.clear()
             if purpose is Purpose.USER:
+                asks.append(self._members_request(self.room))
                 asks.append(self._history_request(self.room, Purpose.RECENT_ON_ENTRY, limit=RECENT))
             return f"*** You are now in {escape(self.room)}"
         if action == protocol.USER_LIST:
-            users = reply.get("users") or []
+            users = reply.get("users")
+            users = users if isinstance(users, list) else []
+            if reply.get("room") == self.room:
+                self.members.reset(users)
+            if purpose is Purpose.MEMBERS:
+                return None
             room = escape(reply.get("room"))
             if not users:
                 return f"*** Nobody is in {room}"
             return f"*** In {room}: {', '.join(escape(user) for user in users)}"
         if action == protocol.CHAT_MESSAGE:
             self.seen.first_time(str(self.room), reply.get("id"))
+            self.paging.live(str(self.room), reply.get("id"))
             return self._live({**reply, "user": self.nick})  # as the others see it
         if action == protocol.HISTORY:
-            return self._history(reply, purpose)
+            return self._history(reply, request, purpose)
+        if action == protocol.ROOM_LIST:
+            rooms = [
+                (room["room"], room["users"])
+                for room in _listed(reply.get("rooms"))
+                if isinstance(room.get("room"), str) and type(room.get("users")) is int
+            ]
+            return rooms_lines(rooms, self.room)
         return None
 
-    def _history(self, reply: Message, purpose: Purpose) -> str | None:
+    def _history(self, reply: Message, request: Message, purpose: Purpose) -> str | None:
         room = str(reply.get("room"))
-        messages = [m for m in reply.get("messages") or () if isinstance(m, dict)]
+        messages = _listed(reply.get("messages"))
+        complete = reply.get("complete") is True
+        before = request.get("before") if purpose is Purpose.USER else None
+        if before is not None and any(m.get("id") == before for m in messages):
+            self.pages = False  # it ignored `before`: a server that cannot page back
+            return cannot_page(room)
+        if purpose is not Purpose.CATCH_UP and room == self.room:  # who spoke before
+            self.members.heard([m.get("user") for m in messages])
+        if purpose is Purpose.CATCH_UP:
+            self.paging.live(room, _id_of(messages[0]) if messages else None)
+        elif before is not None:
+            self.paging.earlier(room, messages, complete)
+        else:
+            self.paging.start(room, messages, complete)
         if purpose is Purpose.RECENT_ON_ENTRY:  # not what was shown live since it was asked
             asked = self._asked.pop(room, self.seen.count)
             messages = [m for m in messages if not self.seen.since(room, m.get("id"), asked)]
-        new = [self.seen.first_time(room, m.get("id")) for m in messages]
+        new = [self.seen.first_time(room, m.get("id"), newest=before is None) for m in messages]
         if purpose is Purpose.CATCH_UP:  # each message once: skip what was shown live meanwhile
             messages = [m for m, first in zip(messages, new, strict=True) if first]
-        lines = [history_line(m, width=self._columns()) for m in messages]
+            for m in messages:  # said while away: since the last noted
+                self.members.spoke(m.get("user"), live=False)
+        mentions = [self._mentions(m) for m in messages]
+        lines = [
+            self._styled(history_line(m, width=self._columns()), mention)
+            for m, mention in zip(messages, mentions, strict=True)
+        ]
         if purpose is Purpose.RECENT_ON_ENTRY and any(new) and not all(new):  # back in a room
             lines.insert(new.index(True), NEW_SINCE)
+        footer = None
         if purpose is Purpose.CATCH_UP:
             header = f"*** Missed in {escape(room)} while away:" if lines else None
-            if not reply.get("complete"):
-                lines.append("*** Earlier messages may be missing.")
+            if not complete:
+                footer = "*** Earlier messages may be missing."
+            if self.bell and any(mentions) and header is not None:
+                header = BELL + header  # missed while away: new to you
         elif purpose is Purpose.RECENT_ON_ENTRY:
             header = f"*** Recent messages in {escape(room)}:" if lines else None
+        elif before is not None:
+            header = history_header(room, earlier=True) if lines else None
+            if complete:
+                footer = beginning(room)
+            elif not lines:
+                footer = nothing_earlier(room)
         else:
-            header = f"*** Last messages in {escape(room)}:" if lines else None
+            header = history_header(room, earlier=False) if lines else None
             header = header or f"*** No messages kept in {escape(room)}."
-        return _joined_lines(header, *lines)
+        return _joined_lines(header, *lines, footer)
 
     def _event(self, event: Message, asks: list[Request]) -> str | None:
         action = event.get("action")
         room, user = escape(event.get("room")), escape(event.get("user"))
         first, self._first = self._first, False
         if action == "join" and first:  # the original's greeting (to all, the newcomer too)
+            self.pages = False
             self.nick, self.room = str(event.get("user")), str(event.get("room"))
             self._expect_wish(asks, in_handshake=False)
             if not asks:  # (it says no more: no greeting to wait for)
                 self.entered.set()
+            asks.append(self._members_request(self._wish[1] or self.room))  # after the wish
             return f"*** {user} joined {room}"
         if action == "connecting":
+            if self.room != event.get("room"):
+                self.members.clear()
+            self.pages = "protocol" in event  # paging came with protocol 1.2
             self.nick, self.room = str(event.get("user")), str(event.get("room"))
             self.token = token if isinstance(token := event.get("resume"), str) else None
             limits = event.get("limits")
@@ -373,22 +513,40 @@ class ChatView:
             if self.requests.waiting_for(Purpose.STARTUP) or asks:
                 return None
             return self._greet(asks)
+        here = event.get("room") == self.room
         if action in ("joined", "join"):  # join: the original server's greeting, to all
+            if here:
+                self.members.joined(event.get("user"))
             return f"*** {user} joined {room}"
         if action == "left":
+            if here:
+                self.members.left(event.get("user"))
             how = " (connection lost)" if event.get("shame") else ""
             return f"*** {user} left {room}{how}"
         if action == "nick_changed":
+            if here:
+                self.members.renamed(event.get("from_user"), event.get("to_user"))
             old, new = escape(event.get("from_user")), escape(event.get("to_user"))
             return f"*** {old} is now known as {new}"
         if action == protocol.CHAT_MESSAGE:
             if not self.seen.first_time(str(self.room), event.get("id")):
                 return None  # already shown, from the history
+            self.members.spoke(event.get("user"))
+            self.paging.live(str(self.room), event.get("id"))
             return self._live(event)
         return f"??? {escape(event)}"
 
     def _live(self, message: Message) -> str:
-        return live_line(message, times=self.times, width=self._columns())
+        """A message as it comes; a mention is styled, after the bell if it rings."""
+        mention = self._mentions(message)
+        text = self._styled(live_line(message, times=self.times, width=self._columns()), mention)
+        return BELL + text if mention and self.bell else text
+
+    def _mentions(self, message: Message) -> bool:
+        return is_mention(message.get("user"), message.get("message"), self.nick)
+
+    def _styled(self, text: str, mention: bool) -> str:
+        return highlighted(text, self.mention_style) if mention else text
 
     def _columns(self) -> int | None:
         return self.width() if self.width is not None else None

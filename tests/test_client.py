@@ -14,6 +14,7 @@ from aiohttp import WSCloseCode, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from aiohttp_chat.client import ChatEnded, chat, ending
+from aiohttp_chat.client_console import MENTION_STYLES
 from aiohttp_chat.client_view import ChatView
 from aiohttp_chat.server import ROOMS, Settings
 
@@ -438,3 +439,132 @@ async def test_join_shows_the_rooms_recent_messages_and_history_shows_them_again
     assert [line.split("] ", 1)[1] for line in again[1:]] == [
         f"{talker.nick}: {text}" for text in ("m23", "m24", "live")
     ]
+
+
+class Shown:
+    """What the client printed, for a test to wait on."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self._changed = asyncio.Event()
+
+    def __call__(self, text: str) -> None:
+        self.texts.append(text)
+        self._changed.set()
+
+    async def wait_for(self, part: str) -> str:
+        """The first text printed that holds `part` (waiting for it, if need be)."""
+        async with asyncio.timeout(5):
+            while not (found := [text for text in self.texts if part in text]):
+                self._changed.clear()
+                await self._changed.wait()
+        return found[0]
+
+
+async def test_mentions_and_the_rooms_members_on_a_real_server(
+    client: TestClient[Any, Any], connect: Connect
+) -> None:
+    bob, carol = await connect(), await connect()
+    await bob.set_nick("Bob")
+    await carol.set_nick("Carol")
+    shown = Shown()
+    view = ChatView(mention_style=MENTION_STYLES["bold"], bell=True)
+    view.connected(resumed=False, nick="Alice", in_handshake=True)
+    ws = await client.ws_connect("/chat", params=view.query(), autoping=False)
+    keyboard = Keyboard("/users")  # answered after what the client asked for on entering
+    running = asyncio.create_task(chat(ws, keyboard, shown, view=view))
+    await shown.wait_for("*** In Default:")
+    assert view.nicks() == ["Bob", "Carol"]  # nobody spoke yet: by name
+
+    await bob.ask(action="chat_message", message="@alice, look")
+    await carol.ask(action="chat_message", message="malice aforethought")
+    assert await shown.wait_for("look") == "\a\x1b[1m>>>Bob: @alice, look\x1b[0m"
+    assert await shown.wait_for("aforethought") == ">>>Carol: malice aforethought"
+    assert view.nicks() == ["Carol", "Bob"]  # who spoke last first
+
+    await bob.ask(action="set_nick", nick="Bobby")
+    await shown.wait_for("*** Bob is now known as Bobby")
+    await carol.ws.close()
+    await shown.wait_for("*** Carol left Default")
+    assert view.nicks() == ["Bobby"]
+    keyboard.lines.put_nowait("Bobby: thanks")  # your own: never a mention
+    keyboard.lines.put_nowait(None)
+    await asyncio.wait_for(running, 5)
+    assert ">>>Alice: Bobby: thanks" in shown.texts
+
+
+async def test_more_and_rooms_against_the_original_server(
+    aiohttp_client: Callable[..., Any],
+) -> None:
+    """The original knows neither history nor a list of rooms: /more says so without asking
+    (it greets with `join`, so the client knows it for one), /rooms shows its refusal."""
+    asked: list[str] = []
+
+    async def original(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json({"action": "join", "room": "Default", "user": "User42"})
+        async for message in ws:
+            action = message.json()["action"]
+            asked.append(action)
+            if action == "user_list":
+                await ws.send_json({"action": action, "success": True, "room": "Default",
+                                    "users": ["User42", "Bob"]})  # fmt: skip
+            else:
+                await ws.send_json({"action": action, "success": False, "message": "Not allowed."})
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/chat", original)
+    test_client: TestClient[Any, Any] = await aiohttp_client(TestServer(app))
+    shown = Shown()
+    view = ChatView()
+    view.connected(resumed=False)
+    ws = await test_client.ws_connect("/chat", autoping=False)
+    await chat(ws, Keyboard("/more", "/rooms", None), shown, view=view)
+    assert shown.texts == [
+        "*** User42 joined Default",
+        "*** This server cannot show what came before in Default; "
+        "/history N shows its last N messages.",
+        "!!! /rooms: Not allowed.",
+    ]
+    assert "history" not in asked[asked.index("room_list") :]  # /more sent nothing
+    assert view.nicks() == ["Bob"]
+
+
+@pytest.mark.parametrize("settings", [Settings(rate_limit=0)])  # the talker's burst
+async def test_more_pages_back_to_the_beginning_and_rooms_lists_them(
+    client: TestClient[Any, Any], connect: Connect
+) -> None:
+    talker, cook = await connect(), await connect()
+    await talker.join("Lounge")
+    await cook.join("Kitchen")
+    for i in range(45):
+        await talker.ask(action="chat_message", message=f"m{i}")
+    shown = Shown()
+    ws = await client.ws_connect("/chat", autoping=False)
+    keyboard = Keyboard("/join Lounge")
+    running = asyncio.create_task(chat(ws, keyboard, shown))
+
+    def said(text: str) -> list[str]:
+        return [line.split("] ", 1)[1] for line in text.split("\n") if line.startswith("  [")]
+
+    recent = await shown.wait_for("*** Recent messages in Lounge:")
+    assert said(recent) == [f"{talker.nick}: m{i}" for i in range(25, 45)]
+    keyboard.lines.put_nowait("/more")
+    earlier = await shown.wait_for("*** Earlier messages in Lounge:")
+    assert said(earlier) == [f"{talker.nick}: m{i}" for i in range(5, 25)]
+    assert "Beginning" not in earlier
+    keyboard.lines.put_nowait("/more")
+    first = await shown.wait_for("*** Beginning of the history kept for Lounge.")
+    assert said(first) == [f"{talker.nick}: m{i}" for i in range(5)]
+    assert first.split("\n")[-1] == "*** Beginning of the history kept for Lounge."
+    keyboard.lines.put_nowait("/more")  # nothing more to ask for
+    keyboard.lines.put_nowait("/rooms")
+    rooms = await shown.wait_for("*** Rooms")
+    assert rooms == (  # Default emptied as the client moved: not listed
+        "*** Rooms, most people first:\n  Lounge   2 people (you are here)\n  Kitchen  1 person"
+    )
+    keyboard.lines.put_nowait(None)
+    await asyncio.wait_for(running, 5)
+    assert shown.texts[-2] == "*** Beginning of the history kept for Lounge."

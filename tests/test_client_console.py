@@ -7,13 +7,19 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from aiohttp_chat.client_console import (
+    MENTION_STYLES,
+    STYLE_END,
+    More,
     Quit,
     Show,
     cell_width,
     chat_line,
     closed,
     escape,
+    highlighted,
     parse_line,
+    rooms_lines,
+    typed,
     unreachable,
 )
 
@@ -135,6 +141,86 @@ def test_parse_history_command() -> None:
     assert parse_line("/history 5") == {"action": "history", "limit": 5}
     for bad in ("/history 0", "/history 101", "/history x"):
         assert parse_line(bad) == Show("Usage: /history [N], N from 1 to 100")
+
+
+def test_parse_more_and_rooms_commands() -> None:
+    assert parse_line("/more") == More(20)  # the view knows the message to go back from
+    assert parse_line("/more 50") == More(50)
+    for bad in ("/more 0", "/more 101", "/more x"):
+        assert parse_line(bad) == Show("Usage: /more [N], N from 1 to 100")
+    assert parse_line("/rooms") == {"action": "room_list"}
+    help_text = parse_line("/help")
+    assert isinstance(help_text, Show)
+    assert "  /more [N]" in help_text.text and "  /rooms " in help_text.text
+
+
+def test_a_refusal_names_the_command_typed() -> None:
+    assert typed({"action": "history", "before": "e-1", "limit": 20}, "history") == "/more"
+    assert typed({"action": "history", "before": "e-1", "limit": 5}, "history") == "/more 5"
+    assert typed({"action": "history", "limit": 20}, "history") == "/history"
+    assert typed({"action": "room_list"}, "room_list") == "/rooms"
+
+
+def test_the_rooms_one_a_line_with_their_counts() -> None:
+    assert rooms_lines([("Lounge", 3), ("Default", 1), ("漢字", 2)], "Default") == (
+        "*** Rooms, most people first:\n"
+        "  Lounge   3 people\n"
+        "  Default  1 person (you are here)\n"
+        "  漢字     2 people"  # aligned by the columns a name takes
+    )
+    assert rooms_lines([("Evil\x1b[2J", 1)], None) == (
+        "*** Rooms, most people first:\n  Evil\\x1b[2J  1 person"
+    )
+    assert rooms_lines([], "Default") == "*** No room has anyone in it."
+    largest = rooms_lines([(f"Room{n:03}", 1) for n in range(100)], None)
+    assert largest.startswith("*** The 100 largest rooms:\n")
+
+
+LINK = "https://example.com/a/very/long/path?query=1&other=%20two#fragment"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        LINK,
+        f"see {LINK} now",
+        f"see {LINK}",
+        f"(link:{LINK}).",
+        f"{'x' * 30}{LINK}",  # the URL starts after where the row ends: cut before it
+        f"HTTP://EXAMPLE.COM/{'A' * 60}",
+        f"http://example.com/{'a' * 60} and {LINK} too",
+    ],
+)
+def test_a_url_is_never_cut_by_the_wrapping(message: str) -> None:
+    line = chat_line("bob", message, width=40)
+    rows = line.split("\n")
+    for url in (word for word in message.split() if "://" in word):
+        url = url[url.lower().index("http") :].rstrip(").")
+        assert any(url in row for row in rows), rows  # whole, on one line, as sent
+    assert all(len(row) <= 40 or "://" in row for row in rows), rows  # the rest wraps
+
+
+def test_long_words_without_a_url_are_still_cut_and_urls_wrap_with_the_rest() -> None:
+    assert chat_line("bob", "y" * 50, width=40).split("\n") == [
+        ">>>bob: " + "y" * 32,
+        " " * 8 + "y" * 18,
+    ]
+    assert chat_line("bob", f"a b {LINK} c", width=40).split("\n") == [
+        ">>>bob: a b",
+        f"        {LINK}",  # longer than the row: the terminal wraps it
+        "        c",
+    ]
+    assert chat_line("bob", "ftp://example.com/" + "z" * 40, width=40).count("\n") == 1
+
+
+@pytest.mark.parametrize("style", ["reverse", "bold"])
+def test_a_mention_is_styled_line_by_line_after_escaping(style: str) -> None:
+    sgr = MENTION_STYLES[style]
+    line = chat_line("bob", "Alice: \x1b[0m\x1b[8mhidden\nsecond")
+    assert highlighted(line, sgr) == (
+        f"{sgr}>>>bob: Alice: \\x1b[0m\\x1b[8mhidden{STYLE_END}\n{sgr}        second{STYLE_END}"
+    )  # the peer's escapes are text; each line ends plain, the input row stays unstyled
+    assert highlighted(line, MENTION_STYLES["none"]) == line
 
 
 LOST = "The server closed the connection ({})."

@@ -36,7 +36,7 @@ def test_typing_and_enter_submit_the_line() -> None:
         ("one two  three\x17", "one two  ", 9),  # Ctrl-W
         ("one two" + LEFT * 3 + "\x15", "two", 0),  # Ctrl-U
         ("one two" + LEFT * 3 + "\x0b", "one ", 4),  # Ctrl-K
-        ("a\tb", "a b", 3),
+        ("a\tb", "ab", 2),  # Tab completes nicks: with none to complete, it types nothing
         ("a\x07\x00b", "ab", 2),  # other control characters never get in
         ("a\x1bxb", "axb", 3),  # a lone ESC (Alt-x) is dropped
         ("é漢😀", "é漢😀", 3),
@@ -104,3 +104,52 @@ def test_a_bracketed_paste_is_one_line_with_its_line_breaks() -> None:
     assert editor.feed("\r") == ["first line\nsecond\nthird"]  # the Enter after it sends it
     assert editor.feed("\x1b[200~\x1b[D\x1b[201~x\x1b[D") == []  # keys inside a paste: text
     assert (editor.text, editor.cursor) == ("x", 0)
+
+
+NICKS = ["Alice", "alan", "Bob"]  # most recently active first
+
+
+def _editor(nicks: list[str] = NICKS) -> LineEditor:
+    return LineEditor(nicks=lambda: nicks)
+
+
+@pytest.mark.parametrize(
+    ("keys", "text", "cursor"),
+    [
+        ("Al\t", "Alice: ", 7),  # at the start of the line: addressed
+        ("al\t", "Alice: ", 7),  # casefolded
+        ("Al\t\t", "alan: ", 6),  # again: the next match
+        ("Al\t\t\t", "Alice: ", 7),  # round and round
+        ("hi b\t", "hi Bob ", 7),  # elsewhere: a space
+        ("hi @a\t", "hi @Alice ", 10),  # an @ stays
+        ("@a\t", "@Alice ", 7),
+        ("\t", "Alice: ", 7),  # nothing typed: the most recently active
+        ("x\t", "x", 1),  # no match: nothing happens, no stray space
+        ("Al\tthanks", "Alice: thanks", 13),  # another key ends it, and is typed
+        ("Al\tX\t", "Alice: X", 8),  # Tab again: a new completion, of the word X
+        ("Al\t" + LEFT + "\t", "Alice: ", 6),  # moved: ended, and "Alice:" matches none
+        ("hi al there" + LEFT * 6 + "\t", "hi Alice there", 8),  # no doubled space
+        ("al there" + LEFT * 6 + "\t\t", "alan: there", 5),
+    ],
+)
+def test_tab_completes_a_nick_and_cycles(keys: str, text: str, cursor: int) -> None:
+    editor = _editor()
+    assert editor.feed(keys) == []
+    assert (editor.text, editor.cursor) == (text, cursor)
+
+
+def test_completion_asks_for_the_nicks_each_time() -> None:
+    nicks: list[str] = []
+    editor = _editor(nicks)
+    editor.feed("B\t")
+    assert editor.text == "B"  # nobody yet
+    nicks.append("Bob")  # (the view's members changed meanwhile)
+    editor.feed("\t")
+    assert editor.text == "Bob: "
+    assert editor.feed("\r") == ["Bob: "]
+
+
+def test_a_pasted_tab_is_text_not_a_completion() -> None:
+    editor = _editor()
+    editor.feed("\x1b[200~a\tb\x1b[201~")
+    assert editor.text == "a\tb"

@@ -16,6 +16,7 @@ import pytest
 
 from .support.checks import stamped
 from .support.needs import require_program
+from .support.peers import joined_peer, next_event, say
 from .support.servers import ServerProcess
 
 
@@ -30,8 +31,17 @@ class Tmux:
         assert result.returncode == 0, result.stderr
         return result.stdout
 
-    def screen(self) -> list[str]:
-        return [line.rstrip() for line in self("capture-pane", "-p", "-t", "chat").splitlines()]
+    def screen(self, *options: str) -> list[str]:
+        """The pane's lines (`-J`: rows the terminal wrapped joined; `-e`: with SGR)."""
+        lines = self("capture-pane", "-p", *options, "-t", "chat").splitlines()
+        return [line.rstrip() for line in lines]
+
+    def styles(self) -> dict[str, set[int]]:
+        """Each line of the pane's text, and the SGR attributes its text is shown with."""
+        return {_SGR.sub("", line): _attributes(line) for line in self.screen("-e")}
+
+    def bell_rang(self) -> bool:
+        return self("display-message", "-p", "-t", "chat", "#{window_bell_flag}").strip() == "1"
 
     async def wait_for(self, text: str, seconds: float = 10.0) -> list[str]:
         deadline = time.monotonic() + seconds
@@ -42,10 +52,35 @@ class Tmux:
             await asyncio.sleep(0.05)
         raise AssertionError(f"{text!r} never appeared on:\n" + "\n".join(self.screen()))
 
-    def start_client(self, url: str, *options: str) -> None:
-        """The client on `url`, in a new 100x20 session named `chat`."""
+    def start_client(self, url: str, *options: str, rows: int = 20) -> None:
+        """The client on `url`, in a new session named `chat`, 100 columns by `rows`."""
         command = " ".join([sys.executable, "-m", "aiohttp_chat.client", "--url", url, *options])
-        self("new-session", "-d", "-s", "chat", "-x", "100", "-y", "20", command)
+        self("new-session", "-d", "-s", "chat", "-x", "100", "-y", str(rows), command)
+
+
+_SGR = re.compile(r"\x1b\[([0-9;:]*)m")
+
+
+def _attributes(line: str) -> set[int]:
+    """The SGR attributes on while the visible text of `line` is drawn: whatever sequence
+    the terminal chose to say it with (0 ends all, 22-29 one, 39 and 49 the colours)."""
+    on: set[int] = set()
+    shown: set[int] = set()
+    for at, piece in enumerate(_SGR.split(line)):
+        if at % 2 == 0:
+            if piece.strip():
+                shown |= on
+            continue
+        for code in (int(part or 0) for part in re.split("[;:]", piece)):
+            if code == 0:
+                on.clear()
+            elif 22 <= code <= 29:
+                on -= {code - 20, 1, 2} if code == 22 else {code - 20}
+            elif code in (39, 49):
+                on -= set(range(code - 9, code))
+            else:
+                on.add(code)
+    return shown
 
 
 @pytest.fixture
@@ -322,4 +357,114 @@ async def test_reconnecting_counts_down_in_the_row_and_says_what_waits_to_be_sen
     await tmux.wait_for("*** Reconnected: in Lounge as Waiter.", 30)
     lines = [line for line in await tmux.wait_for(">>>Waiter: typed while away") if line]
     assert lines[-1] == ">"  # the countdown is gone once back (the row is "> ")
+    tmux("send-keys", "-t", "chat", "/quit", "Enter")
+
+
+async def test_tab_completes_a_nick_and_a_mention_stands_out(
+    server_process: Callable[..., ServerProcess], tmux: Tmux
+) -> None:
+    server = server_process()
+    tmux.start_client(server.url(), "--nick", "Alice", "--room", "Lounge")
+    await tmux.wait_for("*** Connected to Lounge as Alice.")
+    async with aiohttp.ClientSession() as session:
+        bob = await joined_peer(session, server.url(), "Bob", "Lounge")
+        bobby = await joined_peer(session, server.url(), "Bobby", "Lounge")
+        await say(bobby, "hello")
+        await tmux.wait_for(">>>Bobby: hello")
+
+        tmux("send-keys", "-t", "chat", "-l", "bo")
+        tmux("send-keys", "-t", "chat", "Tab")
+        await tmux.wait_for("> Bobby:")  # the one who spoke last
+        tmux("send-keys", "-t", "chat", "Tab")
+        await tmux.wait_for("> Bob:")  # Tab again: the next one
+        tmux("send-keys", "-t", "chat", "-l", "hi")
+        await tmux.wait_for("> Bob: hi")
+        tmux("send-keys", "-t", "chat", "Enter")
+        while (message := await next_event(bob, "chat_message")).get("user") != "Alice":
+            pass  # Bobby's
+        assert message["message"] == "Bob: hi"
+
+        await say(bob, "plain words")
+        await tmux.wait_for(">>>Bob: plain words")
+        assert not tmux.bell_rang()
+        await say(bob, "@alice, look here")
+        await tmux.wait_for(">>>Bob: @alice, look here")
+        styles = tmux.styles()
+        mention = next(attrs for line, attrs in styles.items() if line.endswith("look here"))
+        plain = next(attrs for line, attrs in styles.items() if line.endswith("plain words"))
+        assert mention and not plain  # the mention looks different, whatever the sequence
+        assert tmux.bell_rang()
+    tmux("send-keys", "-t", "chat", "/quit", "Enter")
+
+
+async def test_a_mention_can_be_left_plain_and_quiet(
+    server_process: Callable[..., ServerProcess], tmux: Tmux
+) -> None:
+    server = server_process()
+    tmux.start_client(server.url(), "--nick", "Alice", "--room", "Lounge",
+                      "--mention-style", "none", "--no-bell")  # fmt: skip
+    await tmux.wait_for("*** Connected to Lounge as Alice.")
+    async with aiohttp.ClientSession() as session:
+        bob = await joined_peer(session, server.url(), "Bob", "Lounge")
+        await say(bob, "Alice: still there?")
+        await tmux.wait_for(">>>Bob: Alice: still there?")
+        styles = tmux.styles()
+        assert not next(attrs for line, attrs in styles.items() if line.endswith("there?"))
+        assert not tmux.bell_rang()
+    tmux("send-keys", "-t", "chat", "/quit", "Enter")
+
+
+async def test_a_long_url_stays_one_line_for_the_terminal_to_open(
+    server_process: Callable[..., ServerProcess], tmux: Tmux
+) -> None:
+    server = server_process()
+    tmux.start_client(server.url(), "--nick", "Alice", "--room", "Lounge")
+    await tmux.wait_for("*** Connected to Lounge as Alice.")
+    url = "https://example.com/" + "/".join(f"part{n}" for n in range(40)) + "?q=1&r=%20#end"
+    async with aiohttp.ClientSession() as session:
+        bob = await joined_peer(session, server.url(), "Bob", "Lounge")
+        await say(bob, f"read this: {url} (it is long)")
+        await tmux.wait_for("(it is long)")
+    rows = tmux.screen()
+    assert not any(url in row for row in rows)  # longer than a row: the terminal wrapped it
+    joined = tmux.screen("-J")  # rows joined where the terminal wrapped, not where we broke
+    assert any(line.strip() == url for line in joined), joined
+    tmux("send-keys", "-t", "chat", "/quit", "Enter")
+
+
+async def test_more_pages_back_and_rooms_lists_the_rooms(
+    server_process: Callable[..., ServerProcess], tmux: Tmux
+) -> None:
+    server = server_process("--rate-limit", "0")  # the talker's burst
+    async with aiohttp.ClientSession() as session:
+        talker = await joined_peer(session, server.url(), "Talker", "Lounge")
+        cook = await joined_peer(session, server.url(), "Cook", "Kitchen")
+        for i in range(45):
+            await say(talker, f"m{i}")
+        tmux.start_client(server.url(), "--nick", "Alice", "--room", "Lounge", rows=30)
+        await tmux.wait_for("] Talker: m44")
+        tmux("send-keys", "-t", "chat", "/more", "Enter")
+        lines = [line for line in await tmux.wait_for("] Talker: m24") if line]
+        at = lines.index("*** Earlier messages in Lounge:")
+        assert [line.rsplit("] ", 1)[-1] for line in lines[at + 1 :]] == [
+            *(f"Talker: m{i}" for i in range(5, 25)),
+            ">",
+        ]
+        tmux("send-keys", "-t", "chat", "/more", "Enter")
+        lines = [line for line in await tmux.wait_for("*** Beginning of the history") if line]
+        assert [line.rsplit("] ", 1)[-1] for line in lines[-8:]] == [
+            "*** Earlier messages in Lounge:",
+            *(f"Talker: m{i}" for i in range(5)),
+            "*** Beginning of the history kept for Lounge.",
+            ">",
+        ]
+        tmux("send-keys", "-t", "chat", "/rooms", "Enter")
+        lines = [line for line in await tmux.wait_for("*** Rooms, most people first:") if line]
+        assert lines[-4:] == [
+            "*** Rooms, most people first:",
+            "  Lounge   2 people (you are here)",
+            "  Kitchen  1 person",
+            ">",
+        ]
+        await cook.close()
     tmux("send-keys", "-t", "chat", "/quit", "Enter")

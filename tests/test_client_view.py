@@ -104,8 +104,9 @@ def test_recent_history_on_entering_then_live_messages_once() -> None:
     view = ChatView()
     greeting, requests = view.received({"action": "connecting", "room": "Default", "user": "User1"})
     assert greeting is not None and greeting.startswith("*** Connected to Default")
-    assert requests == [
-        ({"action": "history", "room": "Default", "limit": 20}, Purpose.RECENT_ON_ENTRY)
+    assert requests == [  # who is there (for Tab), then what they said
+        ({"action": "user_list", "room": "Default"}, Purpose.MEMBERS),
+        ({"action": "history", "room": "Default", "limit": 20}, Purpose.RECENT_ON_ENTRY),
     ]
     for request, purpose in requests:
         view.sent(request, purpose)
@@ -137,7 +138,8 @@ def test_catch_up_after_a_reconnect_warns_when_incomplete() -> None:
     ok = {"action": "set_nick", "success": True, "message": ""}
     text, requests = view.received(ok)
     assert text == "*** Reconnected: in Default as User1."
-    ((request, purpose),) = requests
+    members, (request, purpose) = requests
+    assert members == ({"action": "user_list", "room": "Default"}, Purpose.MEMBERS)
     assert (request, purpose) == (
         {"action": "history", "room": "Default", "after": "e-1"},
         Purpose.CATCH_UP,
@@ -248,3 +250,223 @@ def test_a_server_before_1_2_is_asked_for_the_wish_and_typing_waits_until_that_w
     assert not view.entered.is_set()
     view.sent(*requests[1])
     assert view.entered.is_set()  # (the original never answers a successful join_room)
+
+
+REVERSE = "\x1b[7m"
+
+
+def _entered(view: ChatView, room: str = "Lounge", nick: str = "Alice", **more: object) -> None:
+    """`view` greeted in `room` as `nick` by a 1.2 server; its requests sent."""
+    greeting = {"action": "connecting", "room": room, "user": nick, "protocol": "1.2", **more}
+    for request, purpose in view.received(greeting).requests:
+        view.sent(request, purpose)
+
+
+def _history(room: str, messages: list[dict[str, str]], complete: bool) -> dict[str, object]:
+    return {"action": "history", "success": True, "room": room, "messages": messages,
+            "complete": complete}  # fmt: skip
+
+
+def _said(user: str, message: str, id: str) -> dict[str, str]:
+    return {"action": "chat_message", "message": message, "user": user, "id": id}
+
+
+def test_a_live_mention_is_styled_and_rings_the_bell() -> None:
+    view = ChatView(mention_style=REVERSE, bell=True)
+    _entered(view)
+    assert view.received(_said("Bob", "hi @alice!", "e-1")).text == (
+        f"\a{REVERSE}>>>Bob: hi @alice!\x1b[0m"
+    )
+    assert view.received(_said("Bob", "hi all", "e-2")).text == ">>>Bob: hi all"
+    assert view.received(_said("Bob", "malice", "e-3")).text == ">>>Bob: malice"
+    view.sent({"action": "chat_message", "message": "Alice here"})
+    own = {"action": "chat_message", "success": True, "message": "Alice here", "id": "e-4"}
+    assert view.received(own).text == ">>>Alice: Alice here"  # never your own
+    view.sent({"action": "set_nick", "nick": "Alicia"})
+    view.received({"action": "set_nick", "success": True, "message": ""})
+    assert view.received(_said("Bob", "Alice?", "e-5")).text == ">>>Bob: Alice?"  # not now
+    assert view.received(_said("Bob", "ALICIA:", "e-6")).text == (
+        f"\a{REVERSE}>>>Bob: ALICIA:\x1b[0m"
+    )
+
+
+def test_a_peer_cannot_style_or_ring_through_a_mention() -> None:
+    view = ChatView(mention_style=REVERSE, bell=True)
+    _entered(view)
+    text = view.received(_said("Bob\x07", "Alice \x1b[0m\x07\x1b[31m", "e-1")).text
+    assert text == f"\a{REVERSE}>>>Bob\\x07: Alice \\x1b[0m\\x07\\x1b[31m\x1b[0m"
+    assert text.count("\x1b") == 2 and text.count("\a") == 1  # ours only
+
+
+def test_mentions_without_a_style_or_a_bell_are_plain() -> None:
+    view = ChatView()  # piped: plain text, as scripts read it
+    _entered(view)
+    assert view.received(_said("Bob", "Alice: hi", "e-1")).text == ">>>Bob: Alice: hi"
+    view = ChatView(mention_style="", bell=True)  # --mention-style none
+    _entered(view)
+    assert view.received(_said("Bob", "Alice: hi", "e-1")).text == "\a>>>Bob: Alice: hi"
+
+
+def test_mentions_in_the_history_are_styled_and_ring_only_when_missed() -> None:
+    view = ChatView(mention_style=REVERSE, bell=True)
+    _entered(view)
+    recent = [_entry("e-1", "Bob", "Alice, hi"), _entry("e-2", "Bob", "bye")]
+    text = view.received(_history("Lounge", recent, True)).text
+    assert text is not None and "\a" not in text  # seen before, maybe: no bell
+    _, mention, plain = text.split("\n")
+    assert mention.startswith(f"{REVERSE}  [") and mention.endswith("] Bob: Alice, hi\x1b[0m")
+    assert plain.endswith("] Bob: bye") and "\x1b" not in plain
+
+    view.connected(resumed=True, nick="Alice", room="Lounge", in_handshake=True)
+    _entered(view)
+    missed = [_entry("e-3", "Bob", "@Alice?")]
+    text = view.received({**_history("Lounge", missed, True), "messages": missed}).text
+    assert text is not None and text.startswith("\a*** Missed in Lounge while away:")
+    assert text.split("\n")[1].startswith(REVERSE)
+
+
+def test_the_members_of_the_room_for_completion() -> None:
+    view = ChatView()
+    _entered(view)
+    view.received({"action": "user_list", "success": True, "room": "Lounge",
+                   "users": ["Alice", "Bob", "carol", "Dan"]})  # fmt: skip
+    assert view.nicks() == ["Bob", "carol", "Dan"]  # not yourself; by name until they speak
+    view.received(_history("Lounge", [_entry("e-1", "Dan", "x")], True))
+    assert view.nicks() == ["Dan", "Bob", "carol"]
+    view.received(_said("carol", "hello", "e-2"))
+    assert view.nicks() == ["carol", "Dan", "Bob"]
+    view.received({"action": "joined", "room": "Lounge", "user": "Eve"})
+    view.received({"action": "left", "room": "Lounge", "user": "Bob", "shame": True})
+    view.received({"action": "nick_changed", "room": "Lounge", "from_user": "Dan",
+                   "to_user": "Daniel"})  # fmt: skip
+    assert view.nicks() == ["carol", "Daniel", "Eve"]
+    view.sent({"action": "user_list"})  # typed: shown, and the members refreshed
+    text = view.received({"action": "user_list", "success": True, "room": "Lounge",
+                          "users": ["Alice", "carol"]}).text  # fmt: skip
+    assert text == "*** In Lounge: Alice, carol"
+    assert view.nicks() == ["carol"]
+    view.sent({"action": "user_list", "room": "Kitchen"})  # another room: not ours
+    view.received({"action": "user_list", "success": True, "room": "Kitchen", "users": ["Z"]})
+    assert view.nicks() == ["carol"]
+
+    view.sent({"action": "join_room", "room": "Kitchen"})
+    _, requests = view.received({"action": "join_room", "success": True, "message": ""})
+    assert view.nicks() == []  # another room: its members are asked for, then its history
+    assert [(r["action"], p) for r, p in requests] == [
+        ("user_list", Purpose.MEMBERS),
+        ("history", Purpose.RECENT_ON_ENTRY),
+    ]
+    for request, purpose in requests:
+        view.sent(request, purpose)
+    members = {"action": "user_list", "success": True, "room": "Kitchen", "users": ["Zed"]}
+    assert view.received(members).text is None  # asked for completion only: quiet
+    assert view.nicks() == ["Zed"]
+
+
+def test_a_refused_members_request_is_quiet() -> None:
+    view = ChatView()
+    view.sent({"action": "user_list", "room": "Lounge"}, Purpose.MEMBERS)
+    refused = {"action": "user_list", "success": False, "message": "Too many requests."}
+    assert view.received(refused).text is None
+    assert view.refused == 0
+
+
+def test_more_goes_back_from_the_oldest_shown_until_the_beginning() -> None:
+    view = ChatView()
+    _entered(view)
+    entry = [_entry(f"e-{n}", "Bob", f"m{n}") for n in (30, 31)]
+    view.received(_history("Lounge", entry, False))
+    request = view.more()
+    assert request == {"action": "history", "room": "Lounge", "before": "e-30", "limit": 20}
+    assert isinstance(request, dict)
+    view.sent(request)
+    earlier = [_entry(f"e-{n}", "Bob", f"m{n}") for n in (10, 11)]
+    text = view.received(_history("Lounge", earlier, False)).text
+    assert text is not None
+    header, *lines = text.split("\n")
+    assert header == "*** Earlier messages in Lounge:"
+    assert [line.rsplit("] ", 1)[1] for line in lines] == ["Bob: m10", "Bob: m11"]
+    assert view.seen.last["Lounge"] == "e-31"  # still the newest, for a catch-up
+    request = view.more(5)
+    assert request == {"action": "history", "room": "Lounge", "before": "e-10", "limit": 5}
+    view.sent(request)
+    text = view.received(_history("Lounge", [_entry("e-9", "Bob", "m9")], True)).text
+    assert text is not None
+    assert text.split("\n")[-1] == "*** Beginning of the history kept for Lounge."
+    assert view.more() == "*** Beginning of the history kept for Lounge."  # no request
+
+
+def test_history_starts_the_run_back_again_and_a_refused_more_says_so() -> None:
+    view = ChatView()
+    _entered(view)
+    assert view.more() == {"action": "history", "room": "Lounge", "limit": 20}  # none shown
+    view.received(_said("Bob", "live", "e-7"))  # the oldest shown so far
+    assert view.more() == {"action": "history", "room": "Lounge", "before": "e-7", "limit": 20}
+    view.received(_history("Lounge", [_entry(f"e-{n}", "Bob", "x") for n in (6, 7)], False))
+    assert view.more() == {"action": "history", "room": "Lounge", "before": "e-6", "limit": 20}
+    view.sent({"action": "history", "limit": 3})  # /history 3
+    view.received(_history("Lounge", [_entry(f"e-{n}", "Bob", "x") for n in (5, 6, 7)], False))
+    request = view.more()
+    assert request == {"action": "history", "room": "Lounge", "before": "e-5", "limit": 20}
+    view.sent(request)
+    refused = {"action": "history", "success": False, "message": "Before must be a message id."}
+    assert view.received(refused).text == "!!! /more: Before must be a message id."
+    view.sent(request)
+    gone = view.received(_history("Lounge", [], False)).text  # e-5 is no longer kept
+    assert gone == "*** Nothing earlier is kept in Lounge."
+    assert view.more() == "*** Beginning of the history kept for Lounge."
+    view.sent({"action": "history", "limit": 2})  # the last ones again: a new run back
+    view.received(_history("Lounge", [_entry(f"e-{n}", "Bob", "x") for n in (6, 7)], False))
+    assert view.more() == {"action": "history", "room": "Lounge", "before": "e-6", "limit": 20}
+    view.sent({"action": "history", "limit": 20})  # all of it, this time
+    view.received(_history("Lounge", [_entry("e-1", "Bob", "x")], True))
+    assert view.more() == "*** Beginning of the history kept for Lounge."
+
+
+def test_a_server_that_cannot_page_back_is_told_apart() -> None:
+    cannot = (
+        "*** This server cannot show what came before in Lounge; "
+        "/history N shows its last N messages."
+    )
+    view = ChatView()  # protocol 1.1: history, but no `before`
+    for request, purpose in view.received(
+        {"action": "connecting", "room": "Lounge", "user": "Alice"}
+    ).requests:
+        view.sent(request, purpose)
+    assert view.more() == cannot
+    view = ChatView()
+    _entered(view)
+    view.received(_history("Lounge", [_entry("e-8", "Bob", "x")], False))
+    request = view.more()
+    assert isinstance(request, dict)
+    view.sent(request)
+    ignored = _history("Lounge", [_entry("e-7", "Bob", "x"), _entry("e-8", "Bob", "x")], True)
+    assert view.received(ignored).text == cannot  # it answered as if `before` was not there
+    assert view.more() == cannot
+
+
+def test_the_rooms_listed() -> None:
+    view = ChatView()
+    _entered(view)
+    view.sent({"action": "room_list"})
+    reply = {"action": "room_list", "success": True, "rooms": [
+        {"room": "Lounge", "users": 2}, {"room": "Default", "users": 1},
+        {"room": 5, "users": 1}, {"room": "Odd", "users": "many"}, "junk",
+    ]}  # fmt: skip
+    assert view.received(reply).text == (
+        "*** Rooms, most people first:\n  Lounge   2 people (you are here)\n  Default  1 person"
+    )
+    view.sent({"action": "room_list"})
+    refused = {"action": "room_list", "success": False, "message": "Not allowed."}
+    assert view.received(refused).text == "!!! /rooms: Not allowed."
+
+
+@pytest.mark.parametrize("junk", [5, "text", None, {"a": 1}, [1, None, ["x"]]])
+def test_a_broken_server_s_lists_crash_nothing(junk: object) -> None:
+    view = ChatView()
+    _entered(view)
+    for action, field in (("room_list", "rooms"), ("history", "messages"),
+                          ("user_list", "users")):  # fmt: skip
+        view.sent({"action": action})
+        view.received({"action": action, "success": True, "room": "Lounge", field: junk})
+    assert view.nicks() == []
