@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 from playwright.async_api import Browser, expect
 
-from aiohttp_chat.client_console import Quit, Show, closed, parse_line
+from aiohttp_chat.client_console import More, Quit, Show, closed, parse_line
 
 from . import screenshots
 from .browser import RECONNECT_MS, ChatPage, require_chromium
@@ -283,7 +283,8 @@ async def test_a_hostile_message_is_shown_as_text_and_runs_nothing(
 
 LINES = ["hi", "  spaced  ", "//me waves", "/nick Bob", "/nick", "/join  Kitchen ", "/join",
          "/users", "/users Lounge", "/history", "/history 5", "/history 0", "/history 101",
-         "/history x", "/help", "/bogus", "/quit", "command close", "", "   "]  # fmt: skip
+         "/history x", "/more", "/more 5", "/more 0", "/more x", "/rooms", "/help", "/bogus",
+         "/quit", "command close", "", "   "]  # fmt: skip
 
 
 async def test_the_page_reads_typed_lines_as_the_terminal_client_does(
@@ -301,6 +302,8 @@ async def test_the_page_reads_typed_lines_as_the_terminal_client_does(
             assert "/history [N]" in ours["show"]
         elif isinstance(theirs, Show):
             assert ours == {"show": theirs.text}, line
+        elif isinstance(theirs, More):  # which messages: the page knows its oldest shown
+            assert ours == {"more": theirs.limit}, line
         elif isinstance(theirs, Quit):
             assert ours == {"quit": True}, line
         else:
