@@ -1,7 +1,9 @@
 """The census: how many members each room has on all the nodes, kept in Redis for `room_list`.
 
-`keys.ROOMS` is a sorted set of room -> member count, so that the largest rooms are read in
-one round trip, without a scan of keys. A room's count is the length of its nicks hash, which
+`keys.ROOMS` is a sorted set of room -> minus its member count, so that the largest rooms are
+read in one round trip, without a scan of keys, in the order `room_list` gives them: Redis
+orders the members of one score by their bytes, which for UTF-8 is the order of the names'
+code points, Python's. A room's count is the length of its nicks hash, which
 the scripts that claim and release nicks keep exact. Those scripts run on the room's own shard
 and the set lives on one shard for all the rooms, so no script can change both: the count is
 written after the change, by the node that made it.
@@ -53,18 +55,17 @@ class Census:
             self._spawn(self._follow(room))
 
     async def largest(self) -> list[tuple[str, int]]:
-        """The rooms with members on any node, as `room_list` answers them. Rooms tied
-        with the last one listed may be left out in favour of a later name."""
+        """The rooms with members on any node, as `room_list` answers them."""
         redis = self._publisher.redis
         top = protocol.ROOM_LIST_MAX - 1
-        counts = await self._publisher.call(redis.zrevrange(keys.ROOMS, 0, top, withscores=True))
-        return protocol.largest_rooms((text(room), int(n)) for room, n in counts)
+        counts = await self._publisher.call(redis.zrange(keys.ROOMS, 0, top, withscores=True))
+        return protocol.largest_rooms((text(room), -int(score)) for room, score in counts)
 
     async def count(self, room: str) -> None:
         """Write the member count of `room` as the nicks it holds say."""
         call, redis = self._publisher.call, self._publisher.redis
         if n := await call(redis.hlen(keys.nicks(room))):
-            await call(redis.zadd(keys.ROOMS, {room: n}))
+            await call(redis.zadd(keys.ROOMS, {room: -n}))
         else:
             await call(redis.zrem(keys.ROOMS, room))
 

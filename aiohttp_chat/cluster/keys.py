@@ -29,7 +29,7 @@ the room's name apart. A node's keys share `{n:NODE}`.
 - `chat:{n:NODE}:reaped`: set by the node that reaped it, so that it announces its members
   again when it is back;
 - `chat:nodes`: every node id;
-- `chat:rooms`: sorted set, room -> its members on all the nodes (see `census.py`).
+- `chat:rooms`: sorted set, room -> minus its members on all the nodes (see `census.py`).
 
 No script touches keys of two tags: a move between rooms claims the new room, then releases
 the old one, each on its own shard.
