@@ -149,6 +149,23 @@ async def test_the_list_of_rooms_counts_every_node(node: StartNode) -> None:
     await rooms_become(people[6], [("Bar", 1), ("Lounge", 1)])
 
 
+async def test_a_count_written_out_of_order_is_put_right(
+    node: StartNode, redis_server: RedisServer
+) -> None:
+    """Two nodes changing one room may write its count in the wrong order: the count written
+    again once settled puts it right."""
+    one = await node()
+    alice = await open_peer(one)
+    await alice.join("Lounge")
+    client = redis_client(redis_server)
+    try:
+        await rooms_become(alice, [("Lounge", 1)])  # counted at once
+        await client.zadd(keys.ROOMS, {"Lounge": -5})  # as a node racing with it might
+        await rooms_become(alice, [("Lounge", 1)])  # and again once settled
+    finally:
+        await client.aclose()
+
+
 async def test_nicks_are_unique_per_room_across_nodes(node: StartNode) -> None:
     one, two = await node(), await node()
     alice, bob = await open_peer(one), await open_peer(two)
