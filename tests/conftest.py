@@ -19,6 +19,7 @@ pytest_plugins = [
     "tests.support.processes",
     "tests.support.proxy",
     "tests.support.sockets",
+    "tests.support.pages",
 ]
 
 BOTH_LOOPS = {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}

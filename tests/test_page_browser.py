@@ -6,64 +6,24 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
-from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, expect
 
 from aiohttp_chat.client_console import Quit, Show, closed, parse_line
-from aiohttp_chat.server import Settings, create_app
 
 from . import screenshots
-from .browser import RECONNECT_MS, ChatPage, launch, require_chromium
+from .browser import RECONNECT_MS, ChatPage, require_chromium
 from .support.checks import eventually
+from .support.pages import OpenPage, Serve
 from .support.peers import joined_peer, next_event, say
 from .support.processes import ClientProcess
 from .support.proxy import TcpProxy
 from .support.redis import RedisServer
-from .support.servers import ServerProcess, many_people
-
-OpenPage = Callable[..., Awaitable[ChatPage]]
-Serve = Callable[..., Awaitable[str]]
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    require_chromium()
-    async with launch() as browser:
-        yield browser
-
-
-@pytest.fixture
-async def serve(
-    aiohttp_server: Callable[..., Awaitable[TestServer]],
-) -> Serve:
-    """Start a chat server in this process; its origin (`http://127.0.0.1:PORT`)."""
-
-    async def start(**settings: Any) -> str:
-        server = await aiohttp_server(create_app(many_people(Settings(**settings))))
-        return f"http://127.0.0.1:{server.port}"
-
-    return start
-
-
-@pytest.fixture
-async def open_page(browser: Browser) -> AsyncIterator[OpenPage]:
-    """Open chat pages; each must end the test without script errors, dialogs or requests
-    to other hosts."""
-    opened: list[ChatPage] = []
-
-    async def open_one(origin: str, **options: Any) -> ChatPage:
-        opened.append(await ChatPage.open(browser, origin, **options))
-        return opened[-1]
-
-    yield open_one
-    for page in opened:
-        page.assert_fine()
+from .support.servers import ServerProcess
 
 
 def chat_url(origin: str) -> str:

@@ -11,6 +11,8 @@
 - `redis`, `redis_cluster`: a real redis-server, and a real three-master Redis Cluster.
 - `processes`: `python -m ...` run to its end, and client processes driven line by line.
 - `proxy`: a TCP proxy whose network a test can cut.
+- `pages`: the chat page in real Chromium (`browser`, `serve`, `open_page`; the page itself
+  as a test drives it is `tests/browser.py`'s `ChatPage`).
 - `prometheus`: what /metrics shows, parsed as Prometheus does.
 - `sockets`: real `ChatSocket`s served by a bare app, both ends in the test's hands, for
   the modules that take sockets rather than a server (`rooms.py`, `chat.py`).
