@@ -2,11 +2,14 @@
 // The chat page: the join form, the conversation and the input line, wired to one
 // reconnecting connection (connection.js) and the chat's state (chat.js).
 
+import { Attention, loadSkeletonRules } from "./attention.js";
 import { Chat, Purpose, alikeRoom } from "./chat.js";
 import { parseLine } from "./commands.js";
 import { Connection, chatUrl } from "./connection.js";
+import { Notifier, NotifyButton } from "./notify.js";
 import { Render } from "./render.js";
 import * as texts from "./texts.js";
+import { titleFor } from "./unread.js";
 
 /** @typedef {import("./chat.js").Refusals} Refusals */
 
@@ -44,6 +47,24 @@ const render = new Render(
     sendForm.requestSubmit();
   },
 );
+// ------------------------------------------------------------------------ attention (attention.js)
+// Mentions, what is unseen (the title, the jump button, the "New" divider), desktop
+// notifications of mentions, Tab completion: for the room's pane.
+const notifier = new Notifier();
+const notifyButton = new NotifyButton(element("notify", HTMLButtonElement), notifier);
+const attention = new Attention(render, {
+  me: () => chat.nick,
+  room: () => chat.room,
+  members: () => chat.members,
+  changed: () => showTitle(),
+  notify: (title, body) => notifier.show(title, body),
+});
+function showTitle() {
+  if (!chatView.hidden) document.title = titleFor(chat.room, [attention.unread]);
+}
+loadSkeletonRules().catch(() => {}); // without it, names are compared by their folded form
+// ------------------------------------------------------------------------
+
 const connection = new Connection(() => chat.url(chatUrl(location)), {
   open: () => chat.connected(),
   message: (text) => send(chat.received(text)),
@@ -61,13 +82,13 @@ const connection = new Connection(() => chat.url(chatUrl(location)), {
   state: (state, detail) => render.status(state, detail),
 });
 const chat = new Chat({
-  add: (entry) => render.add(entry),
-  update: (entry) => render.update(entry),
+  add: (entry) => attention.add(entry),
+  update: (entry) => attention.update(entry),
   members: (names, me) => render.members(names, me),
   place: (room, nick) => {
     render.place(room, nick);
     remember({ nick, room });
-    document.title = `${room} · aiohttp-chat`;
+    showTitle();
     if (roomInUrl() !== room) history.replaceState(null, "", `#${encodeURIComponent(String(room))}`);
   },
   refused: (errors) => showJoinForm(chat.wanted, errors), // still connected: see the form
@@ -116,6 +137,7 @@ function showChat() {
   joinView.hidden = true;
   chatView.hidden = false;
   leaveButton.hidden = membersToggle.hidden = false;
+  notifyButton.show(true);
 }
 
 /** @param {string} nick @param {string} room */
@@ -123,6 +145,7 @@ function join(nick, room) {
   if (connection.isOpen) connection.stop(); // (one left after a refused join)
   showChat();
   render.clear();
+  attention.clear();
   chat.begin(nick || null, room || null);
   connection.start();
   line.focus();
@@ -133,6 +156,7 @@ function showJoinForm(values, errors = {}) {
   chatView.hidden = true;
   joinView.hidden = false;
   leaveButton.hidden = membersToggle.hidden = true;
+  notifyButton.show(false);
   $("where").hidden = true;
   document.title = "aiohttp-chat";
   for (const field of FIELDS) {
@@ -210,6 +234,7 @@ function fit() {
 line.addEventListener("input", fit);
 
 line.addEventListener("keydown", (event) => {
+  if (attention.tab(event, line)) return fit(); // a nick completed; else Tab moves the focus
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
     event.preventDefault(); // Enter sends; Shift+Enter is a line break in the message
     sendForm.requestSubmit();
