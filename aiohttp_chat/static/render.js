@@ -81,11 +81,11 @@ export class Render {
     this.countdown.ariaHidden = "true";
     // Where the reader left off: before the first message that came while they were away.
     this.newDivider = element("li", "divider new", texts.NEW);
-    // Over the end of the log, scrolled up while messages came: to the first of them.
+    // Over the end of the log (placed after it), scrolled up while messages came: to the
+    // first of them.
     this.jumpButton = element("button", "jump");
     this.jumpButton.type = "button";
     this.jumpButton.hidden = true;
-    this.log.after(this.jumpButton);
   }
 
   clear() {
@@ -140,6 +140,7 @@ export class Render {
   /** The button to the first unseen message, saying `text`; hidden when null.
    * @param {string | null} text */
   showJump(text) {
+    if (!this.jumpButton.isConnected) this.log.after(this.jumpButton); // (a pane made later)
     this.jumpButton.hidden = text === null;
     this.jumpButton.textContent = text ?? "";
   }
