@@ -5,6 +5,7 @@ desktop notifications of mentions, and nick completion with Tab."""
 
 from __future__ import annotations
 
+import random
 import re
 import unicodedata
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import aiohttp
 from playwright.async_api import expect
 
-from aiohttp_chat import protocol
+from aiohttp_chat import mentions, protocol
 
 from .browser import ChatPage
 from .support.checks import eventually
@@ -98,6 +99,95 @@ async def test_the_pages_skeleton_is_the_servers(serve: Serve, open_page: OpenPa
         if js != _folded(chr(point))
     ]
     assert differ == [], differ[:20]
+
+
+# ------------------------------------------------------------------------ the rule of a mention
+
+MENTION_NICKS = [
+    "Alice", "alice", "bob_", "[Bob]", "Bob!", "-x-", "_", "O'Neil", "\u0410lice", "A1ice",
+    "Stra\u00dfe", "\u03a3\u03b9\u03c3\u03c5\u03c6\u03bf\u03c2", "\u4e2d\u6587", "\U0001f600",
+    "e\u0301te", "rn", "$money", "a.b", "x\u200by",
+]  # fmt: skip
+MENTION_MESSAGES = [
+    "Alice", "@alice, look", "ALICE: there?", "thanks (Alice)!", "\u0410lice?", "\uff21lice",
+    "line one\nand @Alice.", "tab\tAlice", "ideographic\u3000space\u3000Alice", "nbsp\u00a0Alice",
+    "\u00abAlice\u00bb", "@@alice", "((((((Alice))))))", "@@@@@@alice:::::", "Alicent", "Alice's",
+    "al-ice", "Alice-Marie", "malice", "$Alice", "+Alice", "|Alice|", "~alice~", "Al ice",
+    "Alice\u200bX", "bob_: hi", "@bob_:", "bob__", "bob", "[Bob], hi", "(@[Bob])", "[[Bob]]",
+    "Bob!", "Bob!!", "Bob?!", "hey -x-.", "--x--", "x", "_", "__", "_:", "O'Neil:", "'O'Neil'",
+    "Stra\u00dfe.", "STRASSE!", "\u03c3\u03b9\u03c3\u03c5\u03c6\u03bf\u03c3", "\u4e2d\u6587\u3002",
+    "\u300c\u4e2d\u6587\u300d", "\U0001f600!", "(\U0001f600)", "e\u0301te,", "\u00e9te", "m", "rn:",
+    "$money$", "a.b.", ".a.b", "xy", "x\u200by", "\u2028Alice\u2029", "\u0085alice\u180e",
+    "Alice\u00a0\u00a0", "", " ", "!!!", "@", "\u061fAlice\u061f", "\u00bfAlice?",
+    "\u2018Alice\u2019", "\u201eAlice\u201c", "\u30fbAlice\u30fb",
+    "\uff08Alice\uff09", "\U00010100Alice",
+]  # fmt: skip
+# What words are made of in the generated messages: letters of the nicks, punctuation of
+# several categories, symbols, the White_Space characters and a few that are not.
+PIECES = [
+    "Alice", "alice", "bob", "Bob", "x", "-x-", "A1ice", "\u0410", "\u00df", "\u03c3", "\u4e2d",
+    *"@,:.!?'()[]_-\u00ab\u00bb\u2018\u2019\u201c\u300c\u300d\u3002\u061f\u00bf\u2010\u30fb\uff01",
+    *"$+|~^`=<>\u00a9\u20ac\u2192",
+    *"\t\n\v\f\r \x85\xa0\u1680\u2000\u2005\u200a\u2028\u2029\u202f\u205f\u3000",
+    "\u200b", "\u180e", "\u00ad", "\u0301",
+]  # fmt: skip
+
+
+def _generated(count: int) -> list[tuple[str, str]]:
+    """`count` (message, nick) pairs, the same each run: pieces strung together, most with
+    the nick among them (as written, or in upper or lower case)."""
+    rng = random.Random(23)
+    pairs = []
+    for _ in range(count):
+        nick = rng.choice(MENTION_NICKS)
+        pieces = [rng.choice(PIECES) for _ in range(rng.randint(1, 8))]
+        if rng.random() < 0.7:
+            said = rng.choice([nick, nick.upper(), nick.lower()])
+            pieces.insert(rng.randint(0, len(pieces)), said)
+        pairs.append(("".join(pieces), nick))
+    return pairs
+
+
+async def test_the_page_finds_mentions_by_the_terminal_clients_rule(
+    serve: Serve, open_page: OpenPage
+) -> None:
+    """mentions.js's `mentions` is mentions.py's `names` (one rule for both clients, the one
+    mentions.py's docstring states): for every pair of a varied corpus, with the server's
+    rules loaded; and its forms of a word are mentions.py's `forms`, for a word made with
+    each code point as punctuation around it (the P* categories, every assigned one)."""
+    pairs = [(m, n) for m in MENTION_MESSAGES for n in MENTION_NICKS] + _generated(3000)
+    page = await open_page(await serve())
+    found = await page.page.evaluate(
+        """async (pairs) => {
+          const m = await import('/static/mentions.js?parity');
+          m.useRules(await (await fetch('/static/confusables.json')).json());
+          return pairs.map(([text, nick]) => m.mentions(text, nick));
+        }""",
+        pairs,
+    )
+    differ = [
+        (text, nick, js)
+        for (text, nick), js in zip(pairs, found, strict=True)
+        if js != mentions.names(text, nick)
+    ]
+    assert differ == [], differ[:20]
+    generated = found[-3000:]  # many mentions in it, and many near misses
+    assert 0.2 < sum(generated) / len(generated) < 0.8, sum(generated)
+
+    words = [f"{chr(p)}{chr(p)}a{chr(p)}b{chr(p)}{chr(p)}" for p in _assigned() if p > 0x20]
+    js_forms = await page.page.evaluate(
+        """async (words) => {
+          const m = await import('/static/mentions.js?parity');
+          return words.map((word) => [...m.nickForms(word)].sort());
+        }""",
+        words,
+    )
+    differ_forms = [
+        (word, js)
+        for word, js in zip(words, js_forms, strict=True)
+        if set(js) != mentions.forms(word)
+    ]
+    assert differ_forms == [], differ_forms[:20]
 
 
 # ------------------------------------------------------------------------ links

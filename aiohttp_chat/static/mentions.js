@@ -1,7 +1,8 @@
 // @ts-check
-// Whether a message names its reader: their nick as a word of it, with or without `@`,
-// compared by the server's alike rule for nicks (protocol.skeleton, ported here), so that
-// `alice`, `@Alice:` and `A1ice` with a Cyrillic A all name Alice. The rule's data (the
+// Whether a message names its reader: their nick as a word of it, with or without the
+// punctuation around it, by the terminal client's rule (mentions.py), compared by the
+// server's alike rule for nicks (protocol.skeleton, ported here), so that `alice`,
+// `@Alice:` and `Аlice` with a Cyrillic A all name Alice. The rule's data (the
 // confusable prototypes of Unicode Technical Standard #39, the default-ignorable code points
 // and the case foldings JavaScript lacks) is the server's, loaded once (`useRules`); until
 // then names are compared by their folded form. Pure: no DOM, no fetching.
@@ -140,35 +141,37 @@ export function alike(a, b) {
 }
 
 // ------------------------------------------------------------------------ words
+// The rule is the terminal client's (aiohttp_chat/mentions.py, whose docstring states it):
+// one rule of a mention for both clients, tested against each other on the same corpus.
 
-const EDGE = /[\p{P}\p{S}]/u; // punctuation and symbols, as around a word: `(Alice:)`
-const EDGE_MOST = 4; // of them stripped on each side, at most
+const WHITE_SPACE = /\p{White_Space}+/u; // what splits a message into words
+const PUNCTUATION = /^\p{P}$/u; // the general categories P*: `@`, `:`, `(`, `_`, not `$` or `+`
 
-/** The forms of `word` that may be a nick: as written, without a leading `@`, and with the
- * punctuation around it stripped, all or part of it (a nick may end in `_`, or be `[Bob]`).
+/** The forms of `word` that may be a nick: as written and, unless it is all punctuation,
+ * with none, the first or all of the punctuation before its first other character removed,
+ * and none, the last or all of that after its last other character (at most nine forms;
+ * a nick may end in `_` or be `[Bob]`). Code points, not UTF-16 units.
  * @param {string} word @returns {Set<string>} */
 export function nickForms(word) {
-  const forms = new Set([word]);
-  const chars = [...(word.startsWith("@") ? word.slice(1) : word)];
-  let first = 0;
-  let last = chars.length;
-  while (first < last && first < EDGE_MOST && EDGE.test(chars[first])) first += 1;
-  while (last > first && chars.length - last < EDGE_MOST && EDGE.test(chars[last - 1])) last -= 1;
-  for (let start = 0; start <= first; start += 1) {
-    for (let end = last; end <= chars.length; end += 1) {
-      if (end > start) forms.add(chars.slice(start, end).join(""));
-    }
-  }
+  const chars = Array.from(word);
+  const first = chars.findIndex((char) => !PUNCTUATION.test(char));
+  if (first < 0) return new Set([word]);
+  let last = chars.length - 1;
+  while (PUNCTUATION.test(chars[last])) last -= 1;
+  const starts = new Set([0, Math.min(first, 1), first]);
+  const ends = new Set([chars.length, chars.length - Math.min(chars.length - 1 - last, 1), last + 1]);
+  const forms = new Set();
+  for (const start of starts) for (const end of ends) forms.add(chars.slice(start, end).join(""));
   return forms;
 }
 
-/** Whether `text` names `nick`: one of its words (split by white space) is, in one of its
- * forms (`nickForms`), alike to the nick.
+/** Whether `text` names `nick`: one of its words (split at white space), in one of its
+ * forms (`nickForms`), is alike to the nick (mentions.py's `names`).
  * @param {string} text @param {string | null | undefined} nick */
 export function mentions(text, nick) {
   if (!nick) return false;
   const wanted = key(nick);
-  for (const word of text.split(/\s+/u)) {
+  for (const word of text.split(WHITE_SPACE)) {
     if (!word) continue;
     for (const form of nickForms(word)) if (key(form) === wanted) return true;
   }
