@@ -1,7 +1,10 @@
 """What the chat page does so that nothing that matters is missed, in real Chromium against a
 real server: links (and nothing hostile becoming one), mentions found by the server's own
 alike rule and shown apart, what arrived unseen (the title, the jump, the "New" divider),
-desktop notifications of mentions, and nick completion with Tab."""
+desktop notifications of mentions, and nick completion with Tab; with several rooms open,
+each room's own counts (its badge in the side list, the title counting all), notified
+mentions from a room not shown, and Tab completing the room shown's nicks. And the page's
+rule of a mention is the terminal client's (mentions.py), pair for pair on a corpus."""
 
 from __future__ import annotations
 
@@ -294,12 +297,14 @@ async def test_a_very_long_address_wraps_on_a_phone(serve: Serve, open_page: Ope
 # A probe of the browser's own API: each notification the page makes is recorded.
 RECORD_NOTIFICATIONS = """
 window.notified = [];
+window.notifications = [];  // the Notification objects themselves, to click
 window.permissionAsked = 0;
 const Real = window.Notification;
 window.Notification = class extends Real {
   constructor(title, options) {
     super(title, options);
     window.notified.push({ title, body: options?.body ?? "" });
+    window.notifications.push(this);
   }
   static requestPermission(...args) {
     window.permissionAsked += 1;
@@ -542,3 +547,129 @@ async def test_tab_completes_the_nicks_of_the_room_the_latest_speaker_first(
         await expect(line).not_to_be_focused()
         for ws in peers:
             await ws.close()
+
+
+# ------------------------------------------------------------------------ several rooms
+
+
+def room_entry(page: ChatPage, room: str) -> Any:
+    """The button of `room` in the side list of the rooms the page is in."""
+    return page.page.locator("#my-rooms .switch").filter(
+        has=page.page.locator(".name", has_text=re.compile(f"^{re.escape(room)}$"))
+    )
+
+
+async def test_each_room_open_counts_what_it_has_unseen_and_the_title_all_of_it(
+    serve: Serve, open_page: OpenPage
+) -> None:
+    origin = await serve(rate_limit=0)
+    async with aiohttp.ClientSession() as session:
+        bob = await joined_peer(session, chat_url(origin), "Bob", "Lounge")
+        carol = await joined_peer(session, chat_url(origin), "Carol", "Kitchen")
+        page = await open_page(origin)
+        await page.join("Alice", "Lounge")
+        await say(bob, "seen in Lounge")
+        await page.expect_line("seen in Lounge")
+        await page.type("/join Kitchen")  # Kitchen shown; Lounge beside it, hidden
+        await page.expect_line("Connected to Kitchen as Alice.")
+        await rules_loaded(page)
+        lounge, kitchen = room_entry(page, "Lounge"), room_entry(page, "Kitchen")
+        await expect(kitchen).to_have_attribute("aria-current", "true")
+        await expect(page.page).to_have_title("Kitchen · aiohttp-chat")
+
+        for text in ("one", "two", "three"):  # into the room not shown: its count
+            await say(bob, text)
+        await expect(lounge.locator(".counts")).to_have_text("3 (3 unread)")
+        await expect(lounge.locator(".counts .badge")).to_have_text("3")
+        await expect(page.page).to_have_title("(3) Kitchen · aiohttp-chat")
+        await say(carol, "in Kitchen")  # the room shown, at its end: seen
+        await page.expect_line("in Kitchen")
+        await expect(kitchen.locator(".counts")).to_be_empty()
+        await expect(kitchen.locator(".counts")).to_be_hidden()
+
+        await say(bob, "@alice: look")  # a mention in the room not shown
+        badge = lounge.locator(".counts .badge")
+        await expect(badge).to_have_text("4!")
+        await expect(lounge.locator(".counts")).to_have_attribute("data-mention", "")
+        await expect(page.page).to_have_title("(4!) Kitchen · aiohttp-chat")
+        # What a screen reader hears of the entry; the mention's own colour.
+        await expect(
+            page.page.get_by_role("button", name="Lounge (4 unread, 1 mentioning you)")
+        ).to_be_visible()
+        plain = await kitchen.evaluate("b => getComputedStyle(b).backgroundColor")
+        for colour in await badge.evaluate(
+            "b => [getComputedStyle(b).backgroundColor, getComputedStyle(b).color]"
+        ):
+            assert colour != plain
+        await say(carol, "another in Kitchen")
+        await page.expect_line("another in Kitchen")
+
+        await lounge.click()  # shown, at its end: all of it seen
+        await page.expect_line("@alice: look")
+        await expect(lounge.locator(".counts")).to_be_empty()
+        await expect(page.page).to_have_title("Lounge · aiohttp-chat")
+        new = page.log.locator("li", has_text=re.compile(r"^New$"))
+        await expect(new).to_have_count(1)
+        assert await _after(page, new) == "one"  # where Alice left Lounge
+        await expect(message(page, "@alice: look")).to_have_class(re.compile(r"\bmention\b"))
+
+        await say(carol, "while Lounge is shown")  # now Kitchen is the one not shown
+        await expect(kitchen.locator(".counts")).to_have_text("1 (1 unread)")
+        await expect(page.page).to_have_title("(1) Lounge · aiohttp-chat")
+        await page.set_tab_hidden(True)  # the tab hidden: the room shown counts too
+        await say(bob, "while the tab is hidden")
+        await expect(lounge.locator(".counts")).to_have_text("1 (1 unread)")
+        await expect(page.page).to_have_title("(2) Lounge · aiohttp-chat")
+        await page.set_tab_hidden(False)
+        await expect(lounge.locator(".counts")).to_be_empty()
+        await expect(page.page).to_have_title("(1) Lounge · aiohttp-chat")
+        await page.page.get_by_role("button", name="Leave Kitchen").click()  # its count goes
+        await expect(page.page).to_have_title("Lounge · aiohttp-chat")
+        await bob.close()
+        await carol.close()
+
+
+async def test_a_mention_in_a_room_not_shown_is_notified_and_a_click_shows_that_room(
+    serve: Serve, open_page: OpenPage
+) -> None:
+    origin = await serve(rate_limit=0)
+    async with aiohttp.ClientSession() as session:
+        bob = await joined_peer(session, chat_url(origin), "Bob", "Lounge")
+        carol = await joined_peer(session, chat_url(origin), "Carol", "Kitchen")
+        page = await open_page(
+            origin, scripts=(RECORD_NOTIFICATIONS,), permissions=["notifications"]
+        )
+        await page.join("Alice", "Lounge")
+        await page.page.get_by_role("button", name="Notify me of mentions").click()
+        await page.type("/join Kitchen")
+        await page.expect_line("Connected to Kitchen as Alice.")
+        await rules_loaded(page)
+
+        await say(carol, "Alice, here in Kitchen")  # the room shown, looked at: no need
+        await page.expect_line("here in Kitchen")
+        await say(bob, "nothing for Alicia")
+        await say(bob, "@Alice: in Lounge")  # not shown, the tab visible: notified
+        await expect(room_entry(page, "Lounge").locator(".badge")).to_have_text("2!")
+        assert await notified(page) == [{"title": "Bob in Lounge", "body": "@Alice: in Lounge"}]
+
+        # Tab completes the nicks of the room shown, not those of the other.
+        line = page.page.locator("#line")
+        await line.press_sequentially("b")
+        await line.press("Tab")
+        await expect(line).not_to_be_focused()  # no Bob in Kitchen: the focus moves on
+        await line.fill("c")
+        await line.focus()
+        await line.press("Tab")
+        await expect(line).to_have_value("Carol: ")
+        await line.fill("")
+
+        await page.page.evaluate("window.notifications[0].dispatchEvent(new Event('click'))")
+        await expect(room_entry(page, "Lounge")).to_have_attribute("aria-current", "true")
+        await page.expect_line("@Alice: in Lounge")
+        await expect(room_entry(page, "Lounge").locator(".counts")).to_be_empty()
+        await expect(page.page).to_have_title("Lounge · aiohttp-chat")
+        await line.press_sequentially("b")
+        await line.press("Tab")
+        await expect(line).to_have_value("Bob: ")  # Lounge's members now
+        await bob.close()
+        await carol.close()
