@@ -96,14 +96,6 @@ export class Attention {
     this.look();
   }
 
-  /** The log was emptied (the pane joins afresh): nothing unseen, nobody active. */
-  clear() {
-    this.unread.clear();
-    this.activity = new Activity();
-    this.completion.reset();
-    this.changed();
-  }
-
   changed() {
     const { count, mentions: naming } = this.unread;
     this.render.showJump(count ? texts.newMessages(count, naming) : null);

@@ -63,13 +63,6 @@ export class Unread {
     for (const item of this.unseen.splice(0, seen)) this.naming.delete(item);
     return seen > 0;
   }
-
-  /** The room's log was emptied: nothing is unseen, no divider is placed. */
-  clear() {
-    this.unseen = [];
-    this.naming.clear();
-    this.marker = undefined;
-  }
 }
 
 /** The tab's title for the rooms open, `shown` the one in view: `(3) Lounge · aiohttp-chat`,
