@@ -5,17 +5,29 @@ loaded from another host. It speaks the same protocol on `/chat` as the terminal
 Every page response carries a strict Content-Security-Policy: scripts, styles and images only
 from this server, WebSocket connections only to it, no inline code of any kind. So even text
 that slipped into the page as HTML could not run.
+
+One asset is made rather than stored: `/static/confusables.json`, the rules of the server's
+alike rule for names (`protocol.skeleton_rules`), which the page loads once to tell whether a
+message names its reader as the server compares nicks. It is built once, served gzipped to a
+browser that takes gzip, and revalidated by its ETag like the files (a 304 while unchanged).
 """
 
 from __future__ import annotations
 
+import functools
+import gzip
+import hashlib
+import json
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
 from aiohttp import web
 
+from . import protocol
+
 STATIC: Final = Path(__file__).with_name("static")
 STATIC_PREFIX: Final = "/static/"
+SKELETON_RULES_PATH: Final = STATIC_PREFIX + "confusables.json"
 
 # 'self' covers ws: and wss: to the page's own host and port (CSP Level 3, in every current
 # browser); nothing else may be fetched, framed, submitted to or used as a base.
@@ -45,6 +57,51 @@ async def index(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC / "index.html")
 
 
+class Encoded(NamedTuple):
+    """A made asset: its bytes, gzipped, and its entity tag (a digest of the bytes)."""
+
+    plain: bytes
+    gzipped: bytes
+    etag: str
+
+
+@functools.cache
+def skeleton_rules_asset() -> Encoded:
+    rules = protocol.skeleton_rules()
+    plain = json.dumps(rules, ensure_ascii=False, separators=(",", ":")).encode()
+    etag = hashlib.sha256(plain).hexdigest()[:32]
+    return Encoded(plain, gzip.compress(plain, compresslevel=9, mtime=0), etag)
+
+
+def _takes_gzip(accept_encoding: str) -> bool:
+    """Whether an `Accept-Encoding` header names gzip (and not with `q=0`)."""
+    for item in accept_encoding.lower().split(","):
+        name, *params = (part.strip() for part in item.split(";"))
+        if name == "gzip":
+            q = next((param[2:] for param in params if param.startswith("q=")), "1")
+            try:
+                return float(q) > 0
+            except ValueError:
+                return False
+    return False
+
+
+async def skeleton_rules(request: web.Request) -> web.StreamResponse:
+    asset = skeleton_rules_asset()
+    vary = {"Vary": "Accept-Encoding"}
+    if _takes_gzip(request.headers.get("Accept-Encoding", "")):
+        body, etag = asset.gzipped, f"{asset.etag}-gzip"  # each encoding has its own tag
+        headers = {**vary, "Content-Encoding": "gzip"}
+    else:
+        body, etag, headers = asset.plain, asset.etag, vary
+    if any(tag.value == etag for tag in request.if_none_match or ()):
+        response = web.Response(status=304, headers=vary)
+    else:
+        response = web.Response(body=body, headers=headers, content_type="application/json")
+    response.etag = etag
+    return response
+
+
 async def _secure(request: web.Request, response: web.StreamResponse) -> None:
     """Add the page's security headers to the page and its assets (not to WebSockets)."""
     if isinstance(response, web.WebSocketResponse):
@@ -55,5 +112,11 @@ async def _secure(request: web.Request, response: web.StreamResponse) -> None:
 
 def serve(app: web.Application) -> None:
     """Serve the page on `app`: `/`, `/static/...` and their headers."""
-    app.add_routes([web.get("/", index), web.static("/static", STATIC)])
+    app.add_routes(
+        [
+            web.get("/", index),
+            web.get(SKELETON_RULES_PATH, skeleton_rules),  # before the folder that would 404 it
+            web.static("/static", STATIC),
+        ]
+    )
     app.on_response_prepare.append(_secure)

@@ -207,6 +207,24 @@ def skeleton(name: str) -> str:
 _PASSES: Final = 2  # enough for every code point: a third changes none (tested)
 
 
+def skeleton_rules() -> dict[str, Any]:
+    """What `skeleton` uses, as JSON-ready data, so that the page's own port of it
+    (static/mentions.js) compares names as this one does: the passes, the default-ignorable
+    ranges, the prototypes, and the case foldings that differ from lowering a single
+    code point (`ß` to `ss`, a final sigma to a sigma, a small Cherokee letter to its capital),
+    which is all that JavaScript's `toLowerCase` lacks of `casefold`; keys are code points
+    in decimal."""
+    chars = (chr(point) for point in range(0x110000) if not 0xD800 <= point < 0xE000)
+    return {
+        "confusables": confusables.VERSION,
+        "unicode": unicodedata.unidata_version,
+        "passes": _PASSES,
+        "ignorable": [list(pair) for pair in _IGNORABLE_RANGES],
+        "folds": {str(ord(c)): c.casefold() for c in chars if c.casefold() != c.lower()},
+        "prototypes": {str(point): text for point, text in _PROTOTYPES.items()},
+    }
+
+
 def validate_chat_message(value: object, limit: int) -> str:
     if not isinstance(value, str) or not 0 < len(value) <= limit:
         raise ProtocolError(message_invalid_text(limit))

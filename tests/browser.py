@@ -48,6 +48,14 @@ _REPORT_CSP = """document.addEventListener("securitypolicyviolation", (event) =>
   window.reportCspViolation(`${event.effectiveDirective} blocked ${event.blockedURI}`));"""
 
 
+_SET_VISIBILITY = """hidden => {
+  const state = hidden ? "hidden" : "visible";
+  for (const [name, value] of [["visibilityState", state], ["hidden", hidden]])
+    Object.defineProperty(document, name, { configurable: true, get: () => value });
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
 def require_chromium() -> None:
     """Skip without Chromium, except in CI, where its absence is a failure."""
     require(CHROMIUM, in_ci=".ci/run installs Debian's chromium", hint="apt-get install chromium")
@@ -106,13 +114,21 @@ class ChatPage:
 
     @classmethod
     async def open(
-        cls, browser: Browser, origin: str, *, path: str = "/", **context: Any
+        cls,
+        browser: Browser,
+        origin: str,
+        *,
+        path: str = "/",
+        scripts: tuple[str, ...] = (),
+        **context: Any,
     ) -> ChatPage:
-        """A page in a context of its own (its own localStorage), at `path`."""
+        """A page in a context of its own (its own localStorage), at `path`; `scripts` run
+        before the page's own on every load (a test's probes of the browser's APIs)."""
         options = {"viewport": {"width": 1000, "height": 640}, **context}
         page = cls(await (await browser.new_context(**options)).new_page(), origin)
         await page.page.expose_function("reportCspViolation", page._csp_violation)
-        await page.page.add_init_script(_REPORT_CSP)
+        for script in (_REPORT_CSP, *scripts):
+            await page.page.add_init_script(script)
         await page.page.goto(origin + path)
         return page
 
@@ -177,6 +193,12 @@ class ChatPage:
     async def type(self, line: str) -> None:
         await self.page.fill("#line", line)
         await self.page.press("#line", "Enter")
+
+    async def set_tab_hidden(self, hidden: bool) -> None:
+        """As if the person switched to another tab (or back): headless Chromium shows every
+        page as visible (Playwright has no API for it), so the document says it is hidden
+        and tells the page, as a browser does on a switch."""
+        await self.page.evaluate(_SET_VISIBILITY, hidden)
 
     # ------------------------------------------------------------------ seeing
 

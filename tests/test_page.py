@@ -8,8 +8,9 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from aiohttp_chat import protocol
 from aiohttp_chat.client_console import HELP
-from aiohttp_chat.page import CONTENT_SECURITY_POLICY, STATIC
+from aiohttp_chat.page import CONTENT_SECURITY_POLICY, SKELETON_RULES_PATH, STATIC
 
 ASSET = re.compile(r'(?:src|href)="(/[^"]*)"')
 IMPORT = re.compile(r'from "\./([^"]+)"')
@@ -51,6 +52,32 @@ async def test_every_asset_the_page_names_is_served_with_the_headers(
         assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY, path
         expected = {".js": "javascript", ".css": "text/css", ".svg": "image/svg+xml"}
         assert expected[path[path.rindex(".") :]] in response.content_type, path
+
+
+async def test_the_alike_rule_is_served_as_data_gzipped_and_revalidated(
+    client: TestClient[Any, Any],
+) -> None:
+    """The page's copy of the server's rule for alike names comes from the server's own data,
+    gzipped for a browser that takes it, and a 304 while it has not changed."""
+    rules = protocol.skeleton_rules()
+    assert len(rules["prototypes"]) > 6000 and rules["folds"][str(ord("\u00df"))] == "ss"
+    for encoding in ("gzip, deflate, br", "identity"):
+        response = await client.get(SKELETON_RULES_PATH, headers={"Accept-Encoding": encoding})
+        assert response.status == 200, encoding
+        assert response.headers.get("Content-Encoding") == ("gzip" if "gzip" in encoding else None)
+        assert response.headers["Vary"] == "Accept-Encoding"
+        assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+        assert response.headers["Cache-Control"] == "no-cache"
+        assert response.content_type == "application/json"
+        assert await response.json() == rules  # (the client undoes the gzip)
+        etag = response.headers["ETag"]
+        again = await client.get(
+            SKELETON_RULES_PATH, headers={"Accept-Encoding": encoding, "If-None-Match": etag}
+        )
+        assert again.status == 304, encoding
+        assert await again.read() == b""
+    plain = await client.get(SKELETON_RULES_PATH, headers={"Accept-Encoding": "gzip;q=0"})
+    assert "Content-Encoding" not in plain.headers
 
 
 async def test_the_static_folder_serves_its_own_files_only(client: TestClient[Any, Any]) -> None:

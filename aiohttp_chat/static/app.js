@@ -8,14 +8,18 @@
 // rooms open, with the nick of the room shown, or show it if the page is in it already.
 // The rooms open are remembered (storage.js), so a reload brings them back.
 
+import { PageAttention } from "./attentions.js";
+import { loadSkeletonRules } from "./attention.js";
 import { Bar } from "./bar.js";
 import { DEFAULT_ROOM, Purpose, alikeRoom, refusal } from "./chat.js";
 import { parseLine } from "./commands.js";
+import { Notifier, NotifyButton } from "./notify.js";
 import { RoomPane } from "./pane.js";
 import { Panes } from "./panes.js";
 import { REFRESH_SECONDS, RoomDirectory, sameRoom } from "./roomlist.js";
 import * as storage from "./storage.js";
 import * as texts from "./texts.js";
+import { titleFor } from "./unread.js";
 
 /** @typedef {import("./chat.js").Refusals} Refusals */
 /** @typedef {import("./pane.js").Opener} Opener */
@@ -49,6 +53,21 @@ const directory = new RoomDirectory(document, (room) => {
   closeSideLists();
   openRoom(room, newNick(), panes.active ?? "link");
 });
+
+// ------------------------------------------------------------------------ attention (attentions.js)
+// Mentions, what is unseen (the title, each room's counts in the side list, the jump button,
+// the "New" divider), desktop notifications of mentions, Tab completion: for every room.
+const notifier = new Notifier();
+const notifyButton = new NotifyButton(element("notify", HTMLButtonElement), notifier);
+const attention = new PageAttention({
+  notifier,
+  select: (pane) => {
+    if (panes.list.includes(pane)) select(pane);
+  },
+  changed: () => showTitle(),
+});
+panes.observe(attention);
+loadSkeletonRules().catch(() => {}); // without it, names are compared by their folded form
 
 /** The pane the join form is shown for: its first joining was refused, and it stays
  * connected so that the form's answer can be asked on the same connection. */
@@ -206,6 +225,7 @@ function showChat() {
   joinView.hidden = true;
   chatView.hidden = false;
   leaveButton.hidden = membersToggle.hidden = roomsToggle.hidden = false;
+  notifyButton.show(true);
 }
 
 /** Where the room shown is, in the bar, the title and the URL. */
@@ -214,10 +234,17 @@ function showPlace() {
   const room = pane !== null && pane.entered ? pane.room : null;
   bar.place(room, pane?.nick ?? null);
   bar.rooms(panes.list.length);
-  document.title = texts.title(room);
+  showTitle();
   if (pane === null || room === null) return;
   storage.rememberPlace({ nick: pane.nick, room });
   if (roomInUrl() !== room) history.replaceState(null, "", `#${encodeURIComponent(room)}`);
+}
+
+/** The tab's title: the room shown, after what every room open has unseen. */
+function showTitle() {
+  const pane = panes.active;
+  const room = !chatView.hidden && pane !== null && pane.entered ? pane.room : null;
+  document.title = chatView.hidden ? texts.title(null) : titleFor(room, attention.unreads());
 }
 
 /** The connection and members of the room shown. @param {RoomPane} pane */
@@ -233,6 +260,7 @@ function showJoinForm(values, errors = {}, focus = "nick") {
   chatView.hidden = true;
   joinView.hidden = false;
   leaveButton.hidden = membersToggle.hidden = roomsToggle.hidden = true;
+  notifyButton.show(false);
   joinCancel.hidden = !panes.list.some((p) => p !== formPane);
   bar.place(null, null);
   document.title = texts.title(null);
@@ -362,6 +390,8 @@ function fit() {
 line.addEventListener("input", fit);
 
 line.addEventListener("keydown", (event) => {
+  // A nick of the room shown completed; else Tab moves the focus on.
+  if (panes.active !== null && attention.tab(panes.active, event, line)) return fit();
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
     event.preventDefault(); // Enter sends; Shift+Enter is a line break in the message
     sendForm.requestSubmit();

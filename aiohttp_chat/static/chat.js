@@ -30,6 +30,7 @@ import * as texts from "./texts.js";
  * @property {"sending" | "sent" | "unconfirmed" | "failed"} [state]  of an own message
  * @property {string} [error]  why it failed
  * @property {{ label: string, line: string } | null} [offer]  a line to run, on a button
+ * @property {boolean} [mention]  names the reader (attention.js decides)
  */
 
 /**

@@ -26,8 +26,9 @@ const TOP_MARGIN = 160;
 
 /**
  * How a message was shown: `live` as it happened (or as missed while the connection was
- * lost), not from history (on entering, /history, or paged back); `own` sent by you.
- * @typedef {{ live: boolean, own: boolean }} Arrival
+ * lost), not from history (on entering, /history, or paged back); `own` sent by you;
+ * `older` paged back, at the top of the log.
+ * @typedef {{ live: boolean, own: boolean, older: boolean }} Arrival
  */
 
 /**
@@ -139,11 +140,11 @@ export class RoomPane {
       update: (entry) => this.render.update(entry),
       prepend: (entries) => {
         const arrived = entries.filter((entry) => entry.kind === "message");
-        for (const entry of arrived) this.notify((o) => o.adding?.(this, entry, this.arrival(entry, false)));
+        for (const entry of arrived) this.notify((o) => o.adding?.(this, entry, this.arrival(entry, false, true)));
         this.render.prepend(entries);
         if (this.reveal) this.log.scrollTop = 0; // asked for by /more: shown
         this.reveal = false;
-        for (const entry of arrived) this.notify((o) => o.message?.(this, entry, this.arrival(entry, false)));
+        for (const entry of arrived) this.notify((o) => o.message?.(this, entry, this.arrival(entry, false, true)));
       },
       paging: (state) => {
         this.render.loading(state === "asked");
@@ -309,9 +310,9 @@ export class RoomPane {
     this.chat.show({ kind, text });
   }
 
-  /** @param {Entry} entry @param {boolean} live @returns {Arrival} */
-  arrival(entry, live) {
-    return { live, own: entry.mine === true };
+  /** @param {Entry} entry @param {boolean} live @param {boolean} [older] @returns {Arrival} */
+  arrival(entry, live, older = false) {
+    return { live, own: entry.mine === true, older };
   }
 
   /** @param {(observer: PaneObserver) => void} tell */

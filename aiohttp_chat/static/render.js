@@ -2,6 +2,7 @@
 // What one room's chat looks like: its conversation (the log) and its member list.
 // Every string from the server or a peer goes in as text (textContent), never as HTML.
 
+import { linkParts } from "./links.js";
 import * as texts from "./texts.js";
 
 /** @typedef {import("./chat.js").Entry} Entry */
@@ -37,6 +38,20 @@ function hue(nick) {
   return hash % 360;
 }
 
+/** `text` as nodes: its web addresses as links that open in a new tab (links.js), all the
+ * rest as text.
+ * @param {string} text @returns {(string | HTMLAnchorElement)[]} */
+function withLinks(text) {
+  return linkParts(text).map((part) => {
+    if (part.href === undefined) return part.text;
+    const link = element("a", "", part.text);
+    link.href = part.href;
+    link.target = "_blank";
+    link.rel = "noopener noreferrer nofollow";
+    return link;
+  });
+}
+
 /**
  * @template {keyof HTMLElementTagNameMap} K
  * @param {K} tag @param {string} [className] @param {string} [text]
@@ -69,6 +84,15 @@ export class Render {
     /** @type {Parked | null} while the log is not shown */
     this.parked = null;
     this.loadingLine = element("li", "system loading", texts.LOADING_OLDER);
+    this.countdown = element("span", "countdown");
+    this.countdown.ariaHidden = "true";
+    // Where the reader left off: before the first message that came while they were away.
+    this.newDivider = element("li", "divider new", texts.NEW);
+    // Over the end of the log (placed after it), scrolled up while messages came: to the
+    // first of them.
+    this.jumpButton = element("button", "jump");
+    this.jumpButton.type = "button";
+    this.jumpButton.hidden = true;
   }
 
   clear() {
@@ -128,6 +152,39 @@ export class Render {
     this.nodes.set(entry, node);
     this.entries.set(node, entry);
     return node;
+  }
+
+  /** The "New" divider, moved to just before `entry`.
+   * @param {Entry} entry */
+  markNew(entry) {
+    this.nodes.get(entry)?.before(this.newDivider);
+  }
+
+  /** Whether `entry` has been in view: its end above the end of the log's visible part (or
+   * it is no longer shown at all).
+   * @param {Entry} entry */
+  inView(entry) {
+    const node = this.nodes.get(entry);
+    if (!node?.isConnected) return true;
+    return node.getBoundingClientRect().bottom <= this.log.getBoundingClientRect().bottom + 1;
+  }
+
+  /** Scroll the log so that `entry` (with the "New" divider before it, if it is there) is
+   * at the top.
+   * @param {Entry} entry */
+  scrollTo(entry) {
+    const node = this.nodes.get(entry);
+    if (!node?.isConnected) return;
+    const top = node.previousElementSibling === this.newDivider ? this.newDivider : node;
+    this.log.scrollTop += top.getBoundingClientRect().top - this.log.getBoundingClientRect().top;
+  }
+
+  /** The button to the first unseen message, saying `text`; hidden when null.
+   * @param {string | null} text */
+  showJump(text) {
+    if (!this.jumpButton.isConnected) this.log.after(this.jumpButton); // (a pane made later)
+    this.jumpButton.hidden = text === null;
+    this.jumpButton.textContent = text ?? "";
   }
 
   atBottom() {
@@ -197,11 +254,15 @@ export class Render {
     if (entry.mine) classes.push("mine");
     if (entry.history) classes.push("history");
     if (entry.state) classes.push(entry.state);
+    if (entry.mention) classes.push("mention");
     const node = element("li", classes.join(" "));
+    if (entry.mention) node.append(element("span", "visually-hidden", texts.MENTIONS_YOU));
     node.append(this.time(entry.time));
     const user = element("span", "user", entry.user ?? "");
     user.style.setProperty("--hue", String(hue(entry.user ?? "")));
-    node.append(user, element("span", "visually-hidden", ": "), element("span", "text", entry.text));
+    const text = element("span", "text");
+    text.append(...withLinks(entry.text));
+    node.append(user, element("span", "visually-hidden", ": "), text);
     const notes = { sending: texts.SENDING, unconfirmed: texts.UNCONFIRMED, failed: entry.error };
     const note = entry.state === undefined || entry.state === "sent" ? undefined : notes[entry.state];
     if (note) node.append(element("span", "note", note));

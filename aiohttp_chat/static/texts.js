@@ -123,3 +123,22 @@ export const roomList = (rooms) =>
     ? `Rooms: ${rooms.map(({ room, users }) => `${room} (${users})`).join(", ")}`
     : "No room has members.";
 export const NO_OTHER_ROOMS = "No other room has members.";
+
+// Mentions, unread messages, notifications (attention.js, unread.js, notify.js).
+/** A room's unseen count, as its entry in a list of rooms shows it: `3`, `3!`, or nothing.
+ * @param {number} count @param {number} mentions */
+export const unreadBadge = (count, mentions) => (count ? `${count}${mentions ? "!" : ""}` : "");
+/** The same, as a screen reader says it. @param {number} count @param {number} mentions */
+export const unreadLabel = (count, mentions) =>
+  count ? `${count} unread${mentions ? `, ${mentions} mentioning you` : ""}` : "";
+/** The button that jumps to the first unseen message. @param {number} count @param {number} mentions */
+export const newMessages = (count, mentions) =>
+  `${count} new message${count === 1 ? "" : "s"}${mentions ? `, ${mentions} mentioning you` : ""}`;
+export const NEW = "New"; // the divider before the first message that came while you were away
+export const MENTIONS_YOU = "Mentions you: "; // said before such a message, not shown
+export const NOTIFY = "Notify me of mentions";
+export const NOTIFY_BLOCKED = "Notifications blocked";
+export const NOTIFY_BLOCKED_HINT =
+  "The browser was told not to show this site's notifications: allow them in its site settings.";
+/** A desktop notification's title. @param {unknown} user @param {unknown} room */
+export const mentionedBy = (user, room) => `${user} in ${room}`;
