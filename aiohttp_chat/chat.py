@@ -171,7 +171,7 @@ class ChatSession:
         room, after, before, limit = protocol.validate_history(request, self.room)
         self.stats.history_requests += 1
         messages, complete = await self.rooms.read_history(room, after, limit, before)
-        if self.missed == room:  # told once: its next catching up is from the history
+        if self.missed == room and before is None:  # told once, when it catches up
             complete, self.missed = False, None
         return protocol.history_reply(room, messages, complete)
 

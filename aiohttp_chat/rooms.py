@@ -20,6 +20,7 @@ from . import protocol, utils
 from .endings import Ending
 from .frames import ChatSocket
 from .history import MemoryHistory
+from .memo import Memo
 from .metrics import Stats
 from .protocol import Clash, Message
 from .resume import Tokens
@@ -37,6 +38,7 @@ class Member(Protocol):
 
 
 DEFAULT_ALIKE: Final = protocol.skeleton(protocol.DEFAULT_ROOM)
+LARGEST_FOR_SECONDS: Final = 1.0  # a `room_list` answer is that old at most (`memo.py`)
 
 
 class Resumption(NamedTuple):
@@ -101,7 +103,8 @@ class Rooms(Protocol):
     async def users(self, room: str) -> list[str]: ...
 
     async def room_list(self) -> list[tuple[str, int]]:
-        """The rooms with members, each with its member count (`protocol.largest_rooms`)."""
+        """The rooms with members, each with its member count (`protocol.largest_rooms`),
+        as they were at most `LARGEST_FOR_SECONDS` ago (`memo.py`)."""
 
     async def read_history(
         self, room: str, after: str | None, limit: int, before: str | None = None
@@ -125,6 +128,7 @@ class LocalRooms:
         self.history = MemoryHistory() if history is None else history
         self.stats = Stats() if stats is None else stats
         self.tokens = Tokens()
+        self._largest = Memo(self._read_largest, LARGEST_FOR_SECONDS)
 
     async def default_nick(self, room: str) -> str | None:
         return utils.free_default_nick(self.registry, room, rng=self.rng)
@@ -188,6 +192,9 @@ class LocalRooms:
         return utils.list_users(self.registry, room)
 
     async def room_list(self) -> list[tuple[str, int]]:
+        return await self._largest()
+
+    async def _read_largest(self) -> list[tuple[str, int]]:
         return protocol.largest_rooms(utils.room_sizes(self.registry))
 
     async def read_history(

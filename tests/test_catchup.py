@@ -190,6 +190,8 @@ async def test_what_the_log_no_longer_holds_is_told_not_skipped(
     after = await alice.ask(action="chat_message", message="after")
     heard = await _heard(bob, settle=1.0)
     assert [m["message"] for m in heard] == ["first", "after"]  # the log kept only "after"
+    paged = await bob.ask(action="history", before=after["id"])  # paging back tells nothing
+    assert (paged["messages"], paged["complete"]) == ([], True)
     assert await _told_to_catch_up(bob, after["id"])  # though "after" is the newest id
     assert value(await scrape(two), "redis_unrecoverable_total") == 1
 

@@ -173,6 +173,28 @@ async def test_a_count_written_out_of_order_is_put_right(
         await client.aclose()
 
 
+async def test_the_rooms_listed_are_counted_again_whatever_left_them_wrong(
+    node: StartNode, redis_server: RedisServer
+) -> None:
+    """A node that died between its change and its count leaves a count that no change puts
+    right (the room emptied with it): every node counts the rooms listed again now and then."""
+    one = await node()
+    alice = await open_peer(one)
+    await alice.join("Lounge")
+    await rooms_become(alice, [("Lounge", 1)])
+    client = redis_client(redis_server)
+    try:
+        await client.zadd(keys.ROOMS, {"Lounge": -5, "Ghost town": -2})
+        census = one.app[CLUSTER].census
+        await census.check()  # not yet due
+        assert await client.zscore(keys.ROOMS, "Ghost town") == -2
+        census.check_every = 0
+        await census.check()
+        assert await client.zrange(keys.ROOMS, 0, -1, withscores=True) == [(b"Lounge", -1)]
+    finally:
+        await client.aclose()
+
+
 async def test_nicks_are_unique_per_room_across_nodes(node: StartNode) -> None:
     one, two = await node(), await node()
     alice, bob = await open_peer(one), await open_peer(two)
@@ -515,6 +537,13 @@ async def test_a_stopped_node_tells_the_other_nodes_at_once(
         assert left == {"action": "left", "room": "Default", "user": bob_nick, "shame": True}
         await alice.send_json({"action": "user_list"})
         assert bob_nick not in (await alice.receive_json(timeout=TIMEOUT))["users"]
+
+        async def counted_out() -> bool:  # the stopped node counted what it emptied
+            await alice.send_json({"action": "room_list"})
+            listed = (await alice.receive_json(timeout=TIMEOUT))["rooms"]
+            return bool(listed == [{"room": "Default", "users": 1}])
+
+        await eventually(counted_out, 3)
 
 
 async def test_workers_share_one_port(redis_server: RedisServer) -> None:

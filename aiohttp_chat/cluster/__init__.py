@@ -146,7 +146,7 @@ class ClusterRooms:
             self.stats,
         )
         self.keeper = Keeper(self, self.publisher, self.health)
-        self.census = Census(self.publisher, self._tasks.spawn)
+        self.census = Census(self.publisher)
         self.members: dict[ChatSocket, Member] = {}  # to rename one that lost its nick
         self.subscribed = asyncio.Event()  # set once this node hears its own channel
         self._unsent: deque[tuple[str, bytes]] = deque(maxlen=UNSENT_MAX)
@@ -167,13 +167,16 @@ class ClusterRooms:
         # What is under way (the leaves of the members just closed, above all) gets a short
         # grace to reach the other nodes; then everything stops.
         await self._keeping.aclose()
+        await self.census.close()  # what it had still to count is counted last, below
         await self._tasks.aclose(grace=REQUEST_TIMEOUT)
-        self.census.close()
         await self.publisher.drain()
-        # Leave the cluster politely if Redis lets us soon; else the lease runs out.
+        # Leave the cluster politely if Redis lets us soon; else the lease runs out (and the
+        # node that reaps this one counts the rooms it empties).
         with contextlib.suppress(Unavailable, TimeoutError):
             async with asyncio.timeout(STOP_SECONDS):
                 await self.keeper.leave_cluster()
+        with contextlib.suppress(Unavailable, TimeoutError):
+            async with asyncio.timeout(STOP_SECONDS):
                 await self.census.recount()
         for closing in (self.subscriber.close(), self.publisher.aclose()):
             with contextlib.suppress(*FAILURES):  # a connection that will not close: let go
@@ -390,8 +393,7 @@ class ClusterRooms:
         node = node or self.node
         args = [nick, node, protocol.skeleton(nick), room]
         released = await self.publisher.script("release", keys.names(room), args)
-        if released:
-            self.census.changed(room)
+        self.census.changed(room)  # also if not: a node that died here may not have counted
         await self.call(self.publisher.redis.srem(keys.members(node), keys.member(room, nick)))
         return bool(released)
 

@@ -12,37 +12,47 @@ Counts are written whole, never as increments, so no failure leaves a drift that
 it. Whenever this node changes a room's members (a claim, a release, a resumption, a
 re-registration, a reaping) it counts the room and writes the count at once, and once more
 `SETTLE_SECONDS` later: two nodes that change one room together may write their counts in
-the wrong order, and the later count puts it right. A node that dies between its change and
-its count is put right by the next change of that room, or by the node that reaps it. What
-Redis was away for is counted again once it is back (`recount`).
+the wrong order, and the later count puts it right. What Redis was away for is counted again
+once it is back (`recount`). And whatever else may leave a count wrong (a node that died
+between its change and its count, before the change of another node's release), every node
+counts the rooms listed again every `CHECK_SECONDS` (`check`): a count wrong in the list
+lasts at most that long.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
-from typing import Any, Final
+import time
+from collections.abc import Callable
+from typing import Final
 
 from .. import protocol
 from ..history import text
+from ..memo import Memo
 from ..protocol import Unavailable
+from ..rooms import LARGEST_FOR_SECONDS
+from ..tasks import Tasks
 from . import keys
 from .publisher import Publisher
 
 SETTLE_SECONDS: Final = 2.0
+CHECK_SECONDS: Final = 30.0
 
 
 class Census:
     def __init__(
         self,
         publisher: Publisher,
-        spawn: Callable[[Coroutine[Any, Any, Any]], None],
         settle: float = SETTLE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._publisher, self._spawn, self.settle = publisher, spawn, settle
+        self._publisher, self.settle, self._clock = publisher, settle, clock
         self._following: dict[str, bool] = {}  # rooms being counted -> changed since
+        self._tasks = Tasks()
         self.unsettled: set[str] = set()  # rooms whose count Redis was away for
         self._closed = False
+        self.check_every, self._checked = CHECK_SECONDS, clock()
+        self.largest = Memo(self._read_largest, LARGEST_FOR_SECONDS, clock)
 
     def changed(self, room: str) -> None:
         """This node changed the members of `room`: count it, now and once settled."""
@@ -52,9 +62,9 @@ class Census:
             self._following[room] = True
         else:
             self._following[room] = False
-            self._spawn(self._follow(room))
+            self._tasks.spawn(self._follow(room))
 
-    async def largest(self) -> list[tuple[str, int]]:
+    async def _read_largest(self) -> list[tuple[str, int]]:
         """The rooms with members on any node, as `room_list` answers them."""
         redis = self._publisher.redis
         top = protocol.ROOM_LIST_MAX - 1
@@ -79,9 +89,19 @@ class Census:
                 self.unsettled.add(room)
                 raise
 
-    def close(self) -> None:
-        """From now on, a change is only noted, for a last `recount` (the node is stopping)."""
+    async def check(self) -> None:
+        """Count the rooms listed again, if that was last done `check_every` seconds ago."""
+        if self._clock() - self._checked < self.check_every:
+            return
+        self._checked = self._clock()
+        for room, _ in await self._read_largest():
+            await self.count(room)
+
+    async def close(self) -> None:
+        """From now on, a change is only noted, for a last `recount` (the node is stopping);
+        what was being followed is noted so too."""
         self._closed = True
+        await self._tasks.aclose()
 
     async def _follow(self, room: str) -> None:
         try:

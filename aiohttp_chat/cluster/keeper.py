@@ -91,6 +91,7 @@ class Keeper:
             await self.register_all()
         if self.health.steady(LEASE_SECONDS):
             await self.reap()  # only on the strength of a lease of our own without a failure
+            await self.rooms.census.check()
 
     # ------------------------------------------------------------------ registering
 
