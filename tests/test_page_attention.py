@@ -228,6 +228,14 @@ LINKED = [  # a message, and the (text, href) of each link it holds
     ("data:text/html;base64,PHNjcmlwdD5hbGVydCg3KTwvc2NyaXB0Pg==", []),
     ("ftp://example.com/f mailto:someone@example.com ws://example.com/chat", []),
     ("xhttps://example.com/glued http:// https:/// http://[::1", []),
+    # What is shown is where it goes: no user name or password making a host look like
+    # another's, no invisible format character (U+202E turns what follows around) in it.
+    ("https://paypal.com@evil.example/login", []),
+    ("https://:secret@example.com/ https://user:pw@example.com/", []),
+    ("https://example.com/\u202egpj.exe", [("https://example.com/", "https://example.com/")]),
+    ("https://example.com/a\u200bb", [("https://example.com/a", "https://example.com/a")]),
+    # Closing brackets by the thousand: trimmed, the page going on (once quadratic).
+    ("https://a/" + ")" * 4085, [("https://a/", "https://a/")]),
 ]  # fmt: skip
 
 
@@ -249,6 +257,7 @@ async def test_web_addresses_are_links_and_nothing_else_is(
           elements: [...span.querySelectorAll('*')].map((e) => e.tagName),
           links: [...span.querySelectorAll('a')].map((a) => ({
             text: a.textContent, href: a.getAttribute('href'), target: a.target, rel: a.rel,
+            title: a.title,
             attributes: a.getAttributeNames(),
           })),
         }))"""
@@ -260,9 +269,45 @@ async def test_web_addresses_are_links_and_nothing_else_is(
         for a in got["links"]:
             assert a["target"] == "_blank", text
             assert a["rel"] == "noopener noreferrer nofollow", text
-            assert sorted(a["attributes"]) == ["href", "rel", "target"], text
+            assert sorted(a["attributes"]) == ["href", "rel", "target", "title"], text
+            assert a["title"] == a["href"], text  # where it goes, on hovering
     assert await page.log.locator("img, script, b, [onmouseover]").count() == 0
     page.assert_fine()  # no dialog opened, no script error, no CSP violation
+
+
+async def test_trailing_brackets_are_trimmed_in_one_pass(
+    serve: Serve, open_page: OpenPage
+) -> None:
+    """links.js's `trimmed` walks back over a candidate once: messages of 4,096 characters
+    that are nearly all brackets, many of them, are done with at once (quadratic, each of
+    them alone froze the tab); brackets opened in the address stay, the others go."""
+    page = await open_page(await serve())
+    closing = "https://a/" + ")" * 4086
+    balanced = "https://a/" + "(" * 2000 + ")" * 2086
+    mixed = "https://a/" + "([{" * 500 + ")]}" * 865 + "."
+    results = await page.page.evaluate(
+        """async (candidates) => {
+          const links = await import('/static/links.js');
+          const out = [];
+          for (let round = 0; round < 50; round += 1) out.push(...candidates.map(links.trimmed));
+          return { trimmed: out.slice(0, candidates.length), count: out.length,
+                   parts: links.linkParts(candidates[0] + " and " + candidates[1]) };
+        }""",
+        [closing, balanced, mixed],
+    )
+    assert len(closing) == len(balanced) == 4096
+    assert results["count"] == 150
+    assert results["trimmed"] == [
+        "https://a/",
+        "https://a/" + "(" * 2000 + ")" * 2000,
+        "https://a/" + "([{" * 500 + ")]}" * 500,
+    ]
+    assert results["parts"] == [
+        {"text": "https://a/", "href": "https://a/"},
+        {"text": ")" * 4086 + " and "},
+        {"text": balanced[: 10 + 4000], "href": "https://a/" + "(" * 2000 + ")" * 2000},
+        {"text": ")" * 86},
+    ]
 
 
 async def test_a_very_long_address_wraps_on_a_phone(serve: Serve, open_page: OpenPage) -> None:

@@ -48,6 +48,7 @@ function withLinks(text) {
     link.href = part.href;
     link.target = "_blank";
     link.rel = "noopener noreferrer nofollow";
+    link.title = part.href; // where it goes, as the browser reads it, on hovering
     return link;
   });
 }
