@@ -14,6 +14,7 @@ import unicodedata
 from typing import Any
 
 import aiohttp
+import pytest
 from playwright.async_api import expect
 
 from aiohttp_chat import mentions, protocol
@@ -275,9 +276,7 @@ async def test_web_addresses_are_links_and_nothing_else_is(
     page.assert_fine()  # no dialog opened, no script error, no CSP violation
 
 
-async def test_trailing_brackets_are_trimmed_in_one_pass(
-    serve: Serve, open_page: OpenPage
-) -> None:
+async def test_trailing_brackets_are_trimmed_in_one_pass(serve: Serve, open_page: OpenPage) -> None:
     """links.js's `trimmed` walks back over a candidate once: messages of 4,096 characters
     that are nearly all brackets, many of them, are done with at once (quadratic, each of
     them alone froze the tab); brackets opened in the address stay, the others go."""
@@ -547,6 +546,75 @@ async def test_scrolled_up_a_button_jumps_to_the_new_messages(
 
 
 # ------------------------------------------------------------------------ completion
+
+
+async def say_many(ws: Any, texts: list[str], batch: int = 250) -> None:
+    """Send chat messages quickly: a batch at a time, then their replies."""
+    for start in range(0, len(texts), batch):
+        sent = texts[start : start + batch]
+        for text in sent:
+            await ws.send_json({"action": "chat_message", "message": text})
+        replies = 0
+        while replies < len(sent):
+            reply = await ws.receive_json(timeout=10)
+            if "success" in reply:
+                assert reply["success"] is True, reply
+                replies += 1
+
+
+LOG_STATE = """(log) => {
+  const lines = [...log.querySelectorAll('li.message')];
+  const top = log.getBoundingClientRect().top;
+  const at = (text) => {
+    const line = lines.find((li) => li.querySelector('.text').textContent === text);
+    return line ? line.getBoundingClientRect().top - top : null;
+  };
+  const at_ = Object.fromEntries(window.watched.map((t) => [t, at(t)]));
+  const messages = lines.map((li) => li.querySelector('.text').textContent);
+  return { lines: log.childElementCount, messages, scrollTop: log.scrollTop, at: at_ };
+}"""
+
+
+@pytest.mark.timeout(240)  # 4,000 messages to a page: each line is laid out with all others
+async def test_scrolled_up_in_a_busy_room_the_log_stays_bounded(
+    serve: Serve, open_page: OpenPage
+) -> None:
+    """Reading back while a room is busy (the tab hidden meanwhile): the log keeps its older
+    lines for a while, and past twice its usual size (4,000 lines) drops the oldest all the
+    same, down to 2,000, the line read staying where it is on the screen; what of the
+    unseen was dropped is not counted any more."""
+    origin = await serve(rate_limit=0)
+    page = await open_page(origin)
+    await page.join("Alice", "Lounge")
+    jump = page.page.get_by_role("button", name=re.compile("new message"))
+    async with aiohttp.ClientSession() as session:
+        ws = await joined_peer(session, chat_url(origin), "Bob", "Lounge")
+        await say_many(ws, [f"early {n}" for n in range(60)])
+        await expect(message(page, "early 59")).to_have_count(1)
+        await page.log.evaluate("log => { log.scrollTop = 0; }")  # reading back
+        await page.set_tab_hidden(True)  # and away: nothing is seen meanwhile
+
+        await say_many(ws, [f"later {n}" for n in range(2100)])
+        await expect(message(page, "later 2099")).to_have_count(1, timeout=120_000)
+        reading = "later 2050"  # read on, up to here
+        await message(page, reading).evaluate("li => li.scrollIntoView({ block: 'start' })")
+        await page.page.evaluate(f"window.watched = [{reading!r}]")
+        before = await page.log.evaluate(LOG_STATE)
+        assert before["messages"][0] == "early 0"  # not yet past the bound: all kept
+
+        await say_many(ws, [f"then {n}" for n in range(1900)])
+        await expect(message(page, "then 1899")).to_have_count(1, timeout=120_000)
+        after = await page.log.evaluate(LOG_STATE)
+        assert after["lines"] <= 4000, after["lines"]
+        kept = after["messages"]
+        assert len(kept) < 2100, len(kept)  # dropped down to 2,000 lines, then 1,900 came
+        assert "early 0" not in kept and "later 0" not in kept and kept[-1] == "then 1899"
+        assert after["at"][reading] is not None
+        assert abs(after["at"][reading] - before["at"][reading]) <= 1, (before["at"], after["at"])
+        # All that is kept came while away: unseen, counted; what was dropped is not.
+        unseen = sum(1 for text in kept if not text.startswith("early"))
+        await expect(jump).to_have_text(f"{unseen} new messages")
+        await ws.close()
 
 
 async def test_tab_completes_the_nicks_of_the_room_the_latest_speaker_first(

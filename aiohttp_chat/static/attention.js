@@ -76,6 +76,12 @@ export class Attention {
     this.changed();
   }
 
+  /** Lines the log no longer keeps: what of them was unseen is not counted any more.
+   * @param {Entry[]} entries */
+  dropped(entries) {
+    if (this.unread.forget(entries)) this.changed();
+  }
+
   /** The reader may see more of the log now (scrolled, came back to the tab, the pane
    * shown): what is in view is seen. */
   look() {
