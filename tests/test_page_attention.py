@@ -18,6 +18,8 @@ import pytest
 from playwright.async_api import expect
 
 from aiohttp_chat import mentions, protocol
+from aiohttp_chat.client_completion import Members
+from aiohttp_chat.client_terminal import LineEditor
 
 from .browser import ChatPage
 from .support.checks import eventually
@@ -660,6 +662,129 @@ async def test_tab_completes_the_nicks_of_the_room_the_latest_speaker_first(
         await expect(line).not_to_be_focused()
         for ws in peers:
             await ws.close()
+
+
+COMPLETION_NICKS = [
+    "Alice", "alan", "alice", "ALICE", "Al", "Bob", "bob_", "[Bob]", "@bob", "Stra\u00dfe",
+    "STRASSE", "strasse", "\u1e9eig", "\u03a3\u0391\u03a3", "\u03c3\u03b1\u03c2",
+    "\u0130stanbul", "\u0131pek", "\u216b", "\ufb01ona", "\U0001f600x", "\uff5etilde",
+    "\u00dcn\u00efc\u00f6d\u00e9", "Zo\u00eb", "Zoe\u0308", "A\u200bb", "Al\u202e",
+    "Al ice", "Al\u00a0x", "Al\tx", "Al\x1b[2J", "\u13a0elta", "\uab70elta", "\u4e2d\u6587",
+    "mike", "rnike", "m", "_", "1",
+]  # fmt: skip
+LINE_PIECES = [
+    "a", "A", "al", "AL", "Al", "b", "bo", "@", "@a", "st", "ss", "\u00df", "\u03c3", "\u03c2",
+    "\u0130", "i\u0307", "\u0131", "fi", "\U0001f600", "\uff5e", "zo", "\u13a0", "\uab70",
+    "\u4e2d", "m", "r", "_", "1", "hi", ":", " ", " ", " ", "\n", "\t", "\u3000", "\u00a0",
+    "\u2028", "\x1f", "\u200b", "\u202e",
+]  # fmt: skip
+
+
+def _completion_cases(count: int) -> list[dict[str, Any]]:
+    """`count` cases, the same each run: the room's members, who spoke (in order), your own
+    nick, a line with its cursor (in code points), and how many times Tab is pressed."""
+    rng = random.Random(42)
+    cases = []
+    for _ in range(count):
+        members = rng.sample(COMPLETION_NICKS, rng.randint(0, 12))
+        speakers = [rng.choice(members) for _ in range(rng.randint(0, 6))] if members else []
+        me = rng.choice([None, *members])
+        text = "".join(rng.choice(LINE_PIECES) for _ in range(rng.randint(0, 6)))
+        if members and rng.random() < 0.6:  # the start of a member's nick, as typed
+            nick = rng.choice(members)
+            typed = nick[: rng.randint(1, 3)]
+            typed = rng.choice([typed, typed.upper(), typed.lower(), typed.casefold()])
+            text += rng.choice(["", " ", "\n", "@", " @", "\u3000"]) + typed
+        cursor = rng.randint(0, len(text)) if rng.random() < 0.3 else len(text)
+        cases.append(
+            {"members": members, "speakers": speakers, "me": me, "text": text,
+             "cursor": cursor, "tabs": rng.randint(1, 4)}
+        )  # fmt: skip
+    return cases
+
+
+def _units(text: str) -> int:
+    """The length of `text` in UTF-16 units (JavaScript's)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _terminal_completes(case: dict[str, Any]) -> tuple[list[str], str, int]:
+    """What the terminal client makes of a case: its ranking of the nicks, and its line."""
+    members = Members()
+    members.reset(case["members"])
+    for nick in case["speakers"]:
+        members.spoke(nick)
+    names = members.ranked(own=case["me"])
+    editor = LineEditor(nicks=lambda: names)
+    editor.text, editor.cursor = case["text"], case["cursor"]
+    assert editor.feed("\t" * case["tabs"]) == []
+    return names, editor.text, _units(editor.text[: editor.cursor])
+
+
+async def test_the_page_completes_nicks_by_the_terminal_clients_rule(
+    serve: Serve, open_page: OpenPage
+) -> None:
+    """completion.js is client_completion.py's twin (the rule its docstring states): the
+    same members ranked the same (who spoke, then the others by casefold, code point by
+    code point), and Tab, pressed once or several times, making the same line with the
+    cursor in the same place, for every case of a varied corpus: white space of several
+    kinds, line feeds, `@`, case folding beyond lower case, nicks that cannot be typed."""
+    cases = _completion_cases(3000)
+    page = await open_page(await serve())
+    done = await page.page.evaluate(
+        """async (cases) => {
+          const m = await import('/static/mentions.js');
+          m.useRules(await (await fetch('/static/confusables.json')).json());
+          const { Activity, Completion } = await import('/static/completion.js');
+          return cases.map(({ members, speakers, me, text, cursor, tabs }) => {
+            const present = new Set(members);
+            const activity = new Activity(() => present);
+            for (const nick of speakers) activity.spoke(nick);
+            const names = activity.ranked(me);
+            const completion = new Completion();
+            const units = [...text].slice(0, cursor).join('').length;
+            let line = { value: text, caret: units };
+            for (let tab = 0; tab < tabs; tab += 1) line = completion.tab(line, names) ?? line;
+            return [names, line.value, line.caret];
+          });
+        }""",
+        cases,
+    )
+    differ = [
+        (case, js, python)
+        for case, js in zip(cases, done, strict=True)
+        if tuple(js) != (python := _terminal_completes(case))
+    ]
+    assert differ == [], differ[:10]
+    completed = sum(1 for case, js in zip(cases, done, strict=True) if js[1] != case["text"])
+    assert 0.2 < completed / len(cases) < 0.8, completed  # many completions, many without
+
+
+async def test_a_rooms_activity_keeps_only_its_members(serve: Serve, open_page: OpenPage) -> None:
+    """completion.js's Activity remembers who spoke only while they are members: a room
+    whose speakers come and go keeps no more of them than it has members."""
+    page = await open_page(await serve())
+    sizes = await page.page.evaluate(
+        """async () => {
+          const { Activity } = await import('/static/completion.js');
+          const present = new Set(['Alice', 'Bob']);
+          const activity = new Activity(() => present);
+          const sizes = [];
+          for (let n = 0; n < 5000; n += 1) {
+            const nick = `guest${n}`;
+            present.add(nick);
+            activity.spoke(nick);
+            present.delete(nick);  // and gone
+            sizes.push(activity.spoken.size);
+          }
+          activity.spoke('Bob');
+          const ranked = activity.ranked(null);
+          return { most: Math.max(...sizes), last: [...activity.spoken], ranked };
+        }"""
+    )
+    assert sizes["most"] <= 3, sizes["most"]
+    assert sizes["last"] == ["Bob"]
+    assert sizes["ranked"] == ["Bob", "Alice"]
 
 
 # ------------------------------------------------------------------------ several rooms
