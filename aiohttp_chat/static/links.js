@@ -50,7 +50,7 @@ export function trimmed(candidate) {
 
 /** The address `written` links to, as the browser reads it; null if it is none: not http
  * or https, not parsed as a URL with a host, or with a user name or password in it (as in
- * `https://paypal.com@evil.example/`, which goes to evil.example: it stays text).
+ * `paypal.com@evil.example` after the scheme, which goes to evil.example: it stays text).
  * @param {string} written */
 export function target(written) {
   let url;
