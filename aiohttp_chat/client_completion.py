@@ -2,23 +2,39 @@
 the word being typed. Pure, no I/O: `client_view.ChatView` keeps the `Members` current,
 `client_terminal.LineEditor` cycles through `matching` nicks on Tab.
 
-The rule of a completion: the word before the cursor (back to the previous white space, or
-the start of the line) is a prefix; an `@` it starts with stays and is not part of it. The
-nicks of the room's members (not your own) whose casefold starts with the prefix's casefold
-are the matches, those who spoke most recently first, then those who have not spoken
-since the client knew them, in alphabetical order (casefold). Tab puts the first match in
-place of the word, followed by `: ` at the start of the line (`Al` -> `Alice: `, the way
-one addresses someone) and by a space elsewhere (and after an `@`), but not by a space
-where white space follows already; Tab again puts the next one there instead, round and
-round; any other key keeps what is there and ends it. With no match, Tab does nothing.
+The page has a JavaScript twin (static/completion.js; keep the two the same: this docstring
+is the rule they both follow, and tests/test_page_attention.py runs both on one corpus).
+Characters are code points; in JavaScript, iterate with `for...of`, never by UTF-16 units.
+
+1. The word: what is before the cursor back to the previous white space (the characters
+   of Unicode's White_Space property, as mentions.py lists them) or the start of the text.
+   An `@` it starts with stays, and is not part of the prefix. With no prefix (nothing
+   typed, or only `@`) there is nothing to complete: Tab does nothing (on the page, it
+   moves the focus on, as it always does).
+2. The candidates, in order: the room's members but yourself, those who spoke most recently
+   first (only members are remembered: who leaves is forgotten), then those who have not
+   spoken since the client knew them, by their casefold and then by the nick itself,
+   compared code point by code point. A nick holding a character of the general categories
+   C or Z (controls, format characters such as U+202E, white space of any kind) is never
+   offered: it could not be typed as it is.
+3. The matches: the candidates whose casefold (Python's `str.casefold`) starts with the
+   prefix's casefold, in that order.
+4. Tab puts the first match in place of the word (the `@` kept), followed by `: ` at the
+   start of a line (at the start of the text or after a line feed, and without an `@`:
+   `Al` -> `Alice: `, the way one addresses someone) and by a space elsewhere; where white
+   space follows the cursor already, that space is left out (`Alice:`, `Alice`). The
+   cursor goes right after what was put in. Tab again, with nothing else done, puts the
+   next match there instead, round and round; anything else ends it. With no match, Tab
+   does nothing.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Final
 
-from .client_console import escape
+from .mentions import WHITE_SPACE
 
 ADDRESS: Final = ": "  # after a nick completed at the start of the line
 AT: Final = "@"
@@ -92,28 +108,41 @@ class Members:
         return [nick for nick in (*spoke, *quiet) if nick != own]
 
 
+def white(char: str) -> bool:
+    """Whether `char` is white space (Unicode's White_Space property)."""
+    return WHITE_SPACE.fullmatch(char) is not None
+
+
 def word_start(text: str, cursor: int) -> int:
     """Where the word that ends at `cursor` starts: after the white space before it."""
     start = cursor
-    while start and not text[start - 1].isspace():
+    while start and not white(text[start - 1]):
         start -= 1
     return start
 
 
+def line_start(text: str, at: int) -> bool:
+    """Whether `at` is at the start of a line of `text`: its start, or after a line feed."""
+    return at == 0 or text[at - 1] == "\n"
+
+
+def typable(nick: str) -> bool:
+    """Whether `nick` can be typed as it is: no character of the general categories C or Z."""
+    return bool(nick) and all(unicodedata.category(char)[0] not in "CZ" for char in nick)
+
+
 def matching(prefix: str, nicks: Sequence[str]) -> list[str]:
-    """The `nicks` that start with `prefix`, compared casefolded, in the order given; a
-    nick that could not be typed as it is (white space, control characters) is left out."""
+    """The `nicks` that start with `prefix`, compared casefolded, in the order given; none
+    for no prefix; a nick that could not be typed as it is (`typable`) is left out."""
+    if not prefix:
+        return []
     folded = prefix.casefold()
-    return [
-        nick
-        for nick in nicks
-        if nick.casefold().startswith(folded) and escape(nick) == nick and nick.split() == [nick]
-    ]
+    return [nick for nick in nicks if nick.casefold().startswith(folded) and typable(nick)]
 
 
 def completion(nick: str, *, at_start: bool, at: bool, spaced: bool = False) -> str:
     """What replaces the word: the nick, `@` before it if the word had one, and `: ` after
-    it at the start of the line (not after an `@`), else a space; no space if `spaced`
+    it at the start of a line (not after an `@`), else a space; no space if `spaced`
     (white space follows already)."""
     text = f"{AT}{nick} " if at else f"{nick}{ADDRESS}" if at_start else f"{nick} "
     return text.rstrip(" ") if spaced else text

@@ -272,6 +272,24 @@ def typed(request: Message, action: object) -> str:
 # ------------------------------------------------------------------------ history, rooms
 
 
+MAYBE_MISSING: Final = "*** Earlier messages may be missing."  # after a catch-up cut short
+
+
+def missed_header(room: object) -> str:
+    """Before the messages that came in `room` while the connection was lost."""
+    return f"*** Missed in {escape(room)} while away:"
+
+
+def recent_header(room: object) -> str:
+    """Before the recent messages shown on entering `room`."""
+    return f"*** Recent messages in {escape(room)}:"
+
+
+def none_kept(room: object) -> str:
+    """`/history` in a room whose history the server keeps nothing of."""
+    return f"*** No messages kept in {escape(room)}."
+
+
 def history_header(room: object, *, earlier: bool) -> str:
     """Before the messages `/history` (or, `earlier`, `/more`) shows."""
     return f"*** {'Earlier' if earlier else 'Last'} messages in {escape(room)}:"

@@ -31,7 +31,7 @@ from typing import Any, Final
 
 import aioconsole
 
-from .client_completion import AT, completion, matching, word_start
+from .client_completion import AT, completion, line_start, matching, white, word_start
 from .client_console import cell_width
 
 PROMPT: Final = "> "
@@ -165,8 +165,9 @@ class LineEditor:
             cycle = self._cycle = _Cycle(start, at, matches)
         cycle.index = (cycle.index + 1) % len(cycle.matches)
         nick = cycle.matches[cycle.index]
-        spaced = self.text[self.cursor : self.cursor + 1].isspace()
-        text = completion(nick, at_start=cycle.start == 0, at=cycle.at, spaced=spaced)
+        spaced = self.cursor < len(self.text) and white(self.text[self.cursor])
+        at_start = line_start(self.text, cycle.start)
+        text = completion(nick, at_start=at_start, at=cycle.at, spaced=spaced)
         self.text = self.text[: cycle.start] + text + self.text[self.cursor :]
         self.cursor = cycle.start + len(text)
 

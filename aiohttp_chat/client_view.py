@@ -23,6 +23,7 @@ from .client_completion import Members
 from .client_console import (
     ASK_NICK_AGAIN,
     BELL,
+    MAYBE_MISSING,
     NEW_SINCE,
     RECENT,
     beginning,
@@ -34,7 +35,10 @@ from .client_console import (
     join_command,
     join_offer,
     live_line,
+    missed_header,
+    none_kept,
     nothing_earlier,
+    recent_header,
     rooms_lines,
     typed,
     wish_refused,
@@ -470,13 +474,13 @@ class ChatView:
             lines.insert(new.index(True), NEW_SINCE)
         footer = None
         if purpose is Purpose.CATCH_UP:
-            header = f"*** Missed in {escape(room)} while away:" if lines else None
+            header = missed_header(room) if lines else None
             if not complete:
-                footer = "*** Earlier messages may be missing."
+                footer = MAYBE_MISSING
             if self.bell and any(mentions) and header is not None:
                 header = BELL + header  # missed while away: new to you
         elif purpose is Purpose.RECENT_ON_ENTRY:
-            header = f"*** Recent messages in {escape(room)}:" if lines else None
+            header = recent_header(room) if lines else None
         elif before is not None:
             header = history_header(room, earlier=True) if lines else None
             if complete:
@@ -485,7 +489,7 @@ class ChatView:
                 footer = nothing_earlier(room)
         else:
             header = history_header(room, earlier=False) if lines else None
-            header = header or f"*** No messages kept in {escape(room)}."
+            header = header or none_kept(room)
         return _joined_lines(header, *lines, footer)
 
     def _event(self, event: Message, asks: list[Request]) -> str | None:

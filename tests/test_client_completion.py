@@ -1,6 +1,6 @@
 """Nick completion's parts: the room's members by activity, and which nicks match."""
 
-from aiohttp_chat.client_completion import Members, completion, matching, word_start
+from aiohttp_chat.client_completion import Members, completion, line_start, matching, word_start
 
 
 def test_members_rank_who_spoke_last_first_then_the_others_by_name() -> None:
@@ -47,7 +47,8 @@ def test_matching_nicks_by_casefolded_prefix_in_the_order_given() -> None:
     assert matching("al", nicks) == ["alan", "Alice"]
     assert matching("AL", nicks) == ["alan", "Alice"]
     assert matching("straße", nicks) == ["STRASSE"]  # casefold, not lower
-    assert matching("", nicks) == ["alan", "Alice", "Bob", "STRASSE"]  # never a control
+    assert matching("", nicks) == []  # nothing typed: nothing to complete
+    assert matching("A", ["A\u00a0b", "A\u200bb", "A\u2028", "A\tb", "Ab"]) == ["Ab"]
     assert matching("x", nicks) == []
 
 
@@ -64,3 +65,12 @@ def test_the_word_before_the_cursor() -> None:
     assert word_start("Al", 2) == 0
     assert word_start("hi ", 3) == 3
     assert word_start("one\ntwo", 7) == 4
+    assert word_start("one\u3000two\u00a0x", 7) == 4  # white space of every kind
+    assert word_start("one\u3000two\u00a0x", 9) == 8
+    assert word_start("a\x1fb", 3) == 0  # a control character is not white space
+
+
+def test_the_start_of_a_line() -> None:
+    assert line_start("Al", 0)
+    assert line_start("hi\nAl", 3)
+    assert not line_start("hi Al", 3)

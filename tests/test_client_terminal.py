@@ -123,7 +123,9 @@ def _editor(nicks: list[str] = NICKS) -> LineEditor:
         ("hi b\t", "hi Bob ", 7),  # elsewhere: a space
         ("hi @a\t", "hi @Alice ", 10),  # an @ stays
         ("@a\t", "@Alice ", 7),
-        ("\t", "Alice: ", 7),  # nothing typed: the most recently active
+        ("\t", "", 0),  # nothing typed: nothing to complete (the page's Tab moves the focus)
+        ("@\t", "@", 1),
+        ("\x1b[200~hi\n\x1b[201~Al\t", "hi\nAlice: ", 10),  # a line of a pasted text
         ("x\t", "x", 1),  # no match: nothing happens, no stray space
         ("Al\tthanks", "Alice: thanks", 13),  # another key ends it, and is typed
         ("Al\tX\t", "Alice: X", 8),  # Tab again: a new completion, of the word X

@@ -14,9 +14,12 @@ import unicodedata
 from typing import Any
 
 import aiohttp
+import pytest
 from playwright.async_api import expect
 
 from aiohttp_chat import mentions, protocol
+from aiohttp_chat.client_completion import Members
+from aiohttp_chat.client_terminal import LineEditor
 
 from .browser import ChatPage
 from .support.checks import eventually
@@ -228,6 +231,14 @@ LINKED = [  # a message, and the (text, href) of each link it holds
     ("data:text/html;base64,PHNjcmlwdD5hbGVydCg3KTwvc2NyaXB0Pg==", []),
     ("ftp://example.com/f mailto:someone@example.com ws://example.com/chat", []),
     ("xhttps://example.com/glued http:// https:/// http://[::1", []),
+    # What is shown is where it goes: no user name or password making a host look like
+    # another's, no invisible format character (U+202E turns what follows around) in it.
+    ("https://paypal.com@evil.example/login", []),
+    ("https://:secret@example.com/ https://user:pw@example.com/", []),
+    ("https://example.com/\u202egpj.exe", [("https://example.com/", "https://example.com/")]),
+    ("https://example.com/a\u200bb", [("https://example.com/a", "https://example.com/a")]),
+    # Closing brackets by the thousand: trimmed, the page going on (once quadratic).
+    ("https://a/" + ")" * 4085, [("https://a/", "https://a/")]),
 ]  # fmt: skip
 
 
@@ -249,6 +260,7 @@ async def test_web_addresses_are_links_and_nothing_else_is(
           elements: [...span.querySelectorAll('*')].map((e) => e.tagName),
           links: [...span.querySelectorAll('a')].map((a) => ({
             text: a.textContent, href: a.getAttribute('href'), target: a.target, rel: a.rel,
+            title: a.title,
             attributes: a.getAttributeNames(),
           })),
         }))"""
@@ -260,9 +272,43 @@ async def test_web_addresses_are_links_and_nothing_else_is(
         for a in got["links"]:
             assert a["target"] == "_blank", text
             assert a["rel"] == "noopener noreferrer nofollow", text
-            assert sorted(a["attributes"]) == ["href", "rel", "target"], text
+            assert sorted(a["attributes"]) == ["href", "rel", "target", "title"], text
+            assert a["title"] == a["href"], text  # where it goes, on hovering
     assert await page.log.locator("img, script, b, [onmouseover]").count() == 0
     page.assert_fine()  # no dialog opened, no script error, no CSP violation
+
+
+async def test_trailing_brackets_are_trimmed_in_one_pass(serve: Serve, open_page: OpenPage) -> None:
+    """links.js's `trimmed` walks back over a candidate once: messages of 4,096 characters
+    that are nearly all brackets, many of them, are done with at once (quadratic, each of
+    them alone froze the tab); brackets opened in the address stay, the others go."""
+    page = await open_page(await serve())
+    closing = "https://a/" + ")" * 4086
+    balanced = "https://a/" + "(" * 2000 + ")" * 2086
+    mixed = "https://a/" + "([{" * 500 + ")]}" * 865 + "."
+    results = await page.page.evaluate(
+        """async (candidates) => {
+          const links = await import('/static/links.js');
+          const out = [];
+          for (let round = 0; round < 50; round += 1) out.push(...candidates.map(links.trimmed));
+          return { trimmed: out.slice(0, candidates.length), count: out.length,
+                   parts: links.linkParts(candidates[0] + " and " + candidates[1]) };
+        }""",
+        [closing, balanced, mixed],
+    )
+    assert len(closing) == len(balanced) == 4096
+    assert results["count"] == 150
+    assert results["trimmed"] == [
+        "https://a/",
+        "https://a/" + "(" * 2000 + ")" * 2000,
+        "https://a/" + "([{" * 500 + ")]}" * 500,
+    ]
+    assert results["parts"] == [
+        {"text": "https://a/", "href": "https://a/"},
+        {"text": ")" * 4086 + " and "},
+        {"text": balanced[: 10 + 4000], "href": "https://a/" + "(" * 2000 + ")" * 2000},
+        {"text": ")" * 86},
+    ]
 
 
 async def test_a_very_long_address_wraps_on_a_phone(serve: Serve, open_page: OpenPage) -> None:
@@ -504,6 +550,75 @@ async def test_scrolled_up_a_button_jumps_to_the_new_messages(
 # ------------------------------------------------------------------------ completion
 
 
+async def say_many(ws: Any, texts: list[str], batch: int = 250) -> None:
+    """Send chat messages quickly: a batch at a time, then their replies."""
+    for start in range(0, len(texts), batch):
+        sent = texts[start : start + batch]
+        for text in sent:
+            await ws.send_json({"action": "chat_message", "message": text})
+        replies = 0
+        while replies < len(sent):
+            reply = await ws.receive_json(timeout=10)
+            if "success" in reply:
+                assert reply["success"] is True, reply
+                replies += 1
+
+
+LOG_STATE = """(log) => {
+  const lines = [...log.querySelectorAll('li.message')];
+  const top = log.getBoundingClientRect().top;
+  const at = (text) => {
+    const line = lines.find((li) => li.querySelector('.text').textContent === text);
+    return line ? line.getBoundingClientRect().top - top : null;
+  };
+  const at_ = Object.fromEntries(window.watched.map((t) => [t, at(t)]));
+  const messages = lines.map((li) => li.querySelector('.text').textContent);
+  return { lines: log.childElementCount, messages, scrollTop: log.scrollTop, at: at_ };
+}"""
+
+
+@pytest.mark.timeout(240)  # 4,000 messages to a page: each line is laid out with all others
+async def test_scrolled_up_in_a_busy_room_the_log_stays_bounded(
+    serve: Serve, open_page: OpenPage
+) -> None:
+    """Reading back while a room is busy (the tab hidden meanwhile): the log keeps its older
+    lines for a while, and past twice its usual size (4,000 lines) drops the oldest all the
+    same, down to 2,000, the line read staying where it is on the screen; what of the
+    unseen was dropped is not counted any more."""
+    origin = await serve(rate_limit=0)
+    page = await open_page(origin)
+    await page.join("Alice", "Lounge")
+    jump = page.page.get_by_role("button", name=re.compile("new message"))
+    async with aiohttp.ClientSession() as session:
+        ws = await joined_peer(session, chat_url(origin), "Bob", "Lounge")
+        await say_many(ws, [f"early {n}" for n in range(60)])
+        await expect(message(page, "early 59")).to_have_count(1)
+        await page.log.evaluate("log => { log.scrollTop = 0; }")  # reading back
+        await page.set_tab_hidden(True)  # and away: nothing is seen meanwhile
+
+        await say_many(ws, [f"later {n}" for n in range(2100)])
+        await expect(message(page, "later 2099")).to_have_count(1, timeout=120_000)
+        reading = "later 2050"  # read on, up to here
+        await message(page, reading).evaluate("li => li.scrollIntoView({ block: 'start' })")
+        await page.page.evaluate(f"window.watched = [{reading!r}]")
+        before = await page.log.evaluate(LOG_STATE)
+        assert before["messages"][0] == "early 0"  # not yet past the bound: all kept
+
+        await say_many(ws, [f"then {n}" for n in range(1900)])
+        await expect(message(page, "then 1899")).to_have_count(1, timeout=120_000)
+        after = await page.log.evaluate(LOG_STATE)
+        assert after["lines"] <= 4000, after["lines"]
+        kept = after["messages"]
+        assert len(kept) < 2100, len(kept)  # dropped down to 2,000 lines, then 1,900 came
+        assert "early 0" not in kept and "later 0" not in kept and kept[-1] == "then 1899"
+        assert after["at"][reading] is not None
+        assert abs(after["at"][reading] - before["at"][reading]) <= 1, (before["at"], after["at"])
+        # All that is kept came while away: unseen, counted; what was dropped is not.
+        unseen = sum(1 for text in kept if not text.startswith("early"))
+        await expect(jump).to_have_text(f"{unseen} new messages")
+        await ws.close()
+
+
 async def test_tab_completes_the_nicks_of_the_room_the_latest_speaker_first(
     serve: Serve, open_page: OpenPage
 ) -> None:
@@ -547,6 +662,129 @@ async def test_tab_completes_the_nicks_of_the_room_the_latest_speaker_first(
         await expect(line).not_to_be_focused()
         for ws in peers:
             await ws.close()
+
+
+COMPLETION_NICKS = [
+    "Alice", "alan", "alice", "ALICE", "Al", "Bob", "bob_", "[Bob]", "@bob", "Stra\u00dfe",
+    "STRASSE", "strasse", "\u1e9eig", "\u03a3\u0391\u03a3", "\u03c3\u03b1\u03c2",
+    "\u0130stanbul", "\u0131pek", "\u216b", "\ufb01ona", "\U0001f600x", "\uff5etilde",
+    "\u00dcn\u00efc\u00f6d\u00e9", "Zo\u00eb", "Zoe\u0308", "A\u200bb", "Al\u202e",
+    "Al ice", "Al\u00a0x", "Al\tx", "Al\x1b[2J", "\u13a0elta", "\uab70elta", "\u4e2d\u6587",
+    "mike", "rnike", "m", "_", "1",
+]  # fmt: skip
+LINE_PIECES = [
+    "a", "A", "al", "AL", "Al", "b", "bo", "@", "@a", "st", "ss", "\u00df", "\u03c3", "\u03c2",
+    "\u0130", "i\u0307", "\u0131", "fi", "\U0001f600", "\uff5e", "zo", "\u13a0", "\uab70",
+    "\u4e2d", "m", "r", "_", "1", "hi", ":", " ", " ", " ", "\n", "\t", "\u3000", "\u00a0",
+    "\u2028", "\x1f", "\u200b", "\u202e",
+]  # fmt: skip
+
+
+def _completion_cases(count: int) -> list[dict[str, Any]]:
+    """`count` cases, the same each run: the room's members, who spoke (in order), your own
+    nick, a line with its cursor (in code points), and how many times Tab is pressed."""
+    rng = random.Random(42)
+    cases = []
+    for _ in range(count):
+        members = rng.sample(COMPLETION_NICKS, rng.randint(0, 12))
+        speakers = [rng.choice(members) for _ in range(rng.randint(0, 6))] if members else []
+        me = rng.choice([None, *members])
+        text = "".join(rng.choice(LINE_PIECES) for _ in range(rng.randint(0, 6)))
+        if members and rng.random() < 0.6:  # the start of a member's nick, as typed
+            nick = rng.choice(members)
+            typed = nick[: rng.randint(1, 3)]
+            typed = rng.choice([typed, typed.upper(), typed.lower(), typed.casefold()])
+            text += rng.choice(["", " ", "\n", "@", " @", "\u3000"]) + typed
+        cursor = rng.randint(0, len(text)) if rng.random() < 0.3 else len(text)
+        cases.append(
+            {"members": members, "speakers": speakers, "me": me, "text": text,
+             "cursor": cursor, "tabs": rng.randint(1, 4)}
+        )  # fmt: skip
+    return cases
+
+
+def _units(text: str) -> int:
+    """The length of `text` in UTF-16 units (JavaScript's)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _terminal_completes(case: dict[str, Any]) -> tuple[list[str], str, int]:
+    """What the terminal client makes of a case: its ranking of the nicks, and its line."""
+    members = Members()
+    members.reset(case["members"])
+    for nick in case["speakers"]:
+        members.spoke(nick)
+    names = members.ranked(own=case["me"])
+    editor = LineEditor(nicks=lambda: names)
+    editor.text, editor.cursor = case["text"], case["cursor"]
+    assert editor.feed("\t" * case["tabs"]) == []
+    return names, editor.text, _units(editor.text[: editor.cursor])
+
+
+async def test_the_page_completes_nicks_by_the_terminal_clients_rule(
+    serve: Serve, open_page: OpenPage
+) -> None:
+    """completion.js is client_completion.py's twin (the rule its docstring states): the
+    same members ranked the same (who spoke, then the others by casefold, code point by
+    code point), and Tab, pressed once or several times, making the same line with the
+    cursor in the same place, for every case of a varied corpus: white space of several
+    kinds, line feeds, `@`, case folding beyond lower case, nicks that cannot be typed."""
+    cases = _completion_cases(3000)
+    page = await open_page(await serve())
+    done = await page.page.evaluate(
+        """async (cases) => {
+          const m = await import('/static/mentions.js');
+          m.useRules(await (await fetch('/static/confusables.json')).json());
+          const { Activity, Completion } = await import('/static/completion.js');
+          return cases.map(({ members, speakers, me, text, cursor, tabs }) => {
+            const present = new Set(members);
+            const activity = new Activity(() => present);
+            for (const nick of speakers) activity.spoke(nick);
+            const names = activity.ranked(me);
+            const completion = new Completion();
+            const units = [...text].slice(0, cursor).join('').length;
+            let line = { value: text, caret: units };
+            for (let tab = 0; tab < tabs; tab += 1) line = completion.tab(line, names) ?? line;
+            return [names, line.value, line.caret];
+          });
+        }""",
+        cases,
+    )
+    differ = [
+        (case, js, python)
+        for case, js in zip(cases, done, strict=True)
+        if tuple(js) != (python := _terminal_completes(case))
+    ]
+    assert differ == [], differ[:10]
+    completed = sum(1 for case, js in zip(cases, done, strict=True) if js[1] != case["text"])
+    assert 0.2 < completed / len(cases) < 0.8, completed  # many completions, many without
+
+
+async def test_a_rooms_activity_keeps_only_its_members(serve: Serve, open_page: OpenPage) -> None:
+    """completion.js's Activity remembers who spoke only while they are members: a room
+    whose speakers come and go keeps no more of them than it has members."""
+    page = await open_page(await serve())
+    sizes = await page.page.evaluate(
+        """async () => {
+          const { Activity } = await import('/static/completion.js');
+          const present = new Set(['Alice', 'Bob']);
+          const activity = new Activity(() => present);
+          const sizes = [];
+          for (let n = 0; n < 5000; n += 1) {
+            const nick = `guest${n}`;
+            present.add(nick);
+            activity.spoke(nick);
+            present.delete(nick);  // and gone
+            sizes.push(activity.spoken.size);
+          }
+          activity.spoke('Bob');
+          const ranked = activity.ranked(null);
+          return { most: Math.max(...sizes), last: [...activity.spoken], ranked };
+        }"""
+    )
+    assert sizes["most"] <= 3, sizes["most"]
+    assert sizes["last"] == ["Bob"]
+    assert sizes["ranked"] == ["Bob", "Alice"]
 
 
 # ------------------------------------------------------------------------ several rooms

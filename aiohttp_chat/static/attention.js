@@ -20,7 +20,7 @@ import { Unread, isNews } from "./unread.js";
  * @typedef {object} Pane
  * @property {() => string | null} me  the reader's nick in the room
  * @property {() => string | null} room
- * @property {() => Iterable<string>} members  of the room
+ * @property {() => ReadonlySet<string>} members  of the room
  * @property {() => void} changed  its unseen count did: the title and the list of rooms
  * @property {(title: string, body: string) => void} notify  a desktop notification, if on
  */
@@ -42,7 +42,7 @@ export class Attention {
     this.pane = pane;
     /** @type {Unread<Entry>} */
     this.unread = new Unread();
-    this.activity = new Activity();
+    this.activity = new Activity(() => this.pane.members());
     this.completion = new Completion();
     this.shown = true; // the pane is in view (of several rooms open, one is)
     this.away = false; // of the message being added: whether the reader was looking
@@ -74,6 +74,12 @@ export class Attention {
     }
     this.look(); // in view after all (the log does not scroll yet), or counted
     this.changed();
+  }
+
+  /** Lines the log no longer keeps: what of them was unseen is not counted any more.
+   * @param {Entry[]} entries */
+  dropped(entries) {
+    if (this.unread.forget(entries)) this.changed();
   }
 
   /** The reader may see more of the log now (scrolled, came back to the tab, the pane
@@ -111,7 +117,7 @@ export class Attention {
     if (event.key !== "Tab" || !plain || event.isComposing || caret !== input.selectionEnd) {
       return false;
     }
-    const names = this.activity.ranked(this.pane.members(), this.pane.me());
+    const names = this.activity.ranked(this.pane.me());
     const line = this.completion.tab({ value: input.value, caret }, names);
     if (line === null) return false;
     event.preventDefault();

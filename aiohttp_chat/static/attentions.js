@@ -97,6 +97,11 @@ export class PageAttention {
     this.of(pane)?.added(entry, how);
   }
 
+  /** @param {RoomPane} pane @param {Entry[]} entries */
+  dropped(pane, entries) {
+    this.of(pane)?.dropped(entries);
+  }
+
   /** @param {RoomPane} pane */
   shown(pane) {
     this.of(pane)?.show(true);

@@ -15,6 +15,7 @@ export class Bar {
     this.where = byId(doc, "where");
     this.membersToggle = byId(doc, "members-toggle");
     this.roomsToggle = byId(doc, "rooms-toggle");
+    this.roomsToggle.textContent = texts.ROOMS; // until rooms are open: then how many
     this.retry = byId(doc, "retry");
     this.countdown = doc.createElement("span");
     this.countdown.className = "countdown";

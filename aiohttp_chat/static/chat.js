@@ -43,8 +43,9 @@ import * as texts from "./texts.js";
  * @property {(errors: Refusals) => void} refused  the first joining failed
  * @property {(entries: Entry[]) => void} prepend  older lines, oldest first, above all others
  * @property {(state: PagingState) => void} paging  asking for older messages, or no longer
- * @property {(rooms: RoomCount[] | null) => void} rooms  the list of rooms (null: the server
- *   has none to give)
+ * @property {(rooms: RoomCount[] | null) => void} rooms  the list of rooms; null: it was
+ *   refused (by a server without it, or in passing, say by the rate limit: roomlist.js keeps
+ *   the last list it had)
  */
 
 export const DEFAULT_ROOM = "Default";
@@ -246,10 +247,10 @@ export class Chat {
     return message ? [{ message, purpose: OLDER }] : [];
   }
 
-  /** To ask for the list of rooms; `purpose` USER shows it in the log, too.
-   * @param {PurposeName} purpose @returns {Request[]} */
-  roomList(purpose = QUIET) {
-    return [{ message: { action: "room_list" }, purpose }];
+  /** To ask for the list of rooms, quietly: for the side list only (`/rooms`, typed, is
+   * sent as the user's request, and its reply is shown in the log too). @returns {Request[]} */
+  roomList() {
+    return [{ message: { action: "room_list" }, purpose: QUIET }];
   }
 
   /** `entry` is no longer shown (the log keeps a bounded number of lines): if paging back

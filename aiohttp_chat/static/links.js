@@ -5,9 +5,11 @@
 
 /** @typedef {{ text: string, href?: string }} Part  text as written, and where it links to */
 
-// A scheme not glued to a word before it, then up to a space, a control character, or a
-// character that ends an address in running text (in `<` and `>`, or in double quotes).
-const CANDIDATE = /(?<![\p{L}\p{N}])https?:\/\/[^\s<>"\p{Cc}]+/giu;
+// A scheme not glued to a word before it, then up to a space, a control character, a format
+// character (\p{Cf}: an invisible one such as U+202E RIGHT-TO-LEFT OVERRIDE, which would
+// make the text shown differ from where the link goes), or a character that ends an
+// address in running text (in `<` and `>`, or in double quotes).
+const CANDIDATE = /(?<![\p{L}\p{N}])https?:\/\/[^\s<>"\p{Cc}\p{Cf}]+/giu;
 // Left off the end of an address: what usually ends the sentence around it.
 const TRAILING = new Set([...".,!?:;'\"`*‘’“”‚„«»‹›…。、，"]);
 const CLOSING = new Map([
@@ -15,19 +17,29 @@ const CLOSING = new Map([
   ["]", "["],
   ["}", "{"],
 ]);
+const OPENING = new Map([...CLOSING].map(([closing, opening]) => [opening, closing]));
 
 /** `candidate` less what ends the sentence around it: trailing punctuation and quotes, and
  * a closing bracket that has no opening one in it (as in `(see example.com/a)`), while a
- * Wikipedia address's `wiki/Set_(mathematics)` keeps its own.
+ * Wikipedia address's `wiki/Set_(mathematics)` keeps its own. Linear: the brackets are
+ * counted once, and the walk back from the end keeps the count of what is left.
  * @param {string} candidate */
 export function trimmed(candidate) {
+  /** @type {Map<string, number>} closing bracket -> how many more closing than opening */
+  const unopened = new Map();
+  for (const char of candidate) {
+    const closing = CLOSING.has(char) ? char : OPENING.get(char);
+    if (closing !== undefined) {
+      unopened.set(closing, (unopened.get(closing) ?? 0) + (closing === char ? 1 : -1));
+    }
+  }
   let end = candidate.length;
-  for (;;) {
+  while (end > 0) {
     const last = candidate[end - 1];
-    const opening = CLOSING.get(last);
-    if (opening !== undefined) {
-      const inside = candidate.slice(0, end);
-      if (count(inside, last) <= count(inside, opening)) break;
+    if (CLOSING.has(last)) {
+      const more = unopened.get(last) ?? 0;
+      if (more <= 0) break; // opened in the address: its own
+      unopened.set(last, more - 1);
     } else if (!TRAILING.has(last)) {
       break;
     }
@@ -36,13 +48,9 @@ export function trimmed(candidate) {
   return candidate.slice(0, end);
 }
 
-/** @param {string} text @param {string} char */
-function count(text, char) {
-  return text.split(char).length - 1;
-}
-
 /** The address `written` links to, as the browser reads it; null if it is none: not http
- * or https, or not parsed as a URL with a host.
+ * or https, not parsed as a URL with a host, or with a user name or password in it (as in
+ * `paypal.com@evil.example` after the scheme, which goes to evil.example: it stays text).
  * @param {string} written */
 export function target(written) {
   let url;
@@ -52,6 +60,7 @@ export function target(written) {
     return null;
   }
   if ((url.protocol !== "http:" && url.protocol !== "https:") || !url.hostname) return null;
+  if (url.username || url.password) return null;
   return url.href;
 }
 

@@ -134,12 +134,6 @@ function key(name) {
   return found;
 }
 
-/** Whether names `a` and `b` are alike (the server would take one for the other).
- * @param {string} a @param {string} b */
-export function alike(a, b) {
-  return key(a) === key(b);
-}
-
 // ------------------------------------------------------------------------ words
 // The rule is the terminal client's (aiohttp_chat/mentions.py, whose docstring states it):
 // one rule of a mention for both clients, tested against each other on the same corpus.

@@ -17,11 +17,6 @@ export class Paging {
     this.state = "more";
   }
 
-  /** Whether there may be older messages to ask for, now or later. */
-  get open() {
-    return this.state === "more" || this.state === "asked";
-  }
-
   /** The request for the `limit` messages before `oldest` (the id of the oldest message
    * shown), or null: one in flight already, nothing older, or the oldest unknown.
    * @param {string | null} room @param {unknown} oldest */

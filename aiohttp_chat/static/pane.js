@@ -41,6 +41,8 @@ const TOP_MARGIN = 160;
  * @property {(pane: RoomPane, entry: Entry, how: Arrival) => void} [message]  a chat message
  *   shown in its log, at the end or (paged back) at the top (the entry: see chat.js;
  *   `pane.render.nodes.get(entry)` is its <li>)
+ * @property {(pane: RoomPane, entries: Entry[]) => void} [dropped]  lines its log no longer
+ *   keeps (its oldest: it keeps a bounded number)
  * @property {(pane: RoomPane) => void} [placed]  in its room (`pane.room`), or renamed
  * @property {(pane: RoomPane) => void} [shown]  now the pane shown (`pane.visible`)
  * @property {(pane: RoomPane) => void} [hidden]  another is shown now
@@ -128,7 +130,10 @@ export class RoomPane {
       this.memberList,
       (text) => host.retry(text),
       (line) => host.run(line),
-      (entry) => this.chat.forget(entry),
+      (entries) => {
+        for (const entry of entries) this.chat.forget(entry);
+        this.notify((o) => o.dropped?.(this, entries));
+      },
     );
     this.chat = new Chat({
       add: (entry) => {

@@ -8,6 +8,9 @@ import * as texts from "./texts.js";
 /** @typedef {import("./chat.js").Entry} Entry */
 
 const MAX_ENTRIES = 2000; // older lines are dropped, so a tab left open stays small
+// Scrolled up, reading, the older lines stay, up to this many: then the oldest go all the
+// same (the line read staying where it is), or a busy room left so would grow without end.
+const MOST_ENTRIES = 2 * MAX_ENTRIES;
 const NEAR_BOTTOM = 48; // px: closer than this to the end, the log follows new lines
 
 /** Where a log was scrolled to while it is not shown (a hidden log has no layout): at the end
@@ -48,6 +51,7 @@ function withLinks(text) {
     link.href = part.href;
     link.target = "_blank";
     link.rel = "noopener noreferrer nofollow";
+    link.title = part.href; // where it goes, as the browser reads it, on hovering
     return link;
   });
 }
@@ -67,10 +71,10 @@ function element(tag, className, text) {
 export class Render {
   /** `log` and `memberList`: the room's own elements. `retry(text)`: the user wants to send a
    * refused or unconfirmed message again; `run(line)`: to do what an entry offers (a line, as
-   * if typed); `dropped(entry)`: a line the log no longer keeps.
+   * if typed); `dropped(entries)`: lines the log no longer keeps, oldest first.
    * @param {HTMLElement} log @param {HTMLElement} memberList
    * @param {(text: string) => void} retry @param {(line: string) => void} run
-   * @param {(entry: Entry) => void} [dropped] */
+   * @param {(entries: Entry[]) => void} [dropped] */
   constructor(log, memberList, retry, run, dropped = () => {}) {
     this.log = log;
     this.memberList = memberList;
@@ -84,8 +88,6 @@ export class Render {
     /** @type {Parked | null} while the log is not shown */
     this.parked = null;
     this.loadingLine = element("li", "system loading", texts.LOADING_OLDER);
-    this.countdown = element("span", "countdown");
-    this.countdown.ariaHidden = "true";
     // Where the reader left off: before the first message that came while they were away.
     this.newDivider = element("li", "divider new", texts.NEW);
     // Over the end of the log (placed after it), scrolled up while messages came: to the
@@ -95,24 +97,34 @@ export class Render {
     this.jumpButton.hidden = true;
   }
 
-  clear() {
-    this.log.replaceChildren();
-    this.memberList.replaceChildren();
-  }
-
-  /** @param {Entry} entry */
+  /** A line at the end. Following the end, the log keeps its last MAX_ENTRIES lines;
+   * scrolled up, reading, nothing moves and nothing is dropped, up to MOST_ENTRIES lines.
+   * @param {Entry} entry */
   add(entry) {
     const follow = entry.mine || this.atBottom();
     this.log.append(this.made(entry));
-    if (!follow) return; // scrolled up, reading: nothing moves, nothing is dropped meanwhile
-    while (this.log.childElementCount > MAX_ENTRIES) {
-      const first = this.log.firstElementChild;
+    if (follow) {
+      this.dropOldest(MAX_ENTRIES);
+      this.toEnd();
+    } else if (this.log.childElementCount > MOST_ENTRIES) {
+      this.keepInPlace(() => this.dropOldest(MAX_ENTRIES));
+    }
+  }
+
+  /** The oldest lines dropped until `kept` are left (the loading line and the "New"
+   * divider stay: they are not lines of the room). @param {number} kept */
+  dropOldest(kept) {
+    /** @type {Entry[]} */
+    const gone = [];
+    while (this.log.childElementCount > kept) {
+      let first = this.log.firstElementChild;
+      while (first === this.loadingLine || first === this.newDivider) first = first.nextElementSibling;
       if (first === null) break;
       first.remove();
-      const gone = this.entries.get(first);
-      if (gone) this.dropped(gone);
+      const entry = this.entries.get(first);
+      if (entry) gone.push(entry);
     }
-    this.toEnd();
+    if (gone.length) this.dropped(gone);
   }
 
   /** Older lines above all others, the line at the top of the log staying where it is.
@@ -205,7 +217,8 @@ export class Render {
   }
 
   /** Run `change` (lines added or removed above), keeping the first line in view where it
-   * was: reading on is not disturbed. @param {() => void} change */
+   * was: reading on is not disturbed (if it is gone, the oldest line left is at the top).
+   * @param {() => void} change */
   keepInPlace(change) {
     if (this.parked) {
       change(); // the parked anchor keeps its place by itself
@@ -214,6 +227,7 @@ export class Render {
     const { anchor, offset } = this.anchor();
     change();
     if (anchor?.isConnected) this.log.scrollTop += this.offsetOf(anchor) - offset;
+    else if (anchor) this.log.scrollTop = 0;
   }
 
   /** The first line in view (not the loading line), and how far below the log's top it is. */
@@ -245,6 +259,7 @@ export class Render {
     if (parked === null) return;
     if (parked.bottom) this.toEnd();
     else if (parked.anchor?.isConnected) this.log.scrollTop += this.offsetOf(parked.anchor) - parked.offset;
+    else if (parked.anchor) this.log.scrollTop = 0; // its line dropped meanwhile: the oldest left
   }
 
   /** @param {Entry} entry @returns {HTMLLIElement} */

@@ -9,7 +9,7 @@ export const HELP = `Commands:
   /history [N]   show the last N messages of your room again (default: 20)
   /more [N]      load the N messages before the oldest shown (default: 20; scrolling
                  to the top of the log loads them, too)
-  /rooms         list the rooms that have members, with their member counts
+  /rooms         list the rooms with people in them, and how many
   /help          show this help
   /quit          leave this room (the other rooms you are in stay open)
 Anything else is sent as a chat message; // sends one that starts with /.`;
@@ -101,8 +101,9 @@ export const where = (room, nick) => `${room} · ${nick}`;
 export const YOU = "(you)";
 
 // Several rooms at once, the list of rooms (pane.js, panes.js, roomlist.js).
-/** @param {number} count */
-export const roomsToggle = (count) => `Rooms (${count})`;
+export const ROOMS = "Rooms"; // the button of the side list of rooms (on a phone)
+/** The same, with how many rooms are open. @param {number} count */
+export const roomsToggle = (count) => `${ROOMS} (${count})`;
 /** The tab's title: the room shown, after the count of what is unseen (`!`: one names you).
  * @param {unknown} room @param {number} count @param {boolean} mention */
 export const title = (room, count = 0, mention = false) =>
@@ -121,8 +122,8 @@ export const joinRoom = (room, users) => `Join ${room} (${memberCount(users)})`;
 export const roomList = (rooms) =>
   rooms.length
     ? `Rooms: ${rooms.map(({ room, users }) => `${room} (${users})`).join(", ")}`
-    : "No room has members.";
-export const NO_OTHER_ROOMS = "No other room has members.";
+    : "No room has anyone in it.";
+export const NO_OTHER_ROOMS = "No other room has anyone in it.";
 
 // Mentions, unread messages, notifications (attention.js, unread.js, notify.js).
 /** A room's unseen count, as its entry in a list of rooms shows it: `3`, `3!`, or nothing.

@@ -54,6 +54,17 @@ export class Unread {
     return first;
   }
 
+  /** `items` are gone (the log no longer keeps them): not counted any more. Whether any
+   * of them was. @param {Iterable<T>} items */
+  forget(items) {
+    const gone = new Set(items);
+    const before = this.unseen.length;
+    this.unseen = this.unseen.filter((item) => !gone.has(item));
+    for (const item of gone) this.naming.delete(item);
+    if (this.marker !== undefined && gone.has(this.marker)) this.marker = this.unseen[0];
+    return this.unseen.length < before;
+  }
+
   /** The reader saw the oldest unseen items as long as `inView` says so (each in order, up
    * to the first that is not); all of them without `inView`. Whether any was.
    * @param {(item: T) => boolean} [inView] */
