@@ -38,7 +38,7 @@ class Member(Protocol):
 
 
 DEFAULT_ALIKE: Final = protocol.skeleton(protocol.DEFAULT_ROOM)
-LARGEST_FOR_SECONDS: Final = 1.0  # a `room_list` answer is that old at most (`memo.py`)
+LARGEST_FOR_SECONDS: Final = 1.0  # with Redis, an answer is that old at most (`memo.py`)
 
 
 class Resumption(NamedTuple):
@@ -103,8 +103,8 @@ class Rooms(Protocol):
     async def users(self, room: str) -> list[str]: ...
 
     async def room_list(self) -> list[tuple[str, int]]:
-        """The rooms with members, each with its member count (`protocol.largest_rooms`),
-        as they were at most `LARGEST_FOR_SECONDS` ago (`memo.py`)."""
+        """The rooms with members, each with its member count (`protocol.largest_rooms`);
+        with Redis, as they were at most `LARGEST_FOR_SECONDS` ago (`memo.py`)."""
 
     async def read_history(
         self, room: str, after: str | None, limit: int, before: str | None = None
@@ -128,7 +128,7 @@ class LocalRooms:
         self.history = MemoryHistory() if history is None else history
         self.stats = Stats() if stats is None else stats
         self.tokens = Tokens()
-        self._largest = Memo(self._read_largest, LARGEST_FOR_SECONDS)
+        self._largest = Memo(self._read_largest)  # told of every change
 
     async def default_nick(self, room: str) -> str | None:
         return utils.free_default_nick(self.registry, room, rng=self.rng)
@@ -143,11 +143,13 @@ class LocalRooms:
 
     async def enter(self, member: Member) -> None:
         utils.add_member(self.registry, member.room, member.nick, member.socket)
+        self._largest.changed()
 
     def leave(self, member: Member, left: bytes) -> bool:
         if not utils.remove_member(self.registry, member.room, member.nick, member.socket):
             self.tokens.revoke(member)  # greeted, but not registered: its token goes too
             return False
+        self._largest.changed()
         self.tokens.ended_now(member, time.monotonic())
         self.broadcast_here(member.room, left, member.socket)
         return True
@@ -179,6 +181,7 @@ class LocalRooms:
     async def move(self, member: Member, new: str) -> None:
         utils.change_room(self.registry, member.room, new, member.nick)
         member.room = new
+        self._largest.changed()
 
     async def broadcast(self, room: str, payload: bytes, exclude: ChatSocket | None = None) -> None:
         self.broadcast_here(room, payload, exclude)

@@ -52,7 +52,8 @@ class Census:
         self.unsettled: set[str] = set()  # rooms whose count Redis was away for
         self._closed = False
         self.check_every, self._checked = CHECK_SECONDS, clock()
-        self.largest = Memo(self._read_largest, LARGEST_FOR_SECONDS, clock)
+        # This node's changes are told; the others' show within a second.
+        self.largest = Memo(self._read_largest, LARGEST_FOR_SECONDS, clock=clock)
 
     def changed(self, room: str) -> None:
         """This node changed the members of `room`: count it, now and once settled."""
@@ -78,6 +79,7 @@ class Census:
             await call(redis.zadd(keys.ROOMS, {room: -n}))
         else:
             await call(redis.zrem(keys.ROOMS, room))
+        self.largest.changed()
 
     async def recount(self) -> None:
         """Count the rooms whose count Redis was away for (once it is back)."""
