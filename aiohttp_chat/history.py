@@ -139,7 +139,7 @@ class MemoryHistory:
         start = 0 if found is None else found + 1
         end, placed = len(entries), True
         if before is not None:
-            if (n := self._number(before)) is None:  # not of this epoch: older than nothing
+            if (n := self._number(before)) is None:  # of another epoch: nothing is placed
                 return [], False
             end = bisect.bisect_left(entries, n, key=_N)
             placed = end < len(entries) and entries[end][0] == n

@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 import redis.asyncio as redis
 from aiohttp import WSCloseCode, WSMsgType
+from aiohttp.test_utils import TestClient
 
 from aiohttp_chat.cluster import keys
 from aiohttp_chat.protocol import UNAVAILABLE
@@ -149,15 +150,21 @@ async def test_the_list_of_rooms_counts_every_node(node: StartNode) -> None:
     await rooms_become(people[6], [("Bar", 1), ("Lounge", 1)])
 
 
+async def alone_in_lounge(node: StartNode) -> tuple[TestClient[Any, Any], Peer]:
+    """A node, and one member of it, counted alone in Lounge."""
+    one = await node()
+    alice = await open_peer(one)
+    await alice.join("Lounge")
+    await rooms_become(alice, [("Lounge", 1)])
+    return one, alice
+
+
 async def test_a_count_written_out_of_order_is_put_right(
     node: StartNode, redis_server: RedisServer
 ) -> None:
     """Two nodes changing one room may write its count in the wrong order: the count that the
     node which changed it writes again, once settled, puts it right."""
-    one = await node()
-    alice = await open_peer(one)
-    await alice.join("Lounge")
-    await rooms_become(alice, [("Lounge", 1)])
+    one, alice = await alone_in_lounge(node)
     client = redis_client(redis_server)
     try:
         await client.zadd(keys.ROOMS, {"Lounge": -7})
@@ -178,10 +185,7 @@ async def test_the_rooms_listed_are_counted_again_whatever_left_them_wrong(
 ) -> None:
     """A node that died between its change and its count leaves a count that no change puts
     right (the room emptied with it): every node counts the rooms listed again now and then."""
-    one = await node()
-    alice = await open_peer(one)
-    await alice.join("Lounge")
-    await rooms_become(alice, [("Lounge", 1)])
+    one, _ = await alone_in_lounge(node)
     client = redis_client(redis_server)
     try:
         await client.zadd(keys.ROOMS, {"Lounge": -5, "Ghost town": -2})

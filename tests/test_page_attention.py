@@ -23,13 +23,8 @@ from aiohttp_chat.client_terminal import LineEditor
 
 from .browser import ChatPage
 from .support.checks import eventually
-from .support.pages import OpenPage, Serve
+from .support.pages import OpenPage, Serve, chat_url
 from .support.peers import joined_peer, say
-
-
-def chat_url(origin: str) -> str:
-    return origin.replace("http", "ws", 1) + "/chat"
-
 
 # ------------------------------------------------------------------------ alike names
 

@@ -18,16 +18,12 @@ from aiohttp_chat.client_console import More, Quit, Show, closed, parse_line
 from . import screenshots
 from .browser import RECONNECT_MS, ChatPage, require_chromium
 from .support.checks import eventually
-from .support.pages import OpenPage, Serve
+from .support.pages import OpenPage, Serve, chat_url
 from .support.peers import joined_peer, next_event, say
 from .support.processes import ClientProcess
 from .support.proxy import TcpProxy
 from .support.redis import RedisServer
 from .support.servers import ServerProcess
-
-
-def chat_url(origin: str) -> str:
-    return origin.replace("http", "ws", 1) + "/chat"
 
 
 async def user_list(ws: Any, room: str) -> list[str]:

@@ -11,12 +11,8 @@ import aiohttp
 from playwright.async_api import expect
 
 from .browser import ChatPage
-from .support.pages import OpenPage, Serve
+from .support.pages import OpenPage, Serve, chat_url
 from .support.peers import joined_peer, next_event, say
-
-
-def chat_url(origin: str) -> str:
-    return origin.replace("http", "ws", 1) + "/chat"
 
 
 def entries(page: ChatPage) -> Any:

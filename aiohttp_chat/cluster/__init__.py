@@ -363,7 +363,7 @@ class ClusterRooms:
     ) -> tuple[list[Message], bool]:
         epoch, entry = history.split_stream_id(after)
         before_epoch, before_entry = history.split_stream_id(before)
-        if before is not None and not before_entry:  # not one of ours: older than nothing
+        if before is not None and not before_entry:  # not one of ours: nothing is placed
             return [], False
         reply = await self.publisher.script(
             "read",

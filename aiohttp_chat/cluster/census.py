@@ -3,20 +3,19 @@
 `keys.ROOMS` is a sorted set of room -> minus its member count, so that the largest rooms are
 read in one round trip, without a scan of keys, in the order `room_list` gives them: Redis
 orders the members of one score by their bytes, which for UTF-8 is the order of the names'
-code points, Python's. A room's count is the length of its nicks hash, which
-the scripts that claim and release nicks keep exact. Those scripts run on the room's own shard
-and the set lives on one shard for all the rooms, so no script can change both: the count is
-written after the change, by the node that made it.
+code points, Python's. A room's count is the length of its nicks hash, which the scripts that
+claim and release nicks keep exact. Those scripts run on the room's own shard and the set
+lives on one shard for all the rooms, so no script can change both: the count is written
+after the change, by the node that made it.
 
 Counts are written whole, never as increments, so no failure leaves a drift that outlives
 it. Whenever this node changes a room's members (a claim, a release, a resumption, a
 re-registration, a reaping) it counts the room and writes the count at once, and once more
 `SETTLE_SECONDS` later: two nodes that change one room together may write their counts in
 the wrong order, and the later count puts it right. What Redis was away for is counted again
-once it is back (`recount`). And whatever else may leave a count wrong (a node that died
-between its change and its count, before the change of another node's release), every node
-counts the rooms listed again every `CHECK_SECONDS` (`check`): a count wrong in the list
-lasts at most that long.
+once it is back (`recount`). Whatever else leaves a count wrong (a node that died between
+its change and its count, in a room no later change visits) lasts at most `CHECK_SECONDS`:
+every node counts the rooms listed again that often (`check`).
 """
 
 from __future__ import annotations

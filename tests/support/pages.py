@@ -53,3 +53,8 @@ async def open_page(browser: Browser) -> AsyncIterator[OpenPage]:
     yield open_one
     for page in opened:
         page.assert_fine()
+
+
+def chat_url(origin: str) -> str:
+    """The /chat WebSocket URL of the server serving the page at `origin`."""
+    return origin.replace("http", "ws", 1) + "/chat"
