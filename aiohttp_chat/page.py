@@ -8,9 +8,9 @@ that slipped into the page as HTML could not run.
 
 One asset is made rather than stored: `/static/confusables.json`, the rules of the server's
 alike rule for names (`protocol.skeleton_rules`), which the page loads once to tell whether a
-message names its reader as the server compares nicks. It is built once, at startup, served
-gzipped to a browser that takes gzip, and revalidated by its ETag like the files (a 304 while
-unchanged).
+message names its reader as the server compares nicks. It is built once, on the first
+request, in a thread, served gzipped to a browser that takes gzip, and revalidated by its ETag
+like the files (a 304 while unchanged).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Final, NamedTuple
 from aiohttp import web
 
 from . import protocol
+from .memo import Memo
 
 STATIC: Final = Path(__file__).with_name("static")
 STATIC_PREFIX: Final = "/static/"
@@ -88,8 +89,15 @@ def _takes_gzip(accept_encoding: str) -> bool:
     return False
 
 
+# Made on the first request, in a thread: a quarter of a second of work (every code point
+# folded) that would stop every connection meanwhile, or delay the start (a worker that is
+# not yet running when it is told to stop dies of the signal). Those who ask meanwhile wait
+# for that one making.
+_made_skeleton_rules = Memo(lambda: asyncio.to_thread(skeleton_rules_asset))
+
+
 async def skeleton_rules(request: web.Request) -> web.StreamResponse:
-    asset = skeleton_rules_asset()
+    asset = await _made_skeleton_rules()
     vary = {"Vary": "Accept-Encoding"}
     if _takes_gzip(request.headers.get("Accept-Encoding", "")):
         body, etag = asset.gzipped, f"{asset.etag}-gzip"  # each encoding has its own tag
@@ -122,10 +130,3 @@ def serve(app: web.Application) -> None:
         ]
     )
     app.on_response_prepare.append(_secure)
-    app.on_startup.append(_make_assets)
-
-
-async def _make_assets(app: web.Application) -> None:
-    """Make the made assets before the first request, in a thread: a quarter of a second of
-    work (every code point folded), which would otherwise stop every connection meanwhile."""
-    await asyncio.get_running_loop().run_in_executor(None, skeleton_rules_asset)

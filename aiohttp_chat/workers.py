@@ -60,4 +60,7 @@ def supervise(argv: list[str], workers: int, metrics_port: int | None) -> int:
                     child.kill()
         time.sleep(0.1)
     logger.info("Workers stopped with %s", codes)
-    return 1 if failed or any(codes) else 0
+    # A worker told to stop before it could handle the signal (still starting) died of it:
+    # stopped as asked, all the same.
+    stopped = [0 if stopping and code == -signal.SIGTERM else code for code in codes]
+    return 1 if failed or any(stopped) else 0

@@ -12,10 +12,11 @@ Counts are written whole, never as increments, so no failure leaves a drift that
 it. Whenever this node changes a room's members (a claim, a release, a resumption, a
 re-registration, a reaping) it counts the room and writes the count at once, and once more
 `SETTLE_SECONDS` later: two nodes that change one room together may write their counts in
-the wrong order, and the later count puts it right. What Redis was away for is counted again
-once it is back (`recount`). Whatever else leaves a count wrong (a node that died between
-its change and its count, in a room no later change visits) lasts at most `CHECK_SECONDS`:
-every node counts the rooms listed again that often (`check`).
+the wrong order, and the later count puts it right. A count that failed (Redis away, or too
+slow to answer) is made again at the keeper's next round (`recount`). Whatever else leaves a
+count wrong (a node that died between its change and its count, in a room no later change
+visits) lasts at most `CHECK_SECONDS`: every node counts the rooms listed again that often
+(`check`).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class Census:
         self._publisher, self.settle, self._clock = publisher, settle, clock
         self._following: dict[str, bool] = {}  # rooms being counted -> changed since
         self._tasks = Tasks()
-        self.unsettled: set[str] = set()  # rooms whose count Redis was away for
+        self.unsettled: set[str] = set()  # rooms whose count failed
         self._closed = False
         self.check_every, self._checked = CHECK_SECONDS, clock()
         # This node's changes are told; the others' show within a second.
@@ -81,7 +82,7 @@ class Census:
         self.largest.changed()
 
     async def recount(self) -> None:
-        """Count the rooms whose count Redis was away for (once it is back)."""
+        """Count the rooms whose count failed (the keeper, each round Redis answers)."""
         while self.unsettled:
             room = self.unsettled.pop()
             try:

@@ -89,6 +89,7 @@ class Keeper:
             if not self.rooms.hears_itself():
                 return  # next time
             await self.register_all()
+        await self.rooms.census.recount()  # what a failure kept from being counted
         if self.health.steady(LEASE_SECONDS):
             await self.reap()  # only on the strength of a lease of our own without a failure
             await self.rooms.census.check()
@@ -101,7 +102,6 @@ class Keeper:
         await self.call(self.redis.sadd(keys.NODES, self.node))
         reaped = bool(await self.call(self.redis.get(keys.reaped(self.node))))
         await self.rooms.publish_unsent(superseded=reaped)  # first: it happened before
-        await self.rooms.census.recount()
         index = keys.members(self.node)
         for stale in map(history.text, await self.call(self.redis.smembers(index))):
             room, nick = keys.split_member(stale)
