@@ -16,7 +16,6 @@ like the files (a 304 while unchanged).
 from __future__ import annotations
 
 import asyncio
-import functools
 import gzip
 import hashlib
 import json
@@ -68,7 +67,6 @@ class Encoded(NamedTuple):
     etag: str
 
 
-@functools.cache
 def skeleton_rules_asset() -> Encoded:
     rules = protocol.skeleton_rules()
     plain = json.dumps(rules, ensure_ascii=False, separators=(",", ":")).encode()
@@ -89,10 +87,9 @@ def _takes_gzip(accept_encoding: str) -> bool:
     return False
 
 
-# Made on the first request, in a thread: a quarter of a second of work (every code point
-# folded) that would stop every connection meanwhile, or delay the start (a worker that is
-# not yet running when it is told to stop dies of the signal). Those who ask meanwhile wait
-# for that one making.
+# Made once, on the first request, in a thread: a quarter of a second of work (every code
+# point folded) that would stop every connection meanwhile; those who ask meanwhile wait for
+# that one making.
 _made_skeleton_rules = Memo(lambda: asyncio.to_thread(skeleton_rules_asset))
 
 

@@ -38,7 +38,6 @@ class Member(Protocol):
 
 
 DEFAULT_ALIKE: Final = protocol.skeleton(protocol.DEFAULT_ROOM)
-LARGEST_FOR_SECONDS: Final = 1.0  # with Redis, an answer is that old at most (`memo.py`)
 
 
 class Resumption(NamedTuple):
@@ -104,7 +103,7 @@ class Rooms(Protocol):
 
     async def room_list(self) -> list[tuple[str, int]]:
         """The rooms with members, each with its member count (`protocol.largest_rooms`);
-        with Redis, as they were at most `LARGEST_FOR_SECONDS` ago (`memo.py`)."""
+        with Redis, as they were at most a second ago (`census.py`)."""
 
     async def read_history(
         self, room: str, after: str | None, limit: int, before: str | None = None

@@ -10,7 +10,7 @@
 
 import { Chat, DEFAULT_ROOM } from "./chat.js";
 import { Connection, chatUrl } from "./connection.js";
-import { Render } from "./render.js";
+import { Render, element } from "./render.js";
 import * as texts from "./texts.js";
 
 /** @typedef {import("./chat.js").Entry} Entry */
@@ -67,18 +67,6 @@ const TOP_MARGIN = 160;
 /** Where a pane was opened from: the join form, the rooms remembered by the browser, a room
  * link (`/#Lounge`), or another pane (`/join`, a click in the list of rooms).
  * @typedef {"form" | "restore" | "link" | RoomPane} Opener */
-
-/**
- * @template {keyof HTMLElementTagNameMap} K
- * @param {K} tag @param {string} [className] @param {string} [text]
- * @returns {HTMLElementTagNameMap[K]}
- */
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 export class RoomPane {
   /** @param {PaneHost} host @param {Place} wanted @param {Opener} opener */

@@ -56,12 +56,12 @@ function withLinks(text) {
   });
 }
 
-/**
+/** A new element with a class and a text, both optional.
  * @template {keyof HTMLElementTagNameMap} K
  * @param {K} tag @param {string} [className] @param {string} [text]
  * @returns {HTMLElementTagNameMap[K]}
  */
-function element(tag, className, text) {
+export function element(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
   if (text !== undefined) node.textContent = text;
