@@ -7,24 +7,40 @@ writes the replies out.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final, NamedTuple
 
 from . import protocol
 from .frames import ChatSocket
 from .metrics import Stats
 from .protocol import Message, ProtocolError, Wish
-from .rooms import Rooms
+from .rooms import Chat, Rooms
 
 logger = logging.getLogger(__name__)
+
+# Chat messages of one connection that may be with Redis at once; one more waits for them.
+MAX_UNANSWERED: Final = 64
+
+
+class _Unanswered(NamedTuple):
+    """A chat message with Redis: what its reply and broadcast need, once it is kept."""
+
+    chat: Chat
+    room: str  # where it was said (the sender may have moved on since)
+    text: str
+    stamp: str
 
 
 class ChatSession:
     """The state of one connection registered as `nick` in `room` (a `rooms.Member`)."""
 
     __slots__ = (
+        "_drained",
+        "_unanswered",
         "max_message_chars",
         "may_change_room",
         "missed",
@@ -55,6 +71,9 @@ class ChatSession:
         self.missed: str | None = None  # a room whose messages it may have missed
         self.token: str | None = None  # to resume it with (`resume.py`)
         self.stats: Stats = rooms.stats
+        # Replies waiting, in order, behind a chat message still with Redis (None: none is).
+        self._unanswered: deque[_Unanswered | bytes] | None = None
+        self._drained: asyncio.Future[None] | None = None  # set once they are all answered
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -111,14 +130,22 @@ class ChatSession:
 
     # ------------------------------------------------------------------ requests
 
-    async def handle_text(self, text: str) -> bytes:
-        """The serialized reply to one text frame. Never raises for anything a client sends."""
+    async def handle_text(self, text: str) -> bytes | None:
+        """The serialized reply to one text frame, or None if it comes later: a chat message
+        with Redis is answered once Redis has kept it, and meanwhile the connection's next
+        requests are read (see `answer`). Never raises for anything a client sends."""
         try:
             request = protocol.parse_request(text)
         except ProtocolError as exc:
             self.stats.request(None, "refused")
             return protocol.encode(protocol.fail(None, exc.text))
         action: Any = request.get("action")
+        if action == protocol.CHAT_MESSAGE:
+            said = self._chat_message(request)
+            if said is None and self._must_wait():
+                await self.answered()
+            return said
+        await self.answered()  # anything else comes after the chat messages sent before it
         handler = _HANDLERS.get(action) if isinstance(action, str) else None
         if handler is None:
             logger.debug("%s: action not allowed", self.nick)
@@ -151,13 +178,78 @@ class ChatSession:
         await self._broadcast(protocol.joined(new, self.nick))
         return await self._moved(protocol.JOIN_ROOM)
 
-    async def chat_message(self, request: Message) -> Message:
-        text = protocol.validate_chat_message(request.get("message"), self.max_message_chars)
+    def _chat_message(self, request: Message) -> bytes | None:
+        try:
+            text = protocol.validate_chat_message(request.get("message"), self.max_message_chars)
+        except ProtocolError as exc:
+            self.stats.request(protocol.CHAT_MESSAGE, exc.outcome)
+            return protocol.encode(protocol.fail(protocol.CHAT_MESSAGE, exc.text))
         stamp = protocol.format_time(time.time())
-        payload, id = await self.rooms.chat(self, text, stamp)  # kept, and told other nodes
-        self.rooms.broadcast_here(self.room, payload, self.socket)
+        said = _Unanswered(self.rooms.chat(self, text, stamp), self.room, text, stamp)
+        if said.chat.done and self._unanswered is None:
+            return self._kept(said)
+        if self._unanswered is None:
+            self._unanswered = deque()
+        self._unanswered.append(said)
+        said.chat.when_done(self._answer_kept)
+        return None
+
+    def _must_wait(self) -> bool:
+        """Whether the next request waits until the chat messages sent are kept: too many
+        of them, or the rooms could keep the next one first."""
+        unanswered = self._unanswered
+        if unanswered is None:
+            return False
+        last = unanswered[-1]
+        return len(unanswered) > MAX_UNANSWERED or (
+            isinstance(last, _Unanswered) and not last.chat.in_order
+        )
+
+    def _kept(self, said: _Unanswered) -> bytes:
+        """Broadcast a chat message here, now that it is kept (and told other nodes); its
+        reply."""
+        try:
+            payload, id = said.chat.outcome()
+        except ProtocolError as exc:
+            self.stats.request(protocol.CHAT_MESSAGE, exc.outcome)
+            return protocol.encode(protocol.fail(protocol.CHAT_MESSAGE, exc.text))
+        self.rooms.broadcast_here(said.room, payload, self.socket)
         self.stats.chat_messages += 1
-        return protocol.chat_reply(text, id, stamp)
+        self.stats.request(protocol.CHAT_MESSAGE, "ok")
+        return protocol.encode(protocol.chat_reply(said.text, id, said.stamp))
+
+    # ------------------------------------------------------------------ replies in order
+
+    def answer(self, reply: bytes) -> None:
+        """Queue `reply` on the socket, after those of the chat messages still with Redis:
+        replies come in the order of the requests."""
+        if self._unanswered is None:
+            self.socket.reply(reply)
+        else:
+            self._unanswered.append(reply)
+
+    def _answer_kept(self, _: object) -> None:
+        """Some chat message is kept: send what is ready at the head of the replies."""
+        unanswered = self._unanswered
+        while unanswered:
+            head = unanswered[0]
+            if not isinstance(head, bytes):
+                if not head.chat.done:
+                    return
+                head = self._kept(head)
+            unanswered.popleft()
+            self.socket.reply(head)
+        self._unanswered = None
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+        self._drained = None
+
+    async def answered(self) -> None:
+        """Return once every chat message sent so far is answered (and broadcast)."""
+        while self._unanswered is not None:
+            if self._drained is None or self._drained.done():  # (done: a waiter cancelled)
+                self._drained = asyncio.get_running_loop().create_future()
+            await self._drained
 
     async def user_list(self, request: Message) -> Message:
         room = request.get("room")
@@ -197,7 +289,6 @@ class ChatSession:
 _HANDLERS: dict[str, Callable[[ChatSession, Message], Awaitable[Message]]] = {
     protocol.SET_NICK: ChatSession.set_nick,
     protocol.JOIN_ROOM: ChatSession.join_room,
-    protocol.CHAT_MESSAGE: ChatSession.chat_message,
     protocol.USER_LIST: ChatSession.user_list,
     protocol.HISTORY: ChatSession.history_request,
     protocol.ROOM_LIST: ChatSession.room_list,

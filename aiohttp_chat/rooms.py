@@ -12,9 +12,11 @@ one step of the event loop, so no other connection sees a half-done move.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
-from typing import Final, NamedTuple, Protocol
+from collections.abc import Callable
+from typing import Any, Final, NamedTuple, Protocol
 
 from . import protocol, utils
 from .endings import Ending
@@ -47,6 +49,43 @@ class Resumption(NamedTuple):
 
     heard: bool
     replacing: Member | None = None
+
+
+class Chat:
+    """A chat message on its way into its room's history (`Rooms.chat`): kept at once in one
+    process; with Redis, once Redis has answered, and meanwhile the connection goes on with
+    its next requests (`ChatSession` answers them in order)."""
+
+    __slots__ = ("_finish", "_future", "_kept", "in_order")
+
+    def __init__(
+        self,
+        kept: tuple[bytes, str] | None = None,
+        future: asyncio.Future[Any] | None = None,
+        finish: Callable[[asyncio.Future[Any]], tuple[bytes, str]] | None = None,
+        *,
+        in_order: bool = True,
+    ) -> None:
+        """`kept`: its broadcast and id, known now; else `finish(future)` reads them from
+        `future`, once done. `in_order`: whether a message sent after it is sure to be kept
+        after it (else the next one waits until this one is kept)."""
+        self._kept, self._future, self._finish = kept, future, finish
+        self.in_order = in_order
+
+    @property
+    def done(self) -> bool:
+        return self._future is None or self._future.done()
+
+    def when_done(self, callback: Callable[[object], None]) -> None:
+        assert self._future is not None
+        self._future.add_done_callback(callback)
+
+    def outcome(self) -> tuple[bytes, str]:
+        """Its broadcast (serialized) and its id; `Unavailable` if it could not be kept."""
+        if self._kept is not None:
+            return self._kept
+        assert self._future is not None and self._finish is not None
+        return self._finish(self._future)
 
 
 class Rooms(Protocol):
@@ -95,9 +134,9 @@ class Rooms(Protocol):
     def broadcast_here(self, room: str, payload: bytes, exclude: ChatSocket | None = None) -> None:
         """Send `payload` to this process's members of `room`, but `exclude`."""
 
-    async def chat(self, member: Member, text: str, stamp: str) -> tuple[bytes, str]:
+    def chat(self, member: Member, text: str, stamp: str) -> Chat:
         """Keep a chat message in the room's history (with Redis: and send it to the other
-        nodes); its broadcast, serialized, and its id."""
+        nodes); what gives its broadcast, serialized, and its id."""
 
     async def users(self, room: str) -> list[str]: ...
 
@@ -185,10 +224,10 @@ class LocalRooms:
     async def broadcast(self, room: str, payload: bytes, exclude: ChatSocket | None = None) -> None:
         self.broadcast_here(room, payload, exclude)
 
-    async def chat(self, member: Member, text: str, stamp: str) -> tuple[bytes, str]:
-        """Keep a chat message in the room's history; its broadcast, serialized, and its id."""
+    def chat(self, member: Member, text: str, stamp: str) -> Chat:
+        """Keep a chat message in the room's history: kept at once."""
         id = self.history.append(member.room, member.nick, text, stamp)
-        return protocol.encode(protocol.chat_broadcast(text, member.nick, id, stamp)), id
+        return Chat((protocol.encode(protocol.chat_broadcast(text, member.nick, id, stamp)), id))
 
     async def users(self, room: str) -> list[str]:
         return utils.list_users(self.registry, room)

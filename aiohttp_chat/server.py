@@ -193,18 +193,24 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
                         break
                     reply = _rate_limited(message, session.stats)
                 elif message.type is WSMsgType.TEXT:
-                    reply = await session.handle_text(message.data)
+                    answer = await session.handle_text(message.data)
                     if limit is not None:  # the time it took was the server's, not theirs
                         limit.served(time.monotonic())
+                    if answer is None:  # a chat message with Redis: answered once kept
+                        continue
+                    reply = answer
                 else:
                     reply = _BINARY_REFUSED
-                socket.reply(reply)  # in order with the broadcasts queued for it
+                session.answer(reply)  # in order with the broadcasts queued for it
         except Exception:  # a bug, never bad input: log it, end this connection only, cleanly
             logger.exception("Internal error serving %s (%s)", address, session.nick)
             await socket.end(WSCloseCode.INTERNAL_ERROR, b"Internal error")
         finally:
             if session.nick:  # else it never entered
-                _ended(address, session, socket.peer_ended(message))
+                try:  # its last chat messages (kept by Redis) are heard before it leaves
+                    await session.answered()
+                finally:
+                    _ended(address, session, socket.peer_ended(message))
     finally:
         app[ADMISSION].closed(address)
     return socket

@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient
 
 from aiohttp_chat.cluster import keys
 from aiohttp_chat.protocol import UNAVAILABLE
-from aiohttp_chat.server import CLUSTER
+from aiohttp_chat.server import CLUSTER, STATS
 
 from .support.checks import eventually, stamped
 from .support.draws import Draws
@@ -35,6 +35,9 @@ def redis_server(each_redis: RedisServer) -> RedisServer:
     return each_redis
 
 
+EMPTY = "Message must be a non-empty string of at most 4096 characters."
+
+
 def redis_client(redis_server: RedisServer) -> Any:
     if redis_server.cluster:
         return redis.RedisCluster.from_url(redis_server.url)
@@ -45,6 +48,47 @@ async def users(peer: Peer, room: str | None = None) -> set[str]:
     reply = await peer.ask(action="user_list", **({"room": room} if room else {}))
     assert reply["success"] is True, reply
     return set(reply["users"])
+
+
+async def test_chat_messages_sent_without_waiting_are_answered_and_heard_in_order(
+    node: StartNode,
+) -> None:
+    """A sender that does not wait for its replies (its messages are with Redis together):
+    the replies come in the order of the requests, a request of another kind among them
+    included, and its room, on this node and the other, hears every message in order,
+    before it hears the sender leave."""
+    one, two = await node(), await node()
+
+    async def up() -> bool:  # (until Redis answers, each message waits for the one before)
+        return bool(one.app[STATS].redis_up)
+
+    await eventually(up, 10)
+    alice, dave, bob = await open_peer(one), await open_peer(one), await open_peer(two)
+    for peer, nick in ((alice, "alice"), (dave, "dave"), (bob, "bob")):
+        await peer.set_nick(nick)
+        await peer.join("Lounge")
+    for peer in (alice, dave, bob):
+        await peer.drain()
+    for index in range(60):
+        await alice.send(action="chat_message", message=f"m{index}")
+        if index == 29:  # answered at once, yet after the 30 before it
+            await alice.send(action="chat_message", message="")
+        if index == 44:
+            await alice.send(action="user_list")
+    await alice.send(action="join_room", room="Kitchen")
+    replies = [await alice.recv() for _ in range(63)]
+    assert replies[30] == {"action": "chat_message", "success": False, "message": EMPTY}
+    assert replies[46]["action"] == "user_list"
+    assert replies[-1]["action"] == "join_room"
+    chat = [reply for reply in replies if "id" in reply]
+    assert [reply["message"] for reply in chat] == [f"m{index}" for index in range(60)]
+    assert replies.index(chat[29]) == 29 and replies.index(chat[30]) == 31
+    ids = [reply["id"] for reply in chat]
+    for receiver in (dave, bob):
+        heard = [await receiver.recv() for _ in range(61)]
+        assert [m.get("message") for m in heard[:60]] == [f"m{index}" for index in range(60)]
+        assert [m["id"] for m in heard[:60]] == ids
+        assert heard[60] == {"action": "left", "room": "Lounge", "user": "alice", "shame": False}
 
 
 async def test_cross_node_chat_in_order_and_global_user_lists(node: StartNode) -> None:

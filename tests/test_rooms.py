@@ -82,12 +82,12 @@ async def test_a_room_can_be_mistaken_for_while_it_has_members_or_kept_history()
     assert await rooms.alike_room("lounge") == "Lounge"
     await rooms.move(alice, "Kitchen")
     assert await rooms.alike_room("lounge") is None  # empty, nothing said: gone
-    await rooms.chat(alice, "hello", STAMP)
+    rooms.chat(alice, "hello", STAMP)
     await rooms.move(alice, "Attic")
     assert await rooms.alike_room("KITCHEN") == "Kitchen"  # empty, but its history is kept
     without_history = LocalRooms(history=MemoryHistory(per_room=0))
     bob = await entered(without_history, "Lounge", "Bob")
-    await without_history.chat(bob, "hello", STAMP)
+    without_history.chat(bob, "hello", STAMP)
     await without_history.move(bob, "Attic")
     assert await without_history.alike_room("lounge") is None
 
@@ -198,7 +198,7 @@ async def test_chat_keeps_a_message_and_leaves_sending_it_to_the_caller(
     rooms = LocalRooms()
     alice = await entered(rooms, "Lounge", "Alice", a.socket)
     await entered(rooms, "Lounge", "Bob", b.socket)
-    payload, id = await rooms.chat(alice, "hello", STAMP)
+    payload, id = rooms.chat(alice, "hello", STAMP).outcome()
     assert json.loads(payload) == protocol.chat_broadcast("hello", "Alice", id, STAMP)
     await a.assert_quiet()
     await b.assert_quiet()

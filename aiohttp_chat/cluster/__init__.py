@@ -39,7 +39,7 @@ from ..endings import Ending
 from ..frames import ChatSocket
 from ..metrics import Stats
 from ..protocol import Clash, Message, Unavailable
-from ..rooms import LocalRooms, Member, Resumption
+from ..rooms import Chat, LocalRooms, Member, Resumption
 from ..tasks import Tasks
 from ..utils import Registry
 from . import keys
@@ -334,8 +334,8 @@ class ClusterRooms:
     def broadcast_here(self, room: str, payload: bytes, exclude: ChatSocket | None = None) -> None:
         self.local.broadcast_here(room, payload, exclude)
 
-    async def chat(self, member: Member, text: str, stamp: str) -> tuple[bytes, str]:
-        """Add a chat message to the room's history and publish it; its broadcast and id.
+    def chat(self, member: Member, text: str, stamp: str) -> Chat:
+        """Add a chat message to the room's history and publish it: kept once Redis answers.
 
         The broadcast is serialized once, around the id Redis gives it (see `history.py`).
         """
@@ -348,8 +348,16 @@ class ClusterRooms:
             self._origin, prefix, suffix, user, text, stamp, self.publisher.publish_verb,
         ]  # fmt: skip
         command = self.publisher.evalsha("append", [keys.history(room), keys.epoch(room)], args)
-        id = history.text(await self.publisher.batch(command))
-        return prefix + id.encode() + suffix, id
+
+        def finish(future: asyncio.Future[Any]) -> tuple[bytes, str]:
+            id = history.text(self.publisher.outcome(future))
+            return prefix + id.encode() + suffix, id
+
+        # The sender's next message may follow before this one is kept only down the one
+        # pipe, and while Redis answers: in an outage each waits its turn (and many are
+        # kept late, once Redis is back, rather than all refused at once).
+        in_order = self.publisher.in_order and bool(self.stats.redis_up)
+        return Chat(future=self.publisher.submit(command), finish=finish, in_order=in_order)
 
     async def users(self, room: str) -> list[str]:
         nicks = await self.call(self.publisher.redis.hkeys(keys.nicks(room)))

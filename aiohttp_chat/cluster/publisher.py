@@ -130,6 +130,7 @@ class Publisher:
         self.health = health
         self._batch: list[Batched] = []
         self._sending = Tasks()  # batches sent through redis-py
+        self._reloading = False  # the scripts are being loaded again (`outcome`)
 
     async def call(self, awaitable: Awaitable[T]) -> T:
         """Await one Redis operation within `REQUEST_TIMEOUT`; `Unavailable` if it fails."""
@@ -157,13 +158,49 @@ class Publisher:
 
     # ------------------------------------------------------------------ the batch
 
+    @property
+    def in_order(self) -> bool:
+        """Whether commands run in the order they are submitted, whichever batch they are
+        in (down the `Pipe`); through redis-py, only those of one batch do."""
+        return self._pipe_to is not None
+
+    def submit(self, words: Command) -> asyncio.Future[Any]:
+        """Put one command in this loop step's batch; the future of its reply, to be read
+        with `outcome`. Commands go to Redis in the order they were submitted."""
+        future = asyncio.get_running_loop().create_future()
+        if not self._batch:
+            asyncio.get_running_loop().call_soon(self._send_soon)
+        self._batch.append((words, future))
+        return future
+
+    def outcome(self, future: asyncio.Future[Any]) -> Any:
+        """The reply of a command `submit`ted, once done; `Unavailable` if it failed. Not
+        tried again: a later command may already have run. A script Redis lost (`SCRIPT
+        FLUSH`: a new connection loads them first) is loaded again for the next ones."""
+        try:
+            result = future.result()
+        except FAILURES as exc:
+            raise self._unavailable(exc) from None
+        if isinstance(result, Exception):
+            if _no_script(result) and not self._reloading:
+                self._reloading = True
+                self._sending.spawn(self._reload_scripts(), name="redis-scripts")
+            raise self._unavailable(result)
+        return result
+
+    async def _reload_scripts(self) -> None:
+        try:
+            await self.call(self._load_scripts())
+        except Unavailable:
+            pass  # the next command's failure tries again
+        finally:
+            self._reloading = False
+
     async def batch(self, words: Command) -> Any:
-        """Run one command in this loop step's batch; its result."""
+        """Run one command in this loop step's batch; its result (a script Redis lacks is
+        loaded, and the command tried once more)."""
         for attempt in (1, 2):
-            future = asyncio.get_running_loop().create_future()
-            if not self._batch:
-                asyncio.get_running_loop().call_soon(self._send_soon)
-            self._batch.append((words, future))
+            future = self.submit(words)
             try:
                 result = await future
             except FAILURES as exc:
@@ -208,6 +245,14 @@ class Publisher:
                     pipe.send(batch)
                     return
                 results = await self._execute(batch)
+                # Redis restarted, or a new shard: the scripts, then the commands that lacked
+                # them, once more. (Batches here may run in any order: see `in_order`.)
+                missing = [i for i, result in enumerate(results) if _lacks_script(result)]
+                if missing:
+                    await self._load_scripts()
+                    again = await self._execute([batch[i] for i in missing])
+                    for index, result in zip(missing, again, strict=True):
+                        results[index] = result
             self.stats.redis_round_trips.observe(time.perf_counter() - started)
         except FAILURES as exc:
             results = [RedisError(repr(exc))] * len(batch)
@@ -233,6 +278,9 @@ class Publisher:
     async def _connect_pipe(self) -> None:
         assert self._pipe_to is not None
         address, opening = self._pipe_to
+        # The scripts first: a Redis that restarted has lost them, and a command that
+        # fails for want of one is not tried again (`outcome`).
+        opening = [*opening, *(("SCRIPT", "LOAD", s.script) for s in self.scripts.values())]
         _, pipe = await asyncio.get_running_loop().create_connection(Pipe, *address)
         futures = [asyncio.get_running_loop().create_future() for _ in opening]
         pipe.send(list(zip(opening, futures, strict=True)))
@@ -261,6 +309,10 @@ class Publisher:
         pool = getattr(self.redis, "connection_pool", None)  # given, so not closed with it
         if pool is not None:
             await pool.aclose()
+
+
+def _lacks_script(result: object) -> bool:
+    return isinstance(result, Exception) and _no_script(result)
 
 
 def _no_script(error: Exception) -> bool:
