@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from array import array
+from asyncio import FIRST_COMPLETED
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
@@ -80,7 +81,9 @@ class Member:
         self.greeting = asyncio.get_running_loop().create_future()
         self.socket = await connect(f"{url}?{urlencode(query)}", self.on_text, source=self.source)
         closed = self.socket.closed
-        done, _ = await asyncio.wait((self.greeting, closed), timeout=GREETING_SECONDS)
+        done, _ = await asyncio.wait(
+            (self.greeting, closed), timeout=GREETING_SECONDS, return_when=FIRST_COMPLETED
+        )
         if self.greeting not in done:
             self.socket.abort()
             raise ConnectionError("closed before connecting" if done else "no connecting")
@@ -164,12 +167,13 @@ class Run:
 
 
 def _why(error: OSError) -> str:
-    """A failed attempt's kind, as counted: `refused` (nothing listens), the HTTP status of a
-    refused handshake (`429`, `503`), or `other` (reset, closed before `connecting`...)."""
+    """A failed attempt's kind, as counted: `connection_refused` (nothing listens), the HTTP
+    status of a refused handshake (`http_429`, `http_503`), or `other` (a reset, a close
+    before `connecting`...)."""
     if isinstance(error, ConnectionRefusedError):
-        return "refused"
+        return "connection_refused"
     if isinstance(error, HandshakeRefused):
-        return str(error.status)
+        return f"http_{error.status}"
     return "other"
 
 
@@ -262,9 +266,9 @@ def reconnect(setup: Setup, server_args: list[str], redis: bool) -> Figures:
         "nicks_lost": sum(s.nicks_lost for s in stats),
         "rooms_lost": sum(s.rooms_lost for s in stats),
         "attempts": sum(s.attempts for s in stats),
-        "attempts_refused": sum(refused.values()),
+        "attempts_failed": sum(refused.values()),
     }
-    values |= {f"attempts_refused_{why}": count for why, count in sorted(refused.items())}
+    values |= {f"failed_{why}": count for why, count in sorted(refused.items())}
     return Figures(values=values)
 
 
