@@ -158,19 +158,22 @@ def test_scale_measures_each_room_size_and_count_alone_and_on_redis_and_draws_th
 
 
 @pytest.mark.parametrize(
-    ("options", "error"),
+    ("argv", "error"),
     [
-        (["--sizes", "10,0"], "not a list of positive numbers: '10,0'"),
-        (["--room-counts", "4,x"], "not a list of numbers: '4,x'"),
-        (["--sizes", "20000"], "1 x 20000 is 20,000 connections; one server process holds"),
-        (["--room-counts", "400"], "400 x 50 is 20,000 connections"),
+        (["scale", "--sizes", "10,0"], "not a list of positive numbers: '10,0'"),
+        (["scale", "--room-counts", "4,x"], "not a list of numbers: '4,x'"),
+        (["scale", "--sizes", "20000"], "1 x 20000 is 20,000 connections; one server process"),
+        (["scale", "--room-counts", "400"], "400 x 50 is 20,000 connections"),
+        (["scale", "--url", "ws://127.0.0.1:9/chat"], "scale: start their own servers"),
+        (["reconnect", "--connections", "0"], "not a positive whole number: '0'"),
+        (["reconnect", "--connections", "18001"], "one server process holds at most 18,000"),
     ],
 )
-def test_scale_refuses_a_grid_it_cannot_measure(
-    options: list[str], error: str, capsys: pytest.CaptureFixture[str]
+def test_scale_and_reconnect_refuse_what_they_cannot_measure(
+    argv: list[str], error: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exited:
-        main(["scale", *options])
+        main(argv)
     assert exited.value.code == 2
     assert error in capsys.readouterr().err
 

@@ -83,8 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--duration", type=float, default=10.0, help="seconds measured (default: 10)")
     add("--warmup", type=float, default=2.0, help="seconds before measuring (default: 2)")
     add("--rate", type=float, help="latency: messages/s (default: half of fanout's rate)")
-    add("--connections", type=int, help="idle, reconnect: connections (default: 15000, 2000)")
-    add("--room-size", type=int, default=100, help="idle, reconnect: room size (default: 100)")
+    add("--connections", type=_positive, help="idle, reconnect: connections (default: 15000, 2000)")
+    add(
+        "--room-size", type=_positive, default=100, help="idle, reconnect: room size (default: 100)"
+    )
     add("--sizes", type=_counts, default=scale.SIZES, metavar="N,N,...",
         help="scale: members of the one room, in turn (default: 10,100,1000,10000)")  # fmt: skip
     add("--room-counts", type=_counts, default=scale.ROOM_COUNTS, metavar="N,N,...",
@@ -95,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--runs", type=int, default=1, help="repeat each scenario; report medians (default: 1)")
     add("--json", action="store_true", help="print JSON instead of a table")
     return parser
+
+
+def _positive(text: str) -> int:
+    """A whole number above 0."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return int(text)
 
 
 def _counts(text: str) -> tuple[int, ...]:
@@ -351,6 +360,8 @@ def main(argv: list[str] | None = None) -> None:
         connections=args.connections or IDLE_CONNECTIONS,
         room_size=args.room_size,
     )
+    if args.url and (own := {"scale", "reconnect"} & set(args.scenarios)):
+        parser.error(f"{' and '.join(sorted(own))}: start their own servers, not for --url")
     if "scale" in args.scenarios:
         if why := scale.too_big(scale.grid(args.sizes, args.room_counts, args.members, False)):
             parser.error(f"scale: {why}")
@@ -359,6 +370,8 @@ def main(argv: list[str] | None = None) -> None:
                 plot.require_matplotlib()
         except runner.BenchError as exc:
             parser.error(str(exc))
+    if "reconnect" in args.scenarios and (args.connections or 0) > scale.MOST_CONNECTIONS:
+        parser.error(f"reconnect: one server process holds at most {scale.MOST_CONNECTIONS:,}")
     try:
         results = run(args, setup)
     except runner.BenchError as exc:
