@@ -126,8 +126,9 @@ def run(args: argparse.Namespace, setup: Setup) -> dict[str, Figures]:
     other = replace(setup, urls=[args.compare or ""], server_pid=args.compare_pid)
     for name in args.scenarios or DEFAULT_SCENARIOS:
         runs, compared = [], []
-        for index in range(1 if name in REPEATS_ITSELF else args.runs):
-            print(f"{name}: run {index + 1} of {args.runs}...", file=sys.stderr, flush=True)
+        repeats = 1 if name in REPEATS_ITSELF else args.runs
+        for index in range(repeats):
+            print(f"{name}: run {index + 1} of {repeats}...", file=sys.stderr, flush=True)
             if name in OWN_SERVERS:
                 runs.append(OWN_SERVERS[name](args, setup))
                 continue
