@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
+import matplotlib.image
 import pytest
+
+from aiohttp_chat.bench.__main__ import main
 
 from .support.needs import require_program
 from .support.processes import run_process
@@ -112,3 +116,83 @@ async def test_table_output_and_bad_scenario() -> None:
     assert "deliveries_per_server_cpu_s" in out and "messages_lost" in out
     code, _, err = await run_process("aiohttp_chat.bench", "nope")
     assert code == 2 and "unknown scenario nope" in err
+
+
+SCALE_POINT = {
+    *("mode", "sweep", "rooms", "members", "connections", "senders_per_room"),
+    *("deliveries_per_s", "server_cpu_s", "deliveries_per_server_cpu_s", "server_rss_mib"),
+    *("latency_p50_ms", "latency_p99_ms", "messages_lost", "out_of_order"),
+    "redis_cpu_us_per_delivery",
+}
+
+
+@pytest.mark.timeout(180)
+def test_scale_measures_each_room_size_and_count_alone_and_on_redis_and_draws_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    require_program("redis-server")
+    png = tmp_path / "scale.png"
+    main(["scale", "--redis", "--sizes", "2,5", "--room-counts", "1,2", "--members", "4",
+          "--senders", "2", "--duration", "0.5", "--warmup", "0.2", "--plot", str(png),
+          "--json"])  # fmt: skip
+    results = json.loads(capsys.readouterr().out)
+    assert list(results) == ["scale"]
+    scale = results["scale"]
+    assert scale["plot"] == str(png)
+    assert scale["values"] == {"points": 8, "messages_lost": 0, "out_of_order": 0}
+    drawn = [(p["mode"], p["sweep"], p["rooms"], p["members"]) for p in scale["points"]]
+    shapes = [("members", 1, 2), ("members", 1, 5), ("rooms", 1, 4), ("rooms", 2, 4)]
+    assert drawn == [(mode, *shape) for mode in ("alone", "redis") for shape in shapes]
+    for point in scale["points"]:
+        assert set(point) == SCALE_POINT
+        assert point["connections"] == point["rooms"] * point["members"]
+        assert point["senders_per_room"] == (1 if point["members"] == 2 else 2)
+        assert point["deliveries_per_s"] > 0 and point["deliveries_per_server_cpu_s"] > 0
+        assert point["messages_lost"] == point["out_of_order"] == 0
+        assert 0 < point["latency_p50_ms"] <= point["latency_p99_ms"]
+        assert point["server_rss_mib"] > 0
+        assert (point["redis_cpu_us_per_delivery"] is None) == (point["mode"] == "alone")
+    assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    height, width, _ = matplotlib.image.imread(png).shape  # the whole file decodes
+    assert width > height > 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["scale", "--sizes", "10,0"], "not a list of positive numbers: '10,0'"),
+        (["scale", "--room-counts", "4,x"], "not a list of numbers: '4,x'"),
+        (["scale", "--sizes", "20000"], "1 x 20000 is 20,000 connections; one server process"),
+        (["scale", "--room-counts", "400"], "400 x 50 is 20,000 connections"),
+        (["scale", "--url", "ws://127.0.0.1:9/chat"], "scale: start their own servers"),
+        (["reconnect", "--connections", "0"], "not a positive whole number: '0'"),
+        (["reconnect", "--connections", "18001"], "one server process holds at most 18,000"),
+    ],
+)
+def test_scale_and_reconnect_refuse_what_they_cannot_measure(
+    argv: list[str], error: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert error in capsys.readouterr().err
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("redis", [False, True], ids=["alone", "redis"])
+def test_reconnect_brings_every_member_back_under_its_nick_in_its_room(
+    redis: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if redis:
+        require_program("redis-server")
+    main(["reconnect", "--connections", "50", "--room-size", "10", "--processes", "2", "--json",
+          *(["--redis"] if redis else [])])  # fmt: skip
+    figures = json.loads(capsys.readouterr().out)["reconnect"]["values"]
+    assert figures["members"] == figures["members_back"] == 50
+    assert figures["members_never_back"] == figures["nicks_lost"] == figures["rooms_lost"] == 0
+    # every member tried at least once more; the failed tries are all counted by kind
+    assert figures["attempts"] == 50 + figures["attempts_failed"]
+    kinds = {key: value for key, value in figures.items() if key.startswith("failed_")}
+    assert sum(kinds.values()) == figures["attempts_failed"]
+    assert figures["listening_again_s"] > 0 and figures["all_back_s"] is not None
+    assert 0 < figures["reconnect_p50_ms"] <= figures["reconnect_p99_ms"]

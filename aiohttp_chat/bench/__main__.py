@@ -16,7 +16,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from . import attacks, runner
+from . import attacks, plot, reconnect, runner, scale
 from .runner import Figures, Setup
 
 # The load comes from one address and as fast as it can: the server's limits are turned off
@@ -39,7 +39,8 @@ DEFAULT_SCENARIOS = ("fanout", "latency", "slow", "limits", "scraped", "idle")  
 ATTACKS = tuple(name for name in attacks.ATTACKS if name != "history-rooms")
 HISTORY_CAP = 5_000_000
 HISTORY_ATTACKED = ("--rate-limit", "0", "--room-changes", "0")
-SCENARIOS = (*DEFAULT_SCENARIOS, "rooms", *ATTACKS, "history-rooms")  # rooms starts a Redis
+SCENARIOS = (*DEFAULT_SCENARIOS, "rooms", *ATTACKS, "history-rooms", "scale", "reconnect")
+IDLE_CONNECTIONS, RECONNECT_CONNECTIONS = 15_000, 2_000  # --connections, by scenario
 SIMPLE: dict[str, Callable[[Setup], Figures]] = {
     "fanout": runner.fanout,
     "limits": runner.fanout,  # the same load, on a server with every limit on (see below)
@@ -54,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m aiohttp_chat.bench",
         description="Benchmark the chat server: fan-out throughput and CPU cost, latency at a "
         "fixed rate, a stuck client, fan-out with every limit checked (but out of reach), "
-        "fan-out while /metrics is scraped every second, and idle connections.",
+        "fan-out while /metrics is scraped every second, and idle connections; on request, "
+        "the cost as rooms grow and multiply (scale, drawn in a PNG) and members coming "
+        "back after a restart (reconnect).",
     )
     parser.add_argument(
         "scenarios",
@@ -69,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--compare", metavar="URL", help="run each scenario against this server too; print ratios")
     add("--compare-pid", type=int, help="pid of the --compare server, to read its CPU and memory")
     add("--server-arg", action="append", default=[], help="extra option for the started server")
-    add("--redis", action="store_true", help="start a Redis too and run the server on it")
+    add("--redis", action="store_true",
+        help="start a Redis too and run the server on it (scale: also, beside alone)")  # fmt: skip
     add("--redis-cluster", action="store_true", help="rooms: the nodes share a Redis Cluster")
     add("--workers", type=int, default=1, help="server processes (with a Redis; default: 1)")
     add("--rooms", type=int, default=4, help="fanout: rooms (default: 4)")
@@ -79,12 +83,38 @@ def build_parser() -> argparse.ArgumentParser:
     add("--duration", type=float, default=10.0, help="seconds measured (default: 10)")
     add("--warmup", type=float, default=2.0, help="seconds before measuring (default: 2)")
     add("--rate", type=float, help="latency: messages/s (default: half of fanout's rate)")
-    add("--connections", type=int, default=15_000, help="idle: connections (default: 15000)")
-    add("--room-size", type=int, default=100, help="idle: members per room (default: 100)")
+    add("--connections", type=_positive, help="idle, reconnect: connections (default: 15000, 2000)")
+    add(
+        "--room-size", type=_positive, default=100, help="idle, reconnect: room size (default: 100)"
+    )
+    add("--sizes", type=_counts, default=scale.SIZES, metavar="N,N,...",
+        help="scale: members of the one room, in turn (default: 10,100,1000,10000)")  # fmt: skip
+    add("--room-counts", type=_counts, default=scale.ROOM_COUNTS, metavar="N,N,...",
+        help="scale: rooms of --members each, in turn (default: 1,4,16,64)")  # fmt: skip
+    add("--plot", default="scale.png", metavar="PATH",
+        help="scale: draw the points in this PNG ('' for none; default: scale.png)")  # fmt: skip
     add("--processes", type=int, default=1, help="generator processes (default: 1)")
     add("--runs", type=int, default=1, help="repeat each scenario; report medians (default: 1)")
     add("--json", action="store_true", help="print JSON instead of a table")
     return parser
+
+
+def _positive(text: str) -> int:
+    """A whole number above 0."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return int(text)
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    """`10,100,1000`: positive whole numbers, comma-separated."""
+    try:
+        counts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"not a list of positive numbers: {text!r}")
+    return counts
 
 
 def run(args: argparse.Namespace, setup: Setup) -> dict[str, Figures]:
@@ -96,8 +126,9 @@ def run(args: argparse.Namespace, setup: Setup) -> dict[str, Figures]:
     other = replace(setup, urls=[args.compare or ""], server_pid=args.compare_pid)
     for name in args.scenarios or DEFAULT_SCENARIOS:
         runs, compared = [], []
-        for index in range(args.runs):
-            print(f"{name}: run {index + 1} of {args.runs}...", file=sys.stderr, flush=True)
+        repeats = 1 if name in REPEATS_ITSELF else args.runs
+        for index in range(repeats):
+            print(f"{name}: run {index + 1} of {repeats}...", file=sys.stderr, flush=True)
             if name in OWN_SERVERS:
                 runs.append(OWN_SERVERS[name](args, setup))
                 continue
@@ -224,10 +255,29 @@ def history_rooms(args: argparse.Namespace, setup: Setup) -> Figures:
     return figures
 
 
+def scale_sweep(args: argparse.Namespace, setup: Setup) -> Figures:
+    """`scale.py`'s grid, each point `--runs` times on a fresh server, drawn in `--plot`."""
+    points = scale.grid(args.sizes, args.room_counts, args.members, args.redis)
+    figures = scale.sweep(setup, points, [*LIMITS_OFF, *args.server_arg], args.runs)
+    if args.plot:
+        plot.draw(figures.points, args.plot)
+        figures.plot = args.plot
+    return figures
+
+
+def reconnect_after_restart(args: argparse.Namespace, setup: Setup) -> Figures:
+    """`reconnect.py`: `--connections` members (2,000 unless told) back after a restart."""
+    members = replace(setup, connections=args.connections or RECONNECT_CONNECTIONS)
+    return reconnect.reconnect(members, [*LIMITS_OFF, *args.server_arg], args.redis)
+
+
 OWN_SERVERS: dict[str, Callable[[argparse.Namespace, Setup], Figures]] = {
     "rooms": rooms,  # starts a Redis and servers of its own
     "history-rooms": history_rooms,
+    "scale": scale_sweep,  # a server for each point
+    "reconnect": reconnect_after_restart,  # restarts its server
 }
+REPEATS_ITSELF = {"scale"}  # each point `--runs` times, not the whole sweep
 
 
 def _scenario(
@@ -260,6 +310,9 @@ def table(results: dict[str, Figures]) -> str:
             lines.append(f"  {key:<32} {_shown(value):>14}")
         for key, series in figures.series.items():
             lines.append(f"  {key + ' over time':<32} {' '.join(f'{v:.0f}' for v in series)}")
+        lines += [f"  {_point(point)}" for point in figures.points]
+        if figures.plot:
+            lines.append(f"  plot: {figures.plot}")
     return "\n".join(lines)
 
 
@@ -269,6 +322,23 @@ def _shown(value: float | int | None) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+
+
+def _point(point: dict[str, float | int | str | None]) -> str:
+    """One point of a sweep on one line."""
+
+    def shown(key: str) -> str:
+        value = point[key]
+        return value if isinstance(value, str) else _shown(value)
+
+    where = f"{shown('mode'):<5} {shown('rooms')} x {shown('members')}"
+    return (
+        f"{where:<18} {shown('deliveries_per_s')} deliveries/s, "
+        f"{shown('deliveries_per_server_cpu_s')} per server CPU-s, "
+        f"p50 {shown('latency_p50_ms')} ms, p99 {shown('latency_p99_ms')} ms, "
+        f"lost {shown('messages_lost')}, out of order {shown('out_of_order')}, "
+        f"server {shown('server_rss_mib')} MiB"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -288,16 +358,28 @@ def main(argv: list[str] | None = None) -> None:
         warmup=args.warmup,
         duration=args.duration,
         processes=args.processes,
-        connections=args.connections,
+        connections=args.connections or IDLE_CONNECTIONS,
         room_size=args.room_size,
     )
+    if args.url and (own := {"scale", "reconnect"} & set(args.scenarios)):
+        parser.error(f"{' and '.join(sorted(own))}: start their own servers, not for --url")
+    if "scale" in args.scenarios:
+        if why := scale.too_big(scale.grid(args.sizes, args.room_counts, args.members, False)):
+            parser.error(f"scale: {why}")
+        try:
+            if args.plot:
+                plot.require_matplotlib()
+        except runner.BenchError as exc:
+            parser.error(str(exc))
+    if "reconnect" in args.scenarios and (args.connections or 0) > scale.MOST_CONNECTIONS:
+        parser.error(f"reconnect: one server process holds at most {scale.MOST_CONNECTIONS:,}")
     try:
         results = run(args, setup)
     except runner.BenchError as exc:
         print(f"{parser.prog}: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     if args.json:
-        print(json.dumps({name: vars(figures) for name, figures in results.items()}, indent=2))
+        print(json.dumps({name: figures.shown() for name, figures in results.items()}, indent=2))
     else:
         print(table(results))
 

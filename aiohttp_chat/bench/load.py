@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import resource
+import sys
 import time
 from array import array
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ _AT = len(BROADCAST)
 DRAIN_SECONDS = 5.0
 PROBES = 2  # members per room that check order and measure latency
 STUCK_RECEIVE_BUFFER = 4096  # the stuck member's kernel buffer: a slow link, not 32 MB
+PROGRESS_SECONDS = 5.0  # how often a generator still opening says how far it got
 
 
 @dataclass
@@ -141,6 +143,7 @@ class Run:
         self.stop_at = 0.0  # no closed-loop sending until `chat` sets it
         self.acked = [0] * len(plan.rooms)
         self.clients: list[Client] = []
+        self.entered = 0  # clients in their rooms so far
 
     async def open(self) -> None:
         plan, gate = self.plan, asyncio.Semaphore(self.plan.concurrency)
@@ -173,11 +176,28 @@ class Run:
                     client.socket.send_text(json.dumps(rename).encode())
                     client.socket.send_text(join.encode())
                     await client.joined
+                self.entered += 1
 
         started = time.monotonic()
-        await asyncio.gather(*(open_one(i, c) for i, c in enumerate(self.clients)))
+        progress = asyncio.create_task(self._progress(started))
+        try:
+            await asyncio.gather(*(open_one(i, c) for i, c in enumerate(self.clients)))
+        finally:
+            progress.cancel()
         self.stats.connect_seconds = time.monotonic() - started
         self.stats.connections = len(self.clients)
+
+    async def _progress(self, started: float) -> None:
+        """While opening takes long (a big room: each newcomer is announced to all before
+        it), say every few seconds on stderr how many are in."""
+        while True:
+            await asyncio.sleep(PROGRESS_SECONDS)
+            print(
+                f"generator {os.getpid()}: {self.entered:,} of {len(self.clients):,} members "
+                f"in their rooms after {time.monotonic() - started:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
 
     async def chat(self, start: float, end: float, stop: float) -> None:
         self.window_start, self.window_end, self.stop_at = start, end, stop

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
@@ -43,12 +43,20 @@ class Setup:
     room_size: int = 100
     sources: tuple[str, ...] = ()  # the clients' local addresses, in turn (else any)
     concurrency: int = 200  # connections being opened at once, per generator
+    open_timeout: float = 300.0  # seconds the generators may take to have every client in
 
 
 @dataclass
 class Figures:
     values: dict[str, float | int | None] = field(default_factory=dict)
     series: dict[str, list[float]] = field(default_factory=dict)
+    points: list[dict[str, float | int | str | None]] = field(default_factory=list)  # a sweep's
+    plot: str | None = None  # the file the points were drawn in
+
+    def shown(self) -> dict[str, Any]:
+        """As JSON shows it: `values` and `series`, and a sweep's `points` and `plot`."""
+        extra = {"points": self.points, "plot": self.plot} if self.points else {}
+        return {"values": self.values, "series": self.series, **extra}
 
 
 # ---------------------------------------------------------------------------- server process
@@ -155,21 +163,36 @@ def _wait_cluster_ok(ports: list[int]) -> None:
                                   capture_output=True, text=True, check=False).stdout  # fmt: skip
 
 
-@contextmanager
-def server_process(args: list[str], log: Any = None) -> Iterator[tuple[str, int]]:
-    """`python -m aiohttp_chat.server` on a free port; yields its /chat URL and its pid.
-    Its log goes to `log` (a file) if given, else where the benchmark's goes."""
-    port = free_port()
+def start_server(args: list[str], port: int, log: Any = None) -> subprocess.Popen[bytes]:
+    """`python -m aiohttp_chat.server` on `port`, once it listens there. Its log goes to
+    `log` (a file) if given, else where the benchmark's goes."""
     command = [sys.executable, "-m", "aiohttp_chat.server", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--log-level", "WARNING", *args]
     proc = subprocess.Popen(command, preexec_fn=raise_fd_limit, stderr=log)
     try:
         _wait_listening(port, proc, "the server")
+    except BaseException:
+        proc.kill()
+        proc.wait(15)
+        raise
+    return proc
+
+
+@contextmanager
+def server_process(args: list[str], log: Any = None) -> Iterator[tuple[str, int]]:
+    """The server (`start_server`) on a free port; yields its /chat URL and its pid."""
+    port = free_port()
+    proc = start_server(args, port, log)
+    try:
         time.sleep(0.5 if "--redis-url" in args else 0)  # workers up and subscribed
-        yield f"ws://127.0.0.1:{port}/chat", proc.pid
+        yield chat_url(port), proc.pid
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+def chat_url(port: int) -> str:
+    return f"ws://127.0.0.1:{port}/chat"
 
 
 # ---------------------------------------------------------------------------- generators
@@ -180,15 +203,18 @@ class BenchError(Exception):
 
 
 class Generators:
-    """Generator processes, each with its share of the rooms."""
+    """Generator processes, each with its share of the rooms: each runs `target(plan, pipe)`
+    (load.py's `work` unless told otherwise) with its plan."""
 
-    def __init__(self, plans: list[Plan]) -> None:
+    def __init__(
+        self, plans: Sequence[object], target: Callable[[Any, Connection], None] = work
+    ) -> None:
         context = multiprocessing.get_context("spawn")
         self.pipes: list[Connection] = []
         self.processes = []
         for plan in plans:
             ours, theirs = context.Pipe()
-            process = context.Process(target=work, args=(plan, theirs), daemon=True)
+            process = context.Process(target=target, args=(plan, theirs), daemon=True)
             process.start()
             self.pipes.append(ours)
             self.processes.append(process)
@@ -240,11 +266,18 @@ def percentile(values: list[float], fraction: float) -> float | None:
 
 
 def fanout(
-    setup: Setup, *, rate: float | None = None, stuck: bool = False, scrape: bool = False
+    setup: Setup,
+    *,
+    rate: float | None = None,
+    stuck: bool = False,
+    scrape: bool = False,
+    settle: bool = False,
 ) -> Figures:
     """R rooms x K members, S senders per room; closed loop, or open loop at `rate` msg/s.
 
-    With `scrape`, `/metrics` is read every second meanwhile, as Prometheus would."""
+    With `scrape`, `/metrics` is read every second meanwhile, as Prometheus would. With
+    `settle`, the warm-up starts only once the server is quiet after everyone entered (in a
+    big room, the announcements of the last newcomers may still be on their way)."""
     plans = split_rooms(
         setup,
         setup.rooms,
@@ -262,7 +295,9 @@ def fanout(
         plans = [replace(p, rate=rate * len(p.rooms) * p.senders / senders) for p in plans]
     generators = Generators(plans)
     try:
-        generators.gather("ready")
+        generators.gather("ready", setup.open_timeout)
+        if settle:
+            wait_quiet(setup)
         start = time.monotonic() + setup.warmup
         end = start + setup.duration
         generators.tell((start, end, end))
@@ -314,6 +349,22 @@ def fanout(
     if scrape:
         figures.values["metrics_scrapes"] = scrapes
     return figures
+
+
+QUIET_SHARE: Final = 0.1  # of a core: a server using less is done with what it was doing
+
+
+def wait_quiet(setup: Setup, most: float = 600.0) -> None:
+    """Return once the server (and its Redis) used under `QUIET_SHARE` of a core for half a
+    second, or after `most` seconds."""
+    deadline = time.monotonic() + most
+    before = (_servers_cpu(setup) or 0.0) + (_redis_cpu(setup) or 0.0)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = (_servers_cpu(setup) or 0.0) + (_redis_cpu(setup) or 0.0)
+        if now - before < QUIET_SHARE * 0.5:
+            return
+        before = now
 
 
 def _redis_cpu(setup: Setup) -> float | None:
@@ -494,7 +545,7 @@ def ratios(these: Figures, those: Figures) -> Figures:
 def median_of(runs: list[Figures]) -> Figures:
     """The median of each figure over `runs`; of a ratio measured within each run (`_vs_`),
     also the lowest and the highest, which tell how much the machine moved meanwhile."""
-    merged = Figures(series=runs[-1].series)
+    merged = Figures(series=runs[-1].series, points=runs[-1].points, plot=runs[-1].plot)
     for key in runs[0].values:
         numbers = [r.values[key] for r in runs if isinstance(r.values[key], int | float)]
         merged.values[key] = statistics.median(numbers) if numbers else None  # type: ignore[type-var]

@@ -21,6 +21,7 @@ _HANDSHAKE: Final = (
     "Sec-WebSocket-Key: YWlvaHR0cC1jaGF0LWJuYw==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 )
 TEXT, CLOSE, PING, PONG = 0x1, 0x8, 0x9, 0xA
+IP_BIND_ADDRESS_NO_PORT: Final = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)  # Linux's
 
 
 _EXTENDED: Final = {126: 2, 127: 8}  # bytes of extended payload length, by the 7-bit length
@@ -39,7 +40,12 @@ def client_frame(opcode: int, payload: bytes) -> bytes:
 
 
 class HandshakeRefused(ConnectionError):
-    """The server did not open a WebSocket (a wrong path, a full server...)."""
+    """The server did not open a WebSocket (a wrong path, a full server...); `status` is
+    its HTTP status (429, 503...), 0 if it sent none that could be read."""
+
+    def __init__(self, text: str, status: int = 0) -> None:
+        super().__init__(text)
+        self.status = status
 
 
 class BenchSocket(asyncio.Protocol):
@@ -112,7 +118,11 @@ class BenchSocket(asyncio.Protocol):
         del self._buffer[: end + 4]
         if b" 101 " not in status:
             answer = status.decode(errors="replace").partition(" ")[2]
-            self.open.set_exception(HandshakeRefused(f"the server answered {answer}"))
+            code = answer.partition(" ")[0]
+            refusal = HandshakeRefused(
+                f"the server answered {answer}", int(code) if code.isdigit() else 0
+            )
+            self.open.set_exception(refusal)
             assert self.transport is not None
             self.transport.close()
             return False
@@ -151,10 +161,13 @@ async def connect(
 ) -> BenchSocket:
     """Open a connection; `receive_buffer` shrinks the kernel's, so a stuck reader is felt
     by the server within kilobytes instead of the tens of megabytes loopback allows.
-    `source` is the local address to connect from (on loopback, any of 127.0.0.0/8)."""
+    `source` is the local address to connect from (on loopback, any of 127.0.0.0/8); its
+    port is chosen at connect time, so each address gives a port per destination (the ~28,000
+    ephemeral ports are not shared by every connection from it). The URL's query is sent."""
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    request = _HANDSHAKE.format(path=parts.path or "/", host=f"{host}:{port}").encode()
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    request = _HANDSHAKE.format(path=path, host=f"{host}:{port}").encode()
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     if receive_buffer is not None:
@@ -162,6 +175,7 @@ async def connect(
     sock.setblocking(False)
     try:
         if source is not None:
+            sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
             sock.bind((source, 0))
         await loop.sock_connect(sock, (host, port))
     except BaseException:
