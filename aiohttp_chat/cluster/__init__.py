@@ -47,7 +47,9 @@ from .catchup import Catchup
 from .census import Census
 from .health import Health
 from .keeper import Keeper
-from .publisher import FAILURES, MAX_CONNECTIONS, REQUEST_TIMEOUT, Publisher
+from .pipes import FAILURES, REQUEST_TIMEOUT
+from .publisher import MAX_CONNECTIONS, Publisher
+from .shards import redirection
 from .subscriber import Address, Subscriber
 
 logger = logging.getLogger(__name__)
@@ -120,9 +122,9 @@ class ClusterRooms:
         opening: list[tuple[Any, ...]] = []  # what a new connection says first
         if password is not None:
             opening.append(("AUTH", *([username] if username else []), password))
-        if (db := parts.path.strip("/")) not in ("", "0"):
-            opening.append(("SELECT", db))
-        direct = None if self.sharded or tls else (self._address, opening)
+        if (db := parts.path.strip("/")) not in ("", "0") and not self.sharded:
+            opening.append(("SELECT", db))  # a cluster has only database 0
+        direct = None if tls else (self._address, opening)
         self.publisher = Publisher(
             client, self.stats, self.health, SCRIPTS, direct, sharded=self.sharded
         )
@@ -131,6 +133,7 @@ class ClusterRooms:
             self._heard,
             self._locate,
             resubscribed=self._resubscribed,
+            moved=self._moved,
             sharded=self.sharded,
             username=username,
             password=password,
@@ -158,6 +161,8 @@ class ClusterRooms:
         if self.sharded:
             with contextlib.suppress(*FAILURES):  # if Redis is away, the keeper retries
                 await self.publisher.redis.initialize()
+                if self.publisher.shards is not None:
+                    await self.publisher.shards.refresh()
         await self.subscriber.subscribe(self._node_channel)
         self.subscribed.set()
         self._keeping.spawn(self.keeper.run(), name="cluster-keeper")
@@ -493,6 +498,11 @@ class ClusterRooms:
     async def _locate(self, channel: str) -> Address:
         if not self.sharded:
             return self._address
+        if (shards := self.publisher.shards) is not None:  # the batch's map of the shards
+            try:
+                return await shards.locate(channel)
+            except FAILURES as exc:
+                raise OSError(f"no Redis Cluster node for {channel}: {exc}") from None
         client = self.publisher.redis
         try:
             node = client.get_node_from_key(channel)
@@ -505,6 +515,16 @@ class ClusterRooms:
             except FAILURES as exc:
                 raise OSError(f"no Redis Cluster node for {channel}: {exc}") from None
         return node.host, node.port
+
+    def _moved(self, error: Exception | None) -> None:
+        """The subscriber found a channel elsewhere than the map says (`Subscriber.moved`)."""
+        if (shards := self.publisher.shards) is None:
+            return  # redis-py's map (over TLS) learns it by itself
+        redirected = redirection(error) if error is not None else None
+        if redirected is not None and redirected.address is not None:
+            shards.moved(redirected.slot, redirected.address)
+        else:
+            shards.stale()
 
     def _heard(self, channel: bytes, data: bytes) -> None:
         room = keys.room_of_channel(channel)

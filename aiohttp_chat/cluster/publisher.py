@@ -1,15 +1,18 @@
 """Commands to Redis: one helper that maps any failure to `Unavailable`, and the batch.
 
 Commands made during one event-loop step go to Redis together (`Publisher.batch`): one
-write and one round trip for all of them, as the Outbox does for sockets. A sender awaits
-its own before it sends again, so its messages stay in order.
+write and one round trip per server for all of them, as the Outbox does for sockets. A
+sender awaits its own before it sends again, so its messages stay in order.
 
-On a single Redis the batch goes down a connection of its own (`Pipe`): the commands are
-encoded here and the replies parsed by hiredis as they arrive, each resolving the future of
-its command, with one watchdog timer per connection (not per command) that drops a link
-whose replies are overdue. On a Redis Cluster the batch is redis-py's cluster pipeline,
-which routes each command to its shard. Everything else (nicks, user lists, history reads,
-the keeper) uses redis-py, through `call`.
+The batch goes down connections of its own (`pipes.Pipe`, one per Redis server): the
+commands are encoded here and the replies parsed by hiredis as they arrive, each resolving
+the future of its command. On a single Redis that is one connection. On a Redis Cluster it
+is one per shard primary: each command goes to the primary of its first key's slot
+(`shards.py`), each server's part of the batch in one write, and a command the cluster
+redirects (MOVED, ASK, TRYAGAIN: a slot moving between shards) is sent again where it says,
+a few times at most. Over TLS the batch is redis-py's pipeline (its cluster pipeline on a
+cluster). Everything else (nicks, user lists, history reads, the keeper) uses redis-py,
+through `call`.
 """
 
 from __future__ import annotations
@@ -18,88 +21,26 @@ import asyncio
 import inspect
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Final, TypeVar
 
-import hiredis
-from redis.exceptions import (
-    ConnectionError,
-    NoScriptError,
-    RedisClusterException,
-    RedisError,
-)
+from redis.exceptions import NoScriptError, RedisError
 
 from ..metrics import Stats
 from ..protocol import Unavailable
 from ..tasks import Tasks
 from .health import Health
+from .pipes import FAILURES, REQUEST_TIMEOUT, Batched, Command, Pipes
+from .shards import Redirection, Shards, redirection
 from .subscriber import Address
 
 logger = logging.getLogger(__name__)
 
-REQUEST_TIMEOUT: Final = 1.5  # seconds a request may wait for Redis
 MAX_CONNECTIONS: Final = 32  # to Redis (to each shard), per node; requests beyond wait
-# What a failing Redis raises: redis-py's errors, the cluster client's own, the socket's.
-FAILURES: Final = (RedisError, RedisClusterException, OSError, TimeoutError)
+MAX_REDIRECTS: Final = 5  # times the cluster may send one command elsewhere (then Unavailable)
+TRYAGAIN_DELAY: Final = 0.05  # seconds before a command split by a migration is sent again
 
 T = TypeVar("T")
-Command = tuple[Any, ...]  # a command's words: ("PUBLISH", channel, payload)
-Batched = tuple[Command, "asyncio.Future[Any]"]
-
-
-class Pipe(asyncio.Protocol):
-    """A connection that sends batches of commands and hands each reply to its future."""
-
-    def __init__(self) -> None:
-        self.reader = hiredis.Reader()
-        self.transport: asyncio.Transport | None = None
-        self.waiting: deque[tuple[float, asyncio.Future[Any]]] = deque()
-        self._watchdog: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-
-    @property
-    def usable(self) -> bool:
-        return self.transport is not None and not self.transport.is_closing()
-
-    def send(self, batch: list[Batched]) -> None:
-        assert self.transport is not None
-        self.transport.write(b"".join([hiredis.pack_command(words) for words, _ in batch]))
-        now = time.monotonic()
-        self.waiting.extend((now, future) for _, future in batch)
-        if self._watchdog is None:
-            self._watchdog = asyncio.get_running_loop().call_later(REQUEST_TIMEOUT, self._check)
-
-    def data_received(self, data: bytes) -> None:
-        self.reader.feed(data)
-        while (reply := self.reader.gets()) is not False:
-            _, future = self.waiting.popleft()
-            if not future.done():
-                future.set_result(reply)
-
-    def _check(self) -> None:
-        self._watchdog = None
-        if not self.waiting:
-            return
-        overdue = time.monotonic() - self.waiting[0][0]
-        if overdue >= REQUEST_TIMEOUT:
-            logger.warning("Redis did not answer within %.1f s: reconnecting", overdue)
-            assert self.transport is not None
-            self.transport.abort()
-        else:
-            delay = REQUEST_TIMEOUT - overdue
-            self._watchdog = asyncio.get_running_loop().call_later(delay, self._check)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-        while self.waiting:
-            _, future = self.waiting.popleft()
-            if not future.done():
-                future.set_exception(ConnectionError("the connection to Redis was lost"))
-        self.transport = None
 
 
 class Publisher:
@@ -115,21 +56,27 @@ class Publisher:
         *,
         sharded: bool = False,
     ) -> None:
-        """`pipe_to`: a single Redis's address and the commands that open a connection to it
-        (AUTH, SELECT); without it (a Redis Cluster), batches go through redis-py.
-        `sharded`: publish with SPUBLISH (a Redis Cluster's shard channels), else PUBLISH."""
+        """`pipe_to`: the address of the Redis (on a cluster: of a node to learn the others
+        from) and the commands that open a connection to it (AUTH, SELECT); without it
+        (TLS), batches go through redis-py. `sharded`: a Redis Cluster, on which batches
+        are routed per shard and published with SPUBLISH (shard channels), else PUBLISH."""
         self.redis = redis
         self.publish_verb = "SPUBLISH" if sharded else "PUBLISH"
         self.stats = stats
-        self._pipe_to = pipe_to
         # The cluster client fails when its connections run out: requests queue here instead.
         self._turns = asyncio.Semaphore(MAX_CONNECTIONS)
-        self._pipe: Pipe | None = None
-        self._connecting: asyncio.Task[None] | None = None
+        self._address: Address | None = None  # the single Redis
+        self._pipes: Pipes | None = None
+        self.shards: Shards | None = None
+        if pipe_to is not None:
+            self._address, opening = pipe_to
+            self._pipes = Pipes(opening)
+            if sharded:
+                self.shards = Shards(self._address, self._pipes.ask)
         self.scripts = {name: redis.register_script(source) for name, source in scripts.items()}
         self.health = health
         self._batch: list[Batched] = []
-        self._sending = Tasks()  # batches sent through redis-py
+        self._sending = Tasks()  # batches waiting for a connection, or sent through redis-py
 
     async def call(self, awaitable: Awaitable[T]) -> T:
         """Await one Redis operation within `REQUEST_TIMEOUT`; `Unavailable` if it fails."""
@@ -158,23 +105,74 @@ class Publisher:
     # ------------------------------------------------------------------ the batch
 
     async def batch(self, words: Command) -> Any:
-        """Run one command in this loop step's batch; its result."""
-        for attempt in (1, 2):
+        """Run one command in this loop step's batch; its result.
+
+        A script Redis lacks (it restarted, or the slot moved to a shard that never ran it)
+        is loaded and the command sent once more; a command the cluster redirects is sent
+        where it says (`_follow`), at most `MAX_REDIRECTS` times; any other failure, or
+        one more redirection, is `Unavailable`.
+
+        Order. A sender's next message waits for this one's answer, redirections and all,
+        so its own messages stay in order. Messages of one room from different senders are
+        in the order their scripts ran (the room's log, which every node delivers in), and
+        a redirection keeps the origin node's own replies in that order too: a command is
+        sent again only once the old owner answered it, and so every command it had been
+        sent before; the old owner ran a room's commands only while it had the room's keys,
+        which leave it at once (MIGRATE), so every command that ran there was answered
+        before any sent elsewhere could run. Commands redirected together are sent again in
+        the order their answers came."""
+        loaded = False
+        redirects = 0
+        to: tuple[Address, bool] | None = None  # where the cluster sent it, after ASKING?
+        while True:
             future = asyncio.get_running_loop().create_future()
-            if not self._batch:
-                asyncio.get_running_loop().call_soon(self._send_soon)
-            self._batch.append((words, future))
             try:
+                if to is None:
+                    if not self._batch:
+                        asyncio.get_running_loop().call_soon(self._send_soon)
+                    self._batch.append((words, future))
+                else:
+                    await self._send_to(*to, words, future)
                 result = await future
             except FAILURES as exc:
                 raise self._unavailable(exc) from None
             if not isinstance(result, Exception):
                 return result
-            if attempt == 1 and _no_script(result):  # Redis restarted, or a new shard
+            if not loaded and _no_script(result):
+                loaded = True
                 await self.call(self._load_scripts())
+                to = None
+                continue
+            redirected = redirection(result) if self.shards is not None else None
+            if redirected is not None and redirects < MAX_REDIRECTS:
+                redirects += 1
+                to = await self._follow(redirected)
                 continue
             raise self._unavailable(result)
-        raise AssertionError("unreachable")
+
+    async def _follow(self, redirected: Redirection) -> tuple[Address, bool] | None:
+        """Where a redirection sends a command: (address, whether after ASKING), or None
+        for the batch again, to the slot's owner in the map (TRYAGAIN, after a moment)."""
+        assert self.shards is not None
+        if redirected.address is None:  # TRYAGAIN: the migration is under way
+            await asyncio.sleep(TRYAGAIN_DELAY)
+            return None
+        if redirected.kind == "MOVED":
+            self.shards.moved(redirected.slot, redirected.address)
+            return redirected.address, False
+        return redirected.address, True
+
+    async def _send_to(
+        self, address: Address, asking: bool, words: Command, future: asyncio.Future[Any]
+    ) -> None:
+        """Send one command to `address` now (a redirection), after ASKING if `asking`."""
+        assert self._pipes is not None
+        async with asyncio.timeout(REQUEST_TIMEOUT):
+            pipe = await self._pipes.connect(address)
+        if asking:  # its answer (+OK) matters to no one: a failure fails the command too
+            pipe.send([(("ASKING",), asyncio.get_running_loop().create_future()), (words, future)])
+        else:
+            pipe.send([(words, future)])
 
     def evalsha(self, name: str, keys: list[str], args: list[Any]) -> Command:
         """A batch command running script `name`."""
@@ -194,54 +192,66 @@ class Publisher:
 
     def _send_soon(self) -> None:
         batch, self._batch = self._batch, []
-        if self._pipe is not None and self._pipe.usable:
-            self._pipe.send(batch)  # no task: written now, answered as the replies arrive
-            return
-        self._sending.spawn(self._send(batch))
+        if self._pipes is None:
+            self._sending.spawn(self._send(batch))
+        elif self.shards is None:
+            assert self._address is not None
+            self._send_part(self._address, batch)
+        else:
+            for address, part in self._parts(batch).items():
+                if address is None:  # the map does not say (yet): read it, then send
+                    self._sending.spawn(self._send_unplaced(part))
+                else:
+                    self._send_part(address, part)
 
-    async def _send(self, batch: list[Batched]) -> None:
+    def _parts(self, batch: list[Batched]) -> dict[Address | None, list[Batched]]:
+        """`batch` split by the shard primary of each command (None: the map does not say)."""
+        assert self.shards is not None
+        owner, parts = self.shards.owner, dict[Address | None, list[Batched]]()
+        for batched in batch:
+            parts.setdefault(owner(batched[0]), []).append(batched)
+        return parts
+
+    def _send_part(self, address: Address, part: list[Batched]) -> None:
+        assert self._pipes is not None
+        if (pipe := self._pipes.get(address)) is not None:
+            pipe.send(part)  # no task: written now, answered as the replies arrive
+        else:
+            self._sending.spawn(self._send(part, address))
+
+    async def _send_unplaced(self, batch: list[Batched]) -> None:
+        """Send commands whose slots the map did not say, once it was read again."""
+        assert self.shards is not None
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                await self.shards.refresh()
+        except FAILURES as exc:
+            _fail(batch, exc)
+            return
+        for address, part in self._parts(batch).items():
+            if address is None:
+                _fail(part, RedisError("no Redis Cluster primary holds the slot"))
+            else:
+                self._send_part(address, part)
+
+    async def _send(self, batch: list[Batched], address: Address | None = None) -> None:
+        """Send `batch` to `address` once connected; or through redis-py (no address)."""
         started = time.perf_counter()
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
-                if self._pipe_to is not None:
-                    pipe = await self._open_pipe()
+                if address is not None:
+                    assert self._pipes is not None
+                    pipe = await self._pipes.connect(address)
                     pipe.send(batch)
                     return
                 results = await self._execute(batch)
             self.stats.redis_round_trips.observe(time.perf_counter() - started)
         except FAILURES as exc:
-            results = [RedisError(repr(exc))] * len(batch)
+            _fail(batch, exc)
+            return
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)  # an error too, as the Pipe hands it: `batch` decides
-
-    async def _open_pipe(self) -> Pipe:
-        """The connection to the single Redis: the open one, or a new one (one at a time)."""
-        if self._pipe is not None and self._pipe.usable:
-            return self._pipe
-        task = self._connecting
-        if task is None:
-            task = self._connecting = asyncio.create_task(self._connect_pipe())
-        try:
-            await asyncio.shield(task)
-        finally:
-            if self._connecting is task and task.done():
-                self._connecting = None
-        assert self._pipe is not None
-        return self._pipe
-
-    async def _connect_pipe(self) -> None:
-        assert self._pipe_to is not None
-        address, opening = self._pipe_to
-        _, pipe = await asyncio.get_running_loop().create_connection(Pipe, *address)
-        futures = [asyncio.get_running_loop().create_future() for _ in opening]
-        pipe.send(list(zip(opening, futures, strict=True)))
-        for reply in await asyncio.gather(*futures):
-            if isinstance(reply, Exception):
-                assert pipe.transport is not None
-                pipe.transport.abort()
-                raise RedisError(f"Redis refused the connection: {reply}")
-        self._pipe = pipe
 
     async def _execute(self, batch: list[Batched]) -> list[Any]:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -255,12 +265,21 @@ class Publisher:
         await self._sending.aclose(grace=REQUEST_TIMEOUT)
 
     async def aclose(self) -> None:
-        if self._pipe is not None and self._pipe.transport is not None:
-            self._pipe.transport.close()
+        if self.shards is not None:
+            self.shards.close()
+        if self._pipes is not None:
+            self._pipes.close()
         await self.redis.aclose()
         pool = getattr(self.redis, "connection_pool", None)  # given, so not closed with it
         if pool is not None:
             await pool.aclose()
+
+
+def _fail(batch: list[Batched], exc: BaseException) -> None:
+    """Each command of `batch` failed with `exc` (as an error reply: `batch` decides)."""
+    for _, future in batch:
+        if not future.done():
+            future.set_result(RedisError(repr(exc)))
 
 
 def _no_script(error: Exception) -> bool:

@@ -35,6 +35,9 @@ Address = tuple[str, int]
 Hear = Callable[[bytes, bytes], None]  # channel, payload
 Resubscribed = Callable[[str], None]  # a channel heard again after its link was lost
 Locate = Callable[[str], Awaitable[Address]]  # the server that carries a channel
+# Where channels are may have changed: Redis refused a subscription (with this error reply:
+# MOVED, most likely), or unsubscribed a channel unasked (None: its slot moved).
+Moved = Callable[[Exception | None], None]
 
 
 def command(*args: str | bytes | int) -> bytes:
@@ -70,6 +73,7 @@ class _Link(asyncio.Protocol):
             elif isinstance(reply, hiredis.ReplyError):
                 logger.warning("Redis %s:%s refused a subscription command: %s", *self.address,
                                reply)  # fmt: skip
+                self.owner.moved(reply)  # MOVED, most likely: the map is out of date
                 self.close()
                 return
 
@@ -86,6 +90,7 @@ class _Link(asyncio.Protocol):
             self.unsubscribing[channel] -= 1
         elif channel in self.active:  # unasked: its slot moved to another shard
             logger.info("Redis moved %s elsewhere: subscribing again", channel)
+            self.owner.moved(None)
             self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -141,6 +146,7 @@ class Subscriber:
         locate: Locate,
         *,
         resubscribed: Resubscribed = lambda channel: None,
+        moved: Moved = lambda error: None,
         sharded: bool,
         username: str | None = None,
         password: str | None = None,
@@ -149,6 +155,7 @@ class Subscriber:
         self.hear = hear
         self.locate = locate
         self.resubscribed = resubscribed
+        self.moved = moved  # told before the link closes: `locate` knows it when relinking
         self.verbs = ("SSUBSCRIBE", "SUNSUBSCRIBE") if sharded else ("SUBSCRIBE", "UNSUBSCRIBE")
         self.username, self.password, self.tls = username, password, tls
         self.wanted: set[str] = set()
