@@ -80,11 +80,13 @@ async def join(session: aiohttp.ClientSession, node: TestClient[Any, Any], nick:
 
 @contextlib.asynccontextmanager
 async def busy_room(node: StartNode) -> AsyncIterator[list[Member]]:
-    """Three members of the busy room on each of two nodes (all on the shard of its slot)."""
-    one, two = await node(history=100_000), await node(history=100_000)
+    """Three members of the busy room on each of two nodes, named `PORT-i` for theirs; the
+    room's log long enough to hold all that a test says."""
+    nodes = [await node(history=100_000), await node(history=100_000)]
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        members = [await join(session, place, f"{place.port}-{i}") for place in (one, two)
-                   for i in range(3)]  # fmt: skip
+        members = []
+        for place in nodes:
+            members += [await join(session, place, f"{place.port}-{i}") for i in range(3)]
         try:
             yield members
         finally:

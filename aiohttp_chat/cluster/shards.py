@@ -18,6 +18,7 @@ says a slot moved. The cluster says so in three ways, which the publisher acts o
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, NamedTuple
@@ -61,6 +62,7 @@ def first_key(words: Command) -> Any:
     return words[1] if len(words) > 1 else None
 
 
+@functools.lru_cache(maxsize=16_384)  # every chat message names its room's keys
 def slot_of(key: str | bytes) -> int:
     return key_slot(key.encode() if isinstance(key, str) else key)
 
