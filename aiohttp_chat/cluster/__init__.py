@@ -11,7 +11,8 @@ a room's keys and channel share a hash tag) that holds the room, and a sender's 
 waits for the answer to the last. A chat message missed on the way (the subscription was
 down, Redis restarted) is fetched from the room's log (`catchup.py`): every acknowledged
 message reaches every member once, in order, or the member is told to catch up. Commands go
-out batched per loop step (`publisher.py`); the lease, the re-registration after an outage
+out batched per loop step (`publisher.py`; on a cluster, to each shard's primary, following
+a slot that moves: `shards.py`); the lease, the re-registration after an outage
 and the reaping of dead nodes are the keeper's (`keeper.py`).
 
 When Redis is away, requests that need it fail fast with `protocol.Unavailable` and nothing

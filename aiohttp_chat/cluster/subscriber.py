@@ -7,9 +7,11 @@ future or timer per message (redis-py's `get_message(timeout=...)` makes a timer
 Channels come and go with the rooms' members (`subscribe`, `unsubscribe`). A room's first
 member waits for Redis to confirm the subscription before its join completes, so nothing
 said after it joined can pass it by. On a Redis Cluster each channel is a shard channel
-(`SSUBSCRIBE`) on the master that holds its slot. A link that dies (closed, or silent for
-`SILENCE` seconds: `check` pings each link and listens for the answer) is replaced, and every
-channel it carried is subscribed again.
+(`SSUBSCRIBE`) on the master that holds its slot; when the slot moves, Redis unsubscribes
+the channel there (or refuses it, MOVED): `moved` tells the map of the slots so, and the
+link is replaced. A link that dies (closed, or silent for `SILENCE` seconds: `check` pings
+each link and listens for the answer) is replaced, and every channel it carried is
+subscribed again.
 """
 
 from __future__ import annotations
