@@ -113,14 +113,19 @@ class Publisher:
         one more redirection, is `Unavailable`.
 
         Order. A sender's next message waits for this one's answer, redirections and all,
-        so its own messages stay in order. Messages of one room from different senders are
-        in the order their scripts ran (the room's log, which every node delivers in), and
-        a redirection keeps the origin node's own replies in that order too: a command is
-        sent again only once the old owner answered it, and so every command it had been
-        sent before; the old owner ran a room's commands only while it had the room's keys,
-        which leave it at once (MIGRATE), so every command that ran there was answered
-        before any sent elsewhere could run. Commands redirected together are sent again in
-        the order their answers came."""
+        so its own messages stay in order. The messages of one room from this node's senders
+        are acknowledged, and delivered to its members, in the order of their answers: on
+        one connection, the order their scripts ran, which is the room's log (the order the
+        other nodes deliver them in). A redirection keeps that. A command is sent again only
+        once the old owner answered it, after every command sent there before it; the old
+        owner ran the room's commands only while it had the room's keys, which leave it in
+        one step (MIGRATE), so each one that ran there was answered before one sent on can
+        have run. Commands redirected together are sent again in the order of their answers.
+        What may pass a command sent again is a later one of another sender, concurrent with
+        it anyway (its script runs first, and is answered first). One race is left: a map
+        read anew (not a redirection) may send the room's next command to the new owner
+        while the old owner's answer to an earlier one is still unread; written before the
+        keys left, it is read first unless both sockets are read in one step of the loop."""
         loaded = False
         redirects = 0
         to: tuple[Address, bool] | None = None  # where the cluster sent it, after ASKING?
