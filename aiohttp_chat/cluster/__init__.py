@@ -11,7 +11,8 @@ a room's keys and channel share a hash tag) that holds the room, and a sender's 
 waits for the answer to the last. A chat message missed on the way (the subscription was
 down, Redis restarted) is fetched from the room's log (`catchup.py`): every acknowledged
 message reaches every member once, in order, or the member is told to catch up. Commands go
-out batched per loop step (`publisher.py`); the lease, the re-registration after an outage
+out batched per loop step (`publisher.py`; on a cluster, to each shard's primary, following
+a slot that moves: `shards.py`); the lease, the re-registration after an outage
 and the reaping of dead nodes are the keeper's (`keeper.py`).
 
 When Redis is away, requests that need it fail fast with `protocol.Unavailable` and nothing
@@ -47,7 +48,9 @@ from .catchup import Catchup
 from .census import Census
 from .health import Health
 from .keeper import Keeper
-from .publisher import FAILURES, MAX_CONNECTIONS, REQUEST_TIMEOUT, Publisher
+from .pipes import FAILURES, REQUEST_TIMEOUT
+from .publisher import MAX_CONNECTIONS, Publisher
+from .shards import redirection
 from .subscriber import Address, Subscriber
 
 logger = logging.getLogger(__name__)
@@ -120,9 +123,9 @@ class ClusterRooms:
         opening: list[tuple[Any, ...]] = []  # what a new connection says first
         if password is not None:
             opening.append(("AUTH", *([username] if username else []), password))
-        if (db := parts.path.strip("/")) not in ("", "0"):
-            opening.append(("SELECT", db))
-        direct = None if self.sharded or tls else (self._address, opening)
+        if (db := parts.path.strip("/")) not in ("", "0") and not self.sharded:
+            opening.append(("SELECT", db))  # a cluster has only database 0
+        direct = None if tls else (self._address, opening)
         self.publisher = Publisher(
             client, self.stats, self.health, SCRIPTS, direct, sharded=self.sharded
         )
@@ -131,6 +134,7 @@ class ClusterRooms:
             self._heard,
             self._locate,
             resubscribed=self._resubscribed,
+            moved=self._moved,
             sharded=self.sharded,
             username=username,
             password=password,
@@ -158,6 +162,8 @@ class ClusterRooms:
         if self.sharded:
             with contextlib.suppress(*FAILURES):  # if Redis is away, the keeper retries
                 await self.publisher.redis.initialize()
+                if self.publisher.shards is not None:
+                    await self.publisher.shards.refresh()
         await self.subscriber.subscribe(self._node_channel)
         self.subscribed.set()
         self._keeping.spawn(self.keeper.run(), name="cluster-keeper")
@@ -501,6 +507,11 @@ class ClusterRooms:
     async def _locate(self, channel: str) -> Address:
         if not self.sharded:
             return self._address
+        if (shards := self.publisher.shards) is not None:  # the batch's map of the shards
+            try:
+                return await shards.locate(channel)
+            except FAILURES as exc:
+                raise OSError(f"no Redis Cluster node for {channel}: {exc}") from None
         client = self.publisher.redis
         try:
             node = client.get_node_from_key(channel)
@@ -513,6 +524,16 @@ class ClusterRooms:
             except FAILURES as exc:
                 raise OSError(f"no Redis Cluster node for {channel}: {exc}") from None
         return node.host, node.port
+
+    def _moved(self, error: Exception | None) -> None:
+        """The subscriber found a channel elsewhere than the map says (`Subscriber.moved`)."""
+        if (shards := self.publisher.shards) is None:
+            return  # redis-py's map (over TLS) learns it by itself
+        redirected = redirection(error) if error is not None else None
+        if redirected is not None and redirected.address is not None:
+            shards.moved(redirected.slot, redirected.address)
+        else:
+            shards.stale()
 
     def _heard(self, channel: bytes, data: bytes) -> None:
         room = keys.room_of_channel(channel)

@@ -1,15 +1,20 @@
 """Commands to Redis: one helper that maps any failure to `Unavailable`, and the batch.
 
-Commands made during one event-loop step go to Redis together (`Publisher.batch`): one
-write and one round trip for all of them, as the Outbox does for sockets. A sender awaits
-its own before it sends again, so its messages stay in order.
+Commands made while the loop is busy go to Redis together (`Publisher.submit`, and
+`batch` to await one): one write and one round trip per server for all of them, sent once a
+loop step added none, as the Outbox does for sockets. Commands of one room go down one
+connection, in the order they were submitted, and a redirection keeps that order
+(`_answered`), so a sender's chat messages need not wait for each other (`rooms.Chat`).
 
-On a single Redis the batch goes down a connection of its own (`Pipe`): the commands are
-encoded here and the replies parsed by hiredis as they arrive, each resolving the future of
-its command, with one watchdog timer per connection (not per command) that drops a link
-whose replies are overdue. On a Redis Cluster the batch is redis-py's cluster pipeline,
-which routes each command to its shard. Everything else (nicks, user lists, history reads,
-the keeper) uses redis-py, through `call`.
+The batch goes down connections of its own (`pipes.Pipe`, one per Redis server): the
+commands are encoded here and the replies parsed by hiredis as they arrive, each resolving
+the future of its command. On a single Redis that is one connection. On a Redis Cluster it
+is one per shard primary: each command goes to the primary of its first key's slot
+(`shards.py`), each server's part of the batch in one write, and a command the cluster
+redirects (MOVED, ASK, TRYAGAIN: a slot moving between shards) is sent again where it says,
+a few times at most. Over TLS the batch is redis-py's pipeline (its cluster pipeline on a
+cluster). Everything else (nicks, user lists, history reads, the keeper) uses redis-py,
+through `call`.
 """
 
 from __future__ import annotations
@@ -18,89 +23,28 @@ import asyncio
 import inspect
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable
-from typing import Any, Final, TypeVar, cast
+from functools import partial
+from typing import Any, Final, TypeVar
 
-import hiredis
-from redis.exceptions import (
-    ConnectionError,
-    NoScriptError,
-    RedisClusterException,
-    RedisError,
-)
+from redis.exceptions import NoScriptError, RedisError
 
 from ..frames import MAX_DEFERRED_STEPS
 from ..metrics import Stats
 from ..protocol import Unavailable
 from ..tasks import Tasks
 from .health import Health
+from .pipes import FAILURES, REQUEST_TIMEOUT, Batched, Command, Pipes
+from .shards import Redirection, Shards, redirection
 from .subscriber import Address
 
 logger = logging.getLogger(__name__)
 
-REQUEST_TIMEOUT: Final = 1.5  # seconds a request may wait for Redis
 MAX_CONNECTIONS: Final = 32  # to Redis (to each shard), per node; requests beyond wait
-# What a failing Redis raises: redis-py's errors, the cluster client's own, the socket's.
-FAILURES: Final = (RedisError, RedisClusterException, OSError, TimeoutError)
+MAX_REDIRECTS: Final = 5  # times the cluster may send one command elsewhere (then Unavailable)
+TRYAGAIN_DELAY: Final = 0.05  # seconds before a command split by a migration is sent again
 
 T = TypeVar("T")
-Command = tuple[Any, ...]  # a command's words: ("PUBLISH", channel, payload)
-Batched = tuple[Command, "asyncio.Future[Any]"]
-
-
-class Pipe(asyncio.Protocol):
-    """A connection that sends batches of commands and hands each reply to its future."""
-
-    def __init__(self) -> None:
-        self.reader = hiredis.Reader()
-        self.transport: asyncio.Transport | None = None
-        self.waiting: deque[tuple[float, asyncio.Future[Any]]] = deque()
-        self._watchdog: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-
-    @property
-    def usable(self) -> bool:
-        return self.transport is not None and not self.transport.is_closing()
-
-    def send(self, batch: list[Batched]) -> None:
-        assert self.transport is not None
-        self.transport.write(b"".join([hiredis.pack_command(words) for words, _ in batch]))
-        now = time.monotonic()
-        self.waiting.extend((now, future) for _, future in batch)
-        if self._watchdog is None:
-            self._watchdog = asyncio.get_running_loop().call_later(REQUEST_TIMEOUT, self._check)
-
-    def data_received(self, data: bytes) -> None:
-        self.reader.feed(data)
-        while (reply := self.reader.gets()) is not False:
-            _, future = self.waiting.popleft()
-            if not future.done():
-                future.set_result(reply)
-
-    def _check(self) -> None:
-        self._watchdog = None
-        if not self.waiting:
-            return
-        overdue = time.monotonic() - self.waiting[0][0]
-        if overdue >= REQUEST_TIMEOUT:
-            logger.warning("Redis did not answer within %.1f s: reconnecting", overdue)
-            assert self.transport is not None
-            self.transport.abort()
-        else:
-            delay = REQUEST_TIMEOUT - overdue
-            self._watchdog = asyncio.get_running_loop().call_later(delay, self._check)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-        while self.waiting:
-            _, future = self.waiting.popleft()
-            if not future.done():
-                future.set_exception(ConnectionError("the connection to Redis was lost"))
-        self.transport = None
 
 
 class Publisher:
@@ -116,22 +60,31 @@ class Publisher:
         *,
         sharded: bool = False,
     ) -> None:
-        """`pipe_to`: a single Redis's address and the commands that open a connection to it
-        (AUTH, SELECT); without it (a Redis Cluster), batches go through redis-py.
-        `sharded`: publish with SPUBLISH (a Redis Cluster's shard channels), else PUBLISH."""
+        """`pipe_to`: the address of the Redis (on a cluster: of a node to learn the others
+        from) and the commands that open a connection to it (AUTH, SELECT); without it
+        (TLS), batches go through redis-py. `sharded`: a Redis Cluster, on which batches
+        are routed per shard and published with SPUBLISH (shard channels), else PUBLISH."""
         self.redis = redis
         self.publish_verb = "SPUBLISH" if sharded else "PUBLISH"
         self.stats = stats
-        self._pipe_to = pipe_to
         # The cluster client fails when its connections run out: requests queue here instead.
         self._turns = asyncio.Semaphore(MAX_CONNECTIONS)
-        self._pipe: Pipe | None = None
-        self._connecting: asyncio.Task[None] | None = None
+        self._address: Address | None = None  # the single Redis
+        self._pipes: Pipes | None = None
+        self.shards: Shards | None = None
+        scripts_loaded = [("SCRIPT", "LOAD", source) for source in scripts.values()]
+        if pipe_to is not None:
+            self._address, opening = pipe_to
+            # The scripts first: a Redis that restarted, or a new shard, lacks them, and a
+            # submitted command that fails for want of one is not tried again (`outcome`).
+            self._pipes = Pipes([*opening, *scripts_loaded])
+            if sharded:
+                self.shards = Shards(self._address, self._pipes.ask)
         self.scripts = {name: redis.register_script(source) for name, source in scripts.items()}
         self.health = health
         self._batch: list[Batched] = []
         self._batched_then = self._deferred = 0  # (`_send_when_quiet`)
-        self._sending = Tasks()  # batches sent through redis-py
+        self._sending = Tasks()  # batches waiting for a connection, or sent through redis-py
         self._reloading = False  # the scripts are being loaded again (`outcome`)
 
     async def call(self, awaitable: Awaitable[T]) -> T:
@@ -162,20 +115,52 @@ class Publisher:
 
     @property
     def in_order(self) -> bool:
-        """Whether commands run in the order they are submitted, whichever batch they are
-        in (down the `Pipe`); through redis-py, only those of one batch do."""
-        return self._pipe_to is not None
+        """Whether submitted commands of one room run in the order they were submitted,
+        whichever batch they are in (down the pipes); through redis-py (TLS) only those of
+        one batch do."""
+        return self._pipes is not None
 
     def submit(self, words: Command) -> asyncio.Future[Any]:
-        """Put one command in this loop step's batch; the future of its reply, to be read
-        with `outcome`. Commands go to Redis in the order they were submitted."""
-        future = asyncio.get_running_loop().create_future()
+        """Put one command in the batch; the future of its reply, to be read with `outcome`.
+        On a cluster, a redirection is followed where it says (`_answered`)."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         if not self._batch:
-            self._deferred = 0
-            self._batched_then = 0
-            asyncio.get_running_loop().call_soon(self._send_when_quiet)
+            self._deferred = self._batched_then = 0
+            loop.call_soon(self._send_when_quiet)
+        if self.shards is None:
+            self._batch.append((words, future))
+            return future
+        answered = loop.create_future()
+        future.add_done_callback(partial(self._answered, words, answered, 0))
         self._batch.append((words, future))
-        return future
+        return answered
+
+    def _answered(
+        self, words: Command, answered: asyncio.Future[Any], redirects: int, reply: Any
+    ) -> None:
+        """A submitted command's reply came: `answered` has it, unless the cluster sent the
+        command elsewhere (MOVED: the slot's new owner, in the map from now on; ASK: its
+        target, after ASKING). Then it is sent there now, as its reply is read: the later
+        commands of its room, sent to the old owner after it, are answered after it there
+        and sent on after it; any sent on by the map go after it too (`Pipes` keeps the
+        order of what waits for one connection). TRYAGAIN (a room's keys half moved) is
+        `Unavailable`: sent again later, it could pass the next one."""
+        result = reply.exception() or reply.result()
+        to = redirection(result) if isinstance(result, Exception) else None
+        if to is None or to.address is None or redirects >= MAX_REDIRECTS:
+            if not answered.done():
+                answered.set_result(result)
+            return
+        if to.kind == "MOVED":
+            assert self.shards is not None
+            self.shards.moved(to.slot, to.address)
+        again = asyncio.get_running_loop().create_future()
+        again.add_done_callback(partial(self._answered, words, answered, redirects + 1))
+        part: list[Batched] = [(words, again)]
+        if to.kind == "ASK":  # its answer (+OK) matters to no one
+            part.insert(0, (("ASKING",), asyncio.get_running_loop().create_future()))
+        self._send_part(to.address, part)
 
     def _send_when_quiet(self) -> None:
         """Send the batch once a loop step has passed that added no command to it, or
@@ -213,21 +198,80 @@ class Publisher:
             self._reloading = False
 
     async def batch(self, words: Command) -> Any:
-        """Run one command in this loop step's batch; its result (a script Redis lacks is
-        loaded, and the command tried once more)."""
-        for attempt in (1, 2):
-            future = self.submit(words)
+        """Run one command in this loop step's batch; its result.
+
+        A script Redis lacks (it restarted, or the slot moved to a shard that never ran it)
+        is loaded and the command sent once more; a command the cluster redirects is sent
+        where it says (`_follow`), at most `MAX_REDIRECTS` times; any other failure, or
+        one more redirection, is `Unavailable`.
+
+        Order. A sender's next message waits for this one's answer, redirections and all,
+        so its own messages stay in order. The messages of one room from this node's senders
+        are acknowledged, and delivered to its members, in the order of their answers: on
+        one connection, the order their scripts ran, which is the room's log (the order the
+        other nodes deliver them in). A redirection keeps that. A command is sent again only
+        once the old owner answered it, after every command sent there before it; the old
+        owner ran the room's commands only while it had the room's keys, which leave it in
+        one step (MIGRATE), so each one that ran there was answered before one sent on can
+        have run. Commands redirected together are sent again in the order of their answers.
+        What may pass a command sent again is a later one of another sender, concurrent with
+        it anyway (its script runs first, and is answered first). One race is left: a map
+        read anew (not a redirection) may send the room's next command to the new owner
+        while the old owner's answer to an earlier one is still unread; written before the
+        keys left, it is read first unless both sockets are read in one step of the loop."""
+        loaded = False
+        redirects = 0
+        to: tuple[Address, bool] | None = None  # where the cluster sent it, after ASKING?
+        while True:
+            future = asyncio.get_running_loop().create_future()
             try:
+                if to is None:
+                    if not self._batch:
+                        self._deferred = self._batched_then = 0
+                        asyncio.get_running_loop().call_soon(self._send_when_quiet)
+                    self._batch.append((words, future))
+                else:
+                    await self._send_to(*to, words, future)
                 result = await future
             except FAILURES as exc:
                 raise self._unavailable(exc) from None
             if not isinstance(result, Exception):
                 return result
-            if attempt == 1 and _no_script(result):  # Redis restarted, or a new shard
+            if not loaded and _no_script(result):
+                loaded = True
                 await self.call(self._load_scripts())
+                to = None
+                continue
+            redirected = redirection(result) if self.shards is not None else None
+            if redirected is not None and redirects < MAX_REDIRECTS:
+                redirects += 1
+                to = await self._follow(redirected)
                 continue
             raise self._unavailable(result)
-        raise AssertionError("unreachable")
+
+    async def _follow(self, redirected: Redirection) -> tuple[Address, bool] | None:
+        """Where a redirection sends a command: (address, whether after ASKING), or None
+        for the batch again, to the slot's owner in the map (TRYAGAIN, after a moment)."""
+        assert self.shards is not None
+        if redirected.address is None:  # TRYAGAIN: the migration is under way
+            await asyncio.sleep(TRYAGAIN_DELAY)
+            return None
+        if redirected.kind == "MOVED":
+            self.shards.moved(redirected.slot, redirected.address)
+            return redirected.address, False
+        return redirected.address, True
+
+    async def _send_to(
+        self, address: Address, asking: bool, words: Command, future: asyncio.Future[Any]
+    ) -> None:
+        """Send one command to `address` now (a redirection), after ASKING if `asking`."""
+        assert self._pipes is not None
+        async with asyncio.timeout(REQUEST_TIMEOUT):
+            pipe = await self._pipes.connect(address)
+        if asking:  # its answer (+OK) matters to no one: a failure fails the command too
+            pipe.send([(("ASKING",), asyncio.get_running_loop().create_future()), (words, future)])
+        else:
+            pipe.send([(words, future)])
 
     def evalsha(self, name: str, keys: list[str], args: list[Any]) -> Command:
         """A batch command running script `name`."""
@@ -247,17 +291,56 @@ class Publisher:
 
     def _send_soon(self) -> None:
         batch, self._batch = self._batch, []
-        if self._pipe is not None and self._pipe.usable:
-            self._pipe.send(batch)  # no task: written now, answered as the replies arrive
-            return
-        self._sending.spawn(self._send(batch))
+        if self._pipes is None:
+            self._sending.spawn(self._send(batch))
+        elif self.shards is None:
+            assert self._address is not None
+            self._send_part(self._address, batch)
+        else:
+            for address, part in self._parts(batch).items():
+                if address is None:  # the map does not say (yet): read it, then send
+                    self._sending.spawn(self._send_unplaced(part))
+                else:
+                    self._send_part(address, part)
 
-    async def _send(self, batch: list[Batched]) -> None:
+    def _parts(self, batch: list[Batched]) -> dict[Address | None, list[Batched]]:
+        """`batch` split by the shard primary of each command (None: the map does not say)."""
+        assert self.shards is not None
+        owner, parts = self.shards.owner, dict[Address | None, list[Batched]]()
+        for batched in batch:
+            parts.setdefault(owner(batched[0]), []).append(batched)
+        return parts
+
+    def _send_part(self, address: Address, part: list[Batched]) -> None:
+        assert self._pipes is not None
+        if (pipe := self._pipes.get(address)) is not None:
+            pipe.send(part)  # no task: written now, answered as the replies arrive
+        else:
+            self._sending.spawn(self._send(part, address))
+
+    async def _send_unplaced(self, batch: list[Batched]) -> None:
+        """Send commands whose slots the map did not say, once it was read again."""
+        assert self.shards is not None
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                await self.shards.refresh()
+        except FAILURES as exc:
+            _fail(batch, exc)
+            return
+        for address, part in self._parts(batch).items():
+            if address is None:
+                _fail(part, RedisError("no Redis Cluster primary holds the slot"))
+            else:
+                self._send_part(address, part)
+
+    async def _send(self, batch: list[Batched], address: Address | None = None) -> None:
+        """Send `batch` to `address` once connected; or through redis-py (no address)."""
         started = time.perf_counter()
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
-                if self._pipe_to is not None:
-                    pipe = await self._open_pipe()
+                if address is not None:
+                    assert self._pipes is not None
+                    pipe = await self._pipes.connect(address)
                     pipe.send(batch)
                     return
                 results = await self._execute(batch)
@@ -271,41 +354,11 @@ class Publisher:
                         results[index] = result
             self.stats.redis_round_trips.observe(time.perf_counter() - started)
         except FAILURES as exc:
-            results = [RedisError(repr(exc))] * len(batch)
+            _fail(batch, exc)
+            return
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)  # an error too, as the Pipe hands it: `batch` decides
-
-    async def _open_pipe(self) -> Pipe:
-        """The connection to the single Redis: the open one, or a new one (one at a time)."""
-        if self._pipe is not None and self._pipe.usable:
-            return self._pipe
-        task = self._connecting
-        if task is None:
-            task = self._connecting = asyncio.create_task(self._connect_pipe())
-        try:
-            await asyncio.shield(task)
-        finally:
-            if self._connecting is task and task.done():
-                self._connecting = None
-        assert self._pipe is not None
-        return self._pipe
-
-    async def _connect_pipe(self) -> None:
-        assert self._pipe_to is not None
-        address, opening = self._pipe_to
-        # The scripts first: a Redis that restarted has lost them, and a command that
-        # fails for want of one is not tried again (`outcome`).
-        opening = [*opening, *(("SCRIPT", "LOAD", s.script) for s in self.scripts.values())]
-        _, pipe = await asyncio.get_running_loop().create_connection(Pipe, *address)
-        futures = [asyncio.get_running_loop().create_future() for _ in opening]
-        pipe.send(list(zip(opening, futures, strict=True)))
-        for reply in await asyncio.gather(*futures):
-            if isinstance(reply, Exception):
-                assert pipe.transport is not None
-                pipe.transport.abort()
-                raise RedisError(f"Redis refused the connection: {reply}")
-        self._pipe = pipe
 
     async def _execute(self, batch: list[Batched]) -> list[Any]:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -319,12 +372,21 @@ class Publisher:
         await self._sending.aclose(grace=REQUEST_TIMEOUT)
 
     async def aclose(self) -> None:
-        if self._pipe is not None and self._pipe.transport is not None:
-            self._pipe.transport.close()
+        if self.shards is not None:
+            self.shards.close()
+        if self._pipes is not None:
+            self._pipes.close()
         await self.redis.aclose()
         pool = getattr(self.redis, "connection_pool", None)  # given, so not closed with it
         if pool is not None:
             await pool.aclose()
+
+
+def _fail(batch: list[Batched], exc: BaseException) -> None:
+    """Each command of `batch` failed with `exc` (as an error reply: `batch` decides)."""
+    for _, future in batch:
+        if not future.done():
+            future.set_result(RedisError(repr(exc)))
 
 
 def _lacks_script(result: object) -> bool:

@@ -7,9 +7,11 @@ future or timer per message (redis-py's `get_message(timeout=...)` makes a timer
 Channels come and go with the rooms' members (`subscribe`, `unsubscribe`). A room's first
 member waits for Redis to confirm the subscription before its join completes, so nothing
 said after it joined can pass it by. On a Redis Cluster each channel is a shard channel
-(`SSUBSCRIBE`) on the master that holds its slot. A link that dies (closed, or silent for
-`SILENCE` seconds: `check` pings each link and listens for the answer) is replaced, and every
-channel it carried is subscribed again.
+(`SSUBSCRIBE`) on the master that holds its slot; when the slot moves, Redis unsubscribes
+the channel there (or refuses it, MOVED): `moved` tells the map of the slots so, and the
+link is replaced. A link that dies (closed, or silent for `SILENCE` seconds: `check` pings
+each link and listens for the answer) is replaced, and every channel it carried is
+subscribed again.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ Address = tuple[str, int]
 Hear = Callable[[bytes, bytes], None]  # channel, payload
 Resubscribed = Callable[[str], None]  # a channel heard again after its link was lost
 Locate = Callable[[str], Awaitable[Address]]  # the server that carries a channel
+# Where channels are may have changed: Redis refused a subscription (with this error reply:
+# MOVED, most likely), or unsubscribed a channel unasked (None: its slot moved).
+Moved = Callable[[Exception | None], None]
 
 
 def command(*args: str | bytes | int) -> bytes:
@@ -70,6 +75,7 @@ class _Link(asyncio.Protocol):
             elif isinstance(reply, hiredis.ReplyError):
                 logger.warning("Redis %s:%s refused a subscription command: %s", *self.address,
                                reply)  # fmt: skip
+                self.owner.moved(reply)  # MOVED, most likely: the map is out of date
                 self.close()
                 return
 
@@ -86,6 +92,7 @@ class _Link(asyncio.Protocol):
             self.unsubscribing[channel] -= 1
         elif channel in self.active:  # unasked: its slot moved to another shard
             logger.info("Redis moved %s elsewhere: subscribing again", channel)
+            self.owner.moved(None)
             self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -141,6 +148,7 @@ class Subscriber:
         locate: Locate,
         *,
         resubscribed: Resubscribed = lambda channel: None,
+        moved: Moved = lambda error: None,
         sharded: bool,
         username: str | None = None,
         password: str | None = None,
@@ -149,6 +157,7 @@ class Subscriber:
         self.hear = hear
         self.locate = locate
         self.resubscribed = resubscribed
+        self.moved = moved  # told before the link closes: `locate` knows it when relinking
         self.verbs = ("SSUBSCRIBE", "SUNSUBSCRIBE") if sharded else ("SUBSCRIBE", "UNSUBSCRIBE")
         self.username, self.password, self.tls = username, password, tls
         self.wanted: set[str] = set()

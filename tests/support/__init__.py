@@ -8,7 +8,8 @@
   aiohttp sockets).
 - `servers`: a real server in this process (`client`, `connect`, cluster `node`s) or as a
   process of its own (`server_process`).
-- `redis`, `redis_cluster`: a real redis-server, and a real three-master Redis Cluster.
+- `redis`, `redis_cluster`: a real redis-server, and a real three-master Redis Cluster (and
+  `SlotMove`, one of its slots moved from master to master as an operator moves it).
 - `processes`: `python -m ...` run to its end, and client processes driven line by line.
 - `proxy`: a TCP proxy whose network a test can cut.
 - `pages`: the chat page in real Chromium (`browser`, `serve`, `open_page`; the page itself

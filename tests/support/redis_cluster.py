@@ -1,5 +1,5 @@
-"""A real three-master Redis Cluster on free ports, and `each_redis`: a test run on one
-Redis, then on a cluster."""
+"""A real three-master Redis Cluster on free ports (`redis_cluster`), `each_redis`: a test
+run on one Redis, then on a cluster, and `SlotMove`: a slot moved between its masters."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import redis.asyncio as aioredis
+from redis.crc import key_slot
+from redis.exceptions import MovedError
 
 from .needs import require_program
 from .network import free_ports, wait_for_port
@@ -103,3 +106,83 @@ def each_redis(request: pytest.FixtureRequest) -> Iterator[RedisServer]:
         cluster = RedisClusterServer()
         yield cluster
         cluster.remove()
+
+
+@pytest.fixture
+def redis_cluster() -> Iterator[RedisClusterServer]:
+    """A three-master Redis Cluster for the test (a module may make it its `redis_server`)."""
+    require_program("redis-server")
+    require_program("redis-cli")
+    cluster = RedisClusterServer()
+    yield cluster
+    cluster.remove()
+
+
+class SlotMove:
+    """One hash slot moved from the master that holds it to another, step by step as an
+    operator (or `redis-cli --cluster reshard`) moves it, so that a test can act between."""
+
+    def __init__(self, cluster: RedisClusterServer, slot: int) -> None:
+        self.cluster, self.slot = cluster, slot
+        self.clients = [aioredis.Redis(host="127.0.0.1", port=port) for port, _ in cluster.ports]
+        self.ids: list[bytes] = []
+        self.source = self.target = self.clients[0]
+
+    async def __aenter__(self) -> SlotMove:
+        self.ids = [await client.execute_command("CLUSTER", "MYID") for client in self.clients]
+        owners = [client for client in self.clients if await self._holds(client)]
+        assert len(owners) == 1, owners
+        self.source = owners[0]
+        self.target = next(client for client in self.clients if client is not self.source)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        for client in self.clients:
+            await client.aclose()
+
+    async def _holds(self, client: aioredis.Redis) -> bool:
+        """Whether `client`'s master holds the slot (the others answer MOVED)."""
+        try:
+            await client.execute_command("GET", self.probe)
+        except MovedError:
+            return False
+        return True
+
+    @property
+    def probe(self) -> bytes:
+        """A key in the slot: `{TAG}` with a tag of that slot."""
+        tag = next(str(n) for n in range(100_000) if key_slot(str(n).encode()) == self.slot)
+        return f"{{{tag}}}probe".encode()
+
+    def _id(self, client: aioredis.Redis) -> bytes:
+        return self.ids[self.clients.index(client)]
+
+    async def begin(self) -> None:
+        """The target imports the slot and the source migrates it: commands for keys the
+        source no longer has are ASKed to the target."""
+        slot, source, target = self.slot, self.source, self.target
+        await target.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", self._id(source))
+        await source.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", self._id(target))
+
+    async def migrate_keys(self) -> int:
+        """Move every key of the slot to the target, in one MIGRATE; how many."""
+        keys = await self.source.execute_command("CLUSTER", "GETKEYSINSLOT", self.slot, 10_000)
+        if keys:
+            port = self.cluster.ports[self.clients.index(self.target)][0]
+            await self.source.execute_command(
+                "MIGRATE", "127.0.0.1", port, "", 0, 5000, "KEYS", *keys
+            )
+        return len(keys)
+
+    async def finish(self) -> None:
+        """The slot is the target's, told to the target first, then the source, then the
+        other masters (as the Redis Cluster specification orders it)."""
+        rest = [c for c in self.clients if c is not self.source and c is not self.target]
+        for client in (self.target, self.source, *rest):
+            await client.execute_command(
+                "CLUSTER", "SETSLOT", self.slot, "NODE", self._id(self.target)
+            )
+
+    async def keys_at(self, client: aioredis.Redis) -> int:
+        count: int = await client.execute_command("CLUSTER", "COUNTKEYSINSLOT", self.slot)
+        return count
