@@ -23,6 +23,7 @@ async def test_every_scenario_runs_and_loses_nothing() -> None:
         "aiohttp_chat.bench",
         *SMALL,
         *("--senders", "2", "--connections", "300", "--room-size", "30", "--json"),
+        *("--idle-seconds", "1"),
         limit=120,
     )
     assert code == 0, err
@@ -40,6 +41,10 @@ async def test_every_scenario_runs_and_loses_nothing() -> None:
     assert idle["connections"] == 300
     assert idle["broadcast_reached"] == idle["broadcast_expected"] == 29
     assert idle["server_kib_per_connection"] > 0
+    assert idle["kernel_kib_per_connection"] > 0 and idle["server_idle_cpu_percent"] >= 0
+    assert idle["healthz_failed"] == 0 and 0 < idle["healthz_p50_ms"] <= idle["healthz_max_ms"]
+    assert 0 < idle["broadcast_median_ms"] <= idle["broadcast_last_ms"]
+    assert idle["most_connections_per_process"] < idle["open_files_hard_limit"]
 
 
 async def test_the_rooms_scenario_spreads_rooms_over_two_nodes() -> None:

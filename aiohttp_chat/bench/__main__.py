@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--duration", type=float, default=10.0, help="seconds measured (default: 10)")
     add("--warmup", type=float, default=2.0, help="seconds before measuring (default: 2)")
     add("--rate", type=float, help="latency: messages/s (default: half of fanout's rate)")
+    add("--idle-seconds", type=float, default=65.0,
+        help="idle: seconds all sit idle while the server's CPU is read (default: 65, "
+        "one heartbeat and more)")  # fmt: skip
     add("--connections", type=_positive, help="idle, reconnect: connections (default: 15000, 2000)")
     add(
         "--room-size", type=_positive, default=100, help="idle, reconnect: room size (default: 100)"
@@ -360,6 +363,7 @@ def main(argv: list[str] | None = None) -> None:
         processes=args.processes,
         connections=args.connections or IDLE_CONNECTIONS,
         room_size=args.room_size,
+        idle_seconds=args.idle_seconds,
     )
     if args.url and (own := {"scale", "reconnect"} & set(args.scenarios)):
         parser.error(f"{' and '.join(sorted(own))}: start their own servers, not for --url")

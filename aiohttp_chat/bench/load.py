@@ -283,7 +283,9 @@ class Run:
     async def broadcast_once(self) -> None:
         """Idle: one message in the first room must reach every other member of it."""
         room = [c for c in self.clients if c.room == 0]
+        self.window_start, self.window_end = 0.0, float("inf")  # each member's latency
         for client in room:
+            client.probe = True
             client.start_counting()
         before = sum(c.received for c in room)
         speaker = room[0]

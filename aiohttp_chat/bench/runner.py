@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import resource
 import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from typing import Any, Final
 
+from .. import handshakes
 from . import attacks
 from .load import Plan, Tally, raise_fd_limit, work
 
@@ -43,6 +46,7 @@ class Setup:
     room_size: int = 100
     sources: tuple[str, ...] = ()  # the clients' local addresses, in turn (else any)
     concurrency: int = 200  # connections being opened at once, per generator
+    idle_seconds: float = 65.0  # idle: how long all sit idle while the server's CPU is read
     open_timeout: float = 300.0  # seconds the generators may take to have every client in
 
 
@@ -404,36 +408,126 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1000
 
 
+# Connections one generator process opens (under this machine's 20,000 open files), and
+# the loopback addresses they come from, in turn: one address reaches one server port from
+# about 28,000 ephemeral ports only.
+PER_GENERATOR: Final = 15_000
+IDLE_SOURCES: Final = tuple(f"127.0.0.{n}" for n in range(2, 10))
+
+
+def most_connections(files: int) -> int:
+    """The WebSockets one server process can hold with `files` open files: what it keeps
+    for itself and for connections still handshaking taken out (`handshakes.capacity`)."""
+    return handshakes.capacity(files, 0, handshakes.DEFAULT_MAX_PENDING)[0]
+
+
 def idle(setup: Setup) -> Figures:
-    """N idle members spread over rooms: memory per connection, connect rate, one broadcast."""
+    """N idle members spread over rooms: per connection, the server's memory and the
+    kernel's socket memory; the connect rate; the server's CPU while all sit idle for
+    `idle_seconds` (the default heartbeat pings each once a minute); /healthz's latency
+    throughout; and one broadcast to a room, with when its median and last member had it."""
     rooms = max(1, setup.connections // setup.room_size)
-    processes = max(setup.processes, -(-setup.connections // 15_000))  # fds per process
-    per_process = replace(setup, processes=processes)
+    processes = max(setup.processes, -(-setup.connections // PER_GENERATOR))
+    per_process = replace(setup, processes=processes, sources=setup.sources or IDLE_SOURCES)
     plans = split_rooms(per_process, rooms, setup.room_size, scenario="idle")
-    rss_before = server_rss(setup.server_pid)
+    rss_before, sockets_before = server_rss(setup.server_pid), socket_memory()
+    health = HealthProbe(setup.urls[0])
     generators = Generators(plans)
     try:
-        ready = generators.gather("ready")
+        ready = generators.gather("ready", timeout=3600)
         time.sleep(1.0)  # let the server settle before reading its memory
-        rss_after = server_rss(setup.server_pid)
+        rss_after, sockets_after = server_rss(setup.server_pid), socket_memory()
+        cpu_before = _servers_cpu(setup)
+        time.sleep(setup.idle_seconds)
+        cpu_after = _servers_cpu(setup)
         generators.tell("broadcast")
         stats: list[Tally] = [answer[0] for answer in generators.gather("done")]
     finally:
         generators.finish()
+        health.stop()
     connections = sum(count for count, _ in ready)
-    per_connection = None
+    per_connection = idle_cpu = None
     if rss_before is not None and rss_after is not None:
         per_connection = (rss_after - rss_before) / connections / 1024
+    if cpu_before is not None and cpu_after is not None:
+        idle_cpu = 100 * (cpu_after - cpu_before) / setup.idle_seconds
+    reached = sorted(latency for tally in stats for latency in tally.latencies)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     return Figures(
         values={
             "connections": connections,
             "connects_per_s": connections / max(seconds for _, seconds in ready),
             "server_kib_per_connection": per_connection,
             "server_rss_mib": rss_after / 2**20 if rss_after else None,
+            # Both ends are on this machine: half the sockets' memory is the server's.
+            "kernel_kib_per_connection": (sockets_after - sockets_before) / 2 / connections / 1024,
+            "server_idle_cpu_percent": idle_cpu,
+            "idle_seconds": setup.idle_seconds,
+            "healthz_p50_ms": _ms(percentile(health.latencies, 0.5)),
+            "healthz_p99_ms": _ms(percentile(health.latencies, 0.99)),
+            "healthz_max_ms": _ms(max(health.latencies, default=None)),
+            "healthz_failed": health.failed,
             "broadcast_reached": sum(s.broadcast_reached for s in stats),
             "broadcast_expected": sum(setup.room_size - 1 for _ in stats),
+            "broadcast_median_ms": _ms(percentile(reached, 0.5)),
+            "broadcast_last_ms": _ms(reached[-1] if reached else None),
+            "open_files_hard_limit": hard,
+            "most_connections_per_process": most_connections(hard),
         }
     )
+
+
+# The kernel's objects for one open TCP socket: the socket, its inode, file, dentry and
+# epoll entry (`/proc/slabinfo`; each some hundred bytes to 2.3 KiB here).
+SOCKET_SLABS: Final = ("TCP", "TCPv6", "sock_inode_cache", "filp", "dentry", "eventpoll_epi")
+
+
+def socket_memory() -> int:
+    """Bytes the kernel holds for TCP sockets, machine-wide: their buffers
+    (`/proc/net/sockstat`) and their objects (`SOCKET_SLABS`, if `/proc/slabinfo` can be
+    read: it takes root)."""
+    total = 0
+    with open("/proc/net/sockstat") as sockstat:
+        for line in sockstat:
+            if line.startswith("TCP:"):
+                fields = line.split()
+                total += int(fields[fields.index("mem") + 1]) * resource.getpagesize()
+    try:
+        with open("/proc/slabinfo") as slabinfo:
+            for line in slabinfo:
+                name, active, _, size, *_ = line.split()
+                if name in SOCKET_SLABS:
+                    total += int(active) * int(size)
+    except (OSError, ValueError):
+        pass
+    return total
+
+
+class HealthProbe:
+    """Reads the server's /healthz every 0.2 s from a thread of its own, until `stop`."""
+
+    def __init__(self, chat_url: str) -> None:
+        self.url = _metrics_url(chat_url).rsplit("/", 1)[0] + "/healthz"
+        self.latencies: list[float] = []
+        self.failed = 0
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping.wait(0.2):
+            started = time.monotonic()
+            try:
+                with urllib.request.urlopen(self.url, timeout=5) as response:
+                    response.read()
+            except OSError:
+                self.failed += 1
+            else:
+                self.latencies.append(time.monotonic() - started)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(10)
 
 
 def slow(setup: Setup) -> Figures:
