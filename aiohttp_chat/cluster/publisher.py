@@ -146,7 +146,10 @@ class Publisher:
         and sent on after it; any sent on by the map go after it too (`Pipes` keeps the
         order of what waits for one connection). TRYAGAIN (a room's keys half moved) is
         `Unavailable`: sent again later, it could pass the next one."""
-        result = reply.exception() or reply.result()
+        if reply.cancelled():  # (never sent: the node is stopping)
+            result: Any = ConnectionError("the command was cancelled")
+        else:
+            result = reply.exception() or reply.result()
         to = redirection(result) if isinstance(result, Exception) else None
         if to is None or to.address is None or redirects >= MAX_REDIRECTS:
             if not answered.done():
@@ -178,6 +181,8 @@ class Publisher:
         """The reply of a command `submit`ted, once done; `Unavailable` if it failed. Not
         tried again: a later command may already have run. A script Redis lost (`SCRIPT
         FLUSH`: a new connection loads them first) is loaded again for the next ones."""
+        if future.cancelled():  # (never sent: the node is stopping)
+            raise self._unavailable(ConnectionError("the command was cancelled"))
         try:
             result = future.result()
         except FAILURES as exc:
