@@ -248,3 +248,28 @@ async def test_a_big_rooms_pages_on_redis_hold_every_node_s_members(node: StartN
             return (await pages_of(watcher, "Stadium"))[0]["count"] == 749
 
         await eventually(one_less, TIMEOUT)
+
+
+async def test_a_big_rooms_names_are_sorted_again_only_after_a_change() -> None:
+    names = [f"User{i}" for i in range(PAGE_NAMES + 1)]
+    fetched: list[str] = []
+
+    async def fetch(room: str) -> list[str]:
+        fetched.append(room)
+        return list(names)
+
+    rosters = presence.Rosters(fetch)
+    first = await rosters.answer("Hall", None)
+    assert await rosters.answer("Hall", first["next"]) == {
+        **protocol.user_list_reply("Hall", [max(names)], PAGE_NAMES + 1)
+    }
+    assert fetched == ["Hall"]  # once: the second page is of the names kept
+    names.append("Zoe")
+    rosters.changed("Hall")
+    assert (await rosters.answer("Hall", first["next"]))["users"] == [max(names[:-1]), "Zoe"]
+    assert fetched == ["Hall", "Hall"]
+    small = [f"User{i}" for i in range(3)]
+    names[:] = small  # it shrank: answered as ever, and no longer kept
+    rosters.changed("Hall")
+    assert (await rosters.answer("Hall", None))["count"] == 3  # from the names fetched anew
+    assert await rosters.answer("Hall", None) == protocol.user_list_reply("Hall", small)

@@ -116,7 +116,7 @@ class Keeper:
             await self.call(self.redis.sadd(index, keys.member(room, nick)))
             args = [nick, self.node, protocol.skeleton(nick), room]
             answer = await self.publisher.script("register", keys.names(room), args)
-            outcome = history.text(self.rooms.sized(room, answer))
+            outcome, size = history.text(self.rooms.sized(room, answer)), self.rooms.sizes[room]
             if outcome == "-":
                 self.rooms.displaced(room, nick)
                 continue
@@ -125,7 +125,10 @@ class Keeper:
                 notice = keys.member(room, nick).encode()
                 channel = keys.node_channel(outcome)
                 await self.publisher.publish_now(channel, notice)
-            if reaped and not self.rooms.quiet(room):  # the other nodes' members heard it left
+            # The other nodes' members heard it leave, unless the room was quiet: it is
+            # announced by the same rule, its size as Redis has it (this node's members
+            # are not all registered yet).
+            if reaped and not presence.quiet(size, self.rooms.announce_limit):
                 joined = protocol.encode(protocol.joined(room, nick))
                 await self.rooms.broadcast_elsewhere(room, joined)
         if reaped:  # all told: the mark goes (kept if Redis failed before, to tell them all)
