@@ -5,6 +5,7 @@ pages, every name once, sorted, each frame under 60,000 bytes."""
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -17,6 +18,7 @@ from aiohttp_chat.server import Settings
 
 from .support.checks import eventually, stamped
 from .support.peers import TIMEOUT, Connect, Peer, open_peer
+from .support.processes import ClientProcess
 from .support.servers import StartNode
 
 
@@ -207,6 +209,24 @@ async def test_a_big_rooms_user_list_comes_in_pages(
         assert [n for p in await pages_of(watcher, "Stadium") for n in p["users"]] == sorted(
             long_name(i) for i in range(799)
         )
+
+
+@pytest.mark.parametrize("settings", [Settings(max_connections_per_ip=0, rate_limit=0)])
+async def test_the_terminal_client_shows_a_first_page_and_how_many_more(
+    client: TestClient[Any, Any],
+    connect: Connect,
+    start_client: Callable[..., Awaitable[ClientProcess]],
+) -> None:
+    watcher = await connect()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        crowd = await fill(client, session, 800)
+        carol = await start_client(str(client.make_url("/chat")), "--nick", "Carol",
+                                   "--room", "Stadium")  # fmt: skip
+        await carol.expect("*** Connected to Stadium as Carol.")
+        shown = len((await pages_of(watcher, "Stadium"))[0]["users"])
+        await carol.type("/users")
+        await carol.expect(f"*** ... and {801 - shown:,} more: 801 people are in Stadium.")
+        assert len(crowd) == 800  # held open until here
 
 
 async def test_after_pages_a_small_room_and_must_be_a_name(connect: Connect) -> None:
