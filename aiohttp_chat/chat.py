@@ -95,7 +95,8 @@ class ChatSession:
             self.rooms.replace(resumed.replacing, self)
         else:
             await self.rooms.enter(self)
-        if resumed is None or resumed.heard:  # else it is back before it was missed
+        heard = resumed is None or resumed.heard  # else it is back before it was missed
+        if heard and not self.rooms.quiet(self.room):
             await self._broadcast(protocol.joined(self.room, self.nick))
         return True
 
@@ -121,7 +122,8 @@ class ChatSession:
         return refusal
 
     def leave(self, *, shame: bool) -> None:
-        """Unregister and tell the room; safe to call whatever state the connection is in."""
+        """Unregister and tell the room (unless it is quiet); safe to call whatever state the
+        connection is in."""
         self.rooms.leave(self, protocol.encode(protocol.left(self.room, self.nick, shame=shame)))
 
     def log_fields(self, address: str) -> dict[str, str]:
@@ -173,9 +175,12 @@ class ChatSession:
             raise ProtocolError(protocol.ROOM_CHANGES_LIMITED, "rate_limited")
         await self._distinct(new)
         old = self.room
+        old_quiet = self.rooms.quiet(old)  # counting this member, before it leaves
         await self.rooms.move(self, new)
-        await self._broadcast(protocol.left(old, self.nick, shame=False), old)
-        await self._broadcast(protocol.joined(new, self.nick))
+        if not old_quiet:
+            await self._broadcast(protocol.left(old, self.nick, shame=False), old)
+        if not self.rooms.quiet(new):
+            await self._broadcast(protocol.joined(new, self.nick))
         return await self._moved(protocol.JOIN_ROOM)
 
     def _chat_message(self, request: Message) -> bytes | None:
@@ -252,9 +257,8 @@ class ChatSession:
             await self._drained
 
     async def user_list(self, request: Message) -> Message:
-        room = request.get("room")
-        room = self.room if room is None else protocol.validate_room(room)
-        return protocol.user_list_reply(room, await self.rooms.users(room))
+        room, after = protocol.validate_user_list(request, self.room)
+        return await self.rooms.user_list(room, after)
 
     async def room_list(self, request: Message) -> Message:
         return protocol.room_list_reply(await self.rooms.room_list())

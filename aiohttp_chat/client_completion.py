@@ -46,7 +46,9 @@ class Members:
     `reset` with the room's `user_list`; `joined`, `left` and `renamed` as the room's
     broadcasts say; `spoke` for each chat message (a live one from someone not known yet
     adds them: only members are heard), `heard` for those of the history that came before.
-    `ranked` is the order completion offers them in.
+    `ranked` is the order completion offers them in. A room too big for one answer
+    (protocol 1.2) gives its first page of names, and a quiet one tells no arrivals or
+    departures: completion offers those names, and whoever speaks.
     """
 
     def __init__(self) -> None:

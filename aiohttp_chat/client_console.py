@@ -313,6 +313,12 @@ def cannot_page(room: object) -> str:
     )
 
 
+def more_members(room: object, shown: int, count: int) -> str:
+    """After the names of a room too big for one answer (protocol 1.2's paged `user_list`):
+    how many were not shown."""
+    return f"*** ... and {count - shown:,} more: {count:,} people are in {escape(room)}."
+
+
 def rooms_lines(rooms: list[tuple[str, int]], here: str | None) -> str:
     """`/rooms`: the rooms with their member counts, one a line, as the server ordered them
     (most people first); `here` is marked."""

@@ -36,6 +36,7 @@ from .client_console import (
     join_offer,
     live_line,
     missed_header,
+    more_members,
     none_kept,
     nothing_earlier,
     recent_header,
@@ -425,7 +426,11 @@ class ChatView:
             room = escape(reply.get("room"))
             if not users:
                 return f"*** Nobody is in {room}"
-            return f"*** In {room}: {', '.join(escape(user) for user in users)}"
+            line = f"*** In {room}: {', '.join(escape(user) for user in users)}"
+            count = reply.get("count")  # a big room's first page: the others are not shown
+            if type(count) is int and count > len(users):
+                line += "\n" + more_members(reply.get("room"), len(users), count)
+            return line
         if action == protocol.CHAT_MESSAGE:
             self.seen.first_time(str(self.room), reply.get("id"))
             self.paging.live(str(self.room), reply.get("id"))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Final, TypeVar
 from urllib.parse import urlsplit
 
-from . import handshakes, options, protocol
+from . import handshakes, options, presence, protocol
 from .cli import command_name
 from .frames import DEFAULT_MAX_OUTBOUND_BYTES, DEFAULT_PING_RATE, PING_BURST
 from .history import DEFAULT_MAX_BYTES, DEFAULT_PER_ROOM, DEFAULT_TTL
@@ -239,6 +239,16 @@ class Settings:
         "by each process: with `--workers N` or several nodes, each has its own budget); over it "
         f"`join_room` is answered `{protocol.ROOM_CHANGES_LIMITED}` and a new connection `429`; "
         "`0` turns it off",
+    )
+    announce_limit: int = value(
+        presence.DEFAULT_ANNOUNCE_LIMIT,
+        "members from which a room hears no joined and left (counting the one arriving or "
+        "leaving; with Redis, on all the nodes); 0 always announces them",
+        _not_negative(int, "always announce"),
+        readme="members from which a room is quiet: it hears no `joined` and `left` (counting "
+        "the one arriving or leaving; with Redis, across the nodes), so that filling a room of "
+        "n does not cost n²/2 deliveries; chat messages, `nick_changed` and replies are told as "
+        "ever, and `user_list` says who is there; `0` always announces them, as the original",
     )
     handshake_timeout: float = value(
         handshakes.DEFAULT_TIMEOUT,

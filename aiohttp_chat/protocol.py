@@ -67,6 +67,7 @@ ORIGIN_NOT_ALLOWED: Final = "Origin not allowed."
 LIMIT_INVALID: Final = f"Limit must be an integer between 1 and {HISTORY_LIMIT_MAX}."
 AFTER_INVALID: Final = "After must be a message id."
 BEFORE_INVALID: Final = "Before must be a message id."
+USERS_AFTER_INVALID: Final = "After must be a name from a user_list answer."
 ROOM_CHANGES_LIMITED: Final = "Too many room changes, slow down."
 RESUMED_REASON: Final = "Resumed elsewhere"  # the close reason, with 4001
 RESUMED_CODE: Final = 4001
@@ -256,6 +257,14 @@ def validate_history(request: Message, current_room: str) -> Page:
     )
 
 
+def validate_user_list(request: Message, current_room: str) -> tuple[str, str | None]:
+    """The room a `user_list` request asks about and the name its page starts after (None:
+    the first page), or `ProtocolError` with the text to answer."""
+    room = request.get("room")
+    room = current_room if room is None else validate_room(room)
+    return room, _message_id(request, "after", USERS_AFTER_INVALID)
+
+
 def _message_id(request: Message, field: str, invalid: str) -> str | None:
     value = request.get(field)
     if value is not None and (not isinstance(value, str) or not value):
@@ -420,8 +429,17 @@ def history_reply(room: str, messages: list[Message], complete: bool) -> Message
     }
 
 
-def user_list_reply(room: str, users: list[str]) -> Message:
-    return {"action": USER_LIST, "success": True, "room": room, "users": users}
+def user_list_reply(
+    room: str, users: list[str], count: int | None = None, next: str | None = None
+) -> Message:
+    """The names in `room`; a page of them (protocol 1.2, `presence.py`) says how many there
+    are in all (`count`) and, unless it is the last, the name to ask for the next after."""
+    reply: Message = {"action": USER_LIST, "success": True, "room": room, "users": users}
+    if count is not None:
+        reply["count"] = count
+        if next is not None:
+            reply["next"] = next
+    return reply
 
 
 def room_list_reply(rooms: list[tuple[str, int]]) -> Message:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Final, NamedTuple, Protocol
 
-from . import protocol, utils
+from . import presence, protocol, utils
 from .endings import Ending
 from .frames import ChatSocket
 from .history import MemoryHistory
@@ -109,7 +109,8 @@ class Rooms(Protocol):
         """Register `member` under its nick in its room (the nick is known to be free)."""
 
     def leave(self, member: Member, left: bytes) -> bool:
-        """Unregister `member` and tell its room `left`; False if it was not registered."""
+        """Unregister `member` and tell its room `left` (unless the room is `quiet`); False if
+        it was not registered."""
 
     async def issue_token(self, member: Member) -> str:
         """A new resume token for `member` where it is now (the old one stops working)."""
@@ -126,6 +127,10 @@ class Rooms(Protocol):
 
     async def move(self, member: Member, new: str) -> None: ...
 
+    def quiet(self, room: str) -> bool:
+        """Whether `room` hears no `joined` or `left` now (`presence.quiet`): asked after an
+        arrival is registered, before a departure is, so that the size counts that member."""
+
     async def broadcast(self, room: str, payload: bytes, exclude: ChatSocket | None = None) -> None:
         """Send `payload` to every member of `room` (but `exclude`), on every node: on the
         others as far as they can be reached (a join or a leave is not refused for want of
@@ -139,6 +144,10 @@ class Rooms(Protocol):
         nodes); what gives its broadcast, serialized, and its id."""
 
     async def users(self, room: str) -> list[str]: ...
+
+    async def user_list(self, room: str, after: str | None) -> Message:
+        """The `user_list` answer for `room`: every name, or the page after `after`
+        (`presence.Rosters`)."""
 
     async def room_list(self) -> list[tuple[str, int]]:
         """The rooms with members, each with its member count (`protocol.largest_rooms`);
@@ -160,13 +169,16 @@ class LocalRooms:
         history: MemoryHistory | None = None,
         stats: Stats | None = None,
         rng: random.Random | None = None,
+        announce_limit: int = presence.DEFAULT_ANNOUNCE_LIMIT,
     ) -> None:
         self.registry = utils.new_registry() if registry is None else registry
+        self.announce_limit = announce_limit
         self.rng = rng  # what default nicks are drawn from (None: the `random` module)
         self.history = MemoryHistory() if history is None else history
         self.stats = Stats() if stats is None else stats
         self.tokens = Tokens()
         self._largest = Memo(self._read_largest)  # told of every change
+        self.rosters = presence.Rosters(self.users)  # told of every change
 
     async def default_nick(self, room: str) -> str | None:
         return utils.free_default_nick(self.registry, room, rng=self.rng)
@@ -181,16 +193,32 @@ class LocalRooms:
 
     async def enter(self, member: Member) -> None:
         utils.add_member(self.registry, member.room, member.nick, member.socket)
-        self._largest.changed()
+        self._changed(member.room)
 
-    def leave(self, member: Member, left: bytes) -> bool:
-        if not utils.remove_member(self.registry, member.room, member.nick, member.socket):
+    def leave(self, member: Member, left: bytes | None) -> bool:
+        """As `Rooms.leave`; `left` None: unheard (the cluster decided the room is quiet)."""
+        room = member.room
+        heard = None if left is None or self.quiet(room) else left  # counting this member
+        if not utils.remove_member(self.registry, room, member.nick, member.socket):
             self.tokens.revoke(member)  # greeted, but not registered: its token goes too
             return False
-        self._largest.changed()
+        self._changed(room)
         self.tokens.ended_now(member, time.monotonic())
-        self.broadcast_here(member.room, left, member.socket)
+        if heard is not None:
+            self.broadcast_here(room, heard, member.socket)
         return True
+
+    def quiet(self, room: str) -> bool:
+        """As `Rooms.quiet`: the room's size is its members in this process."""
+        return presence.quiet(len(self.registry.get(room, ())), self.announce_limit)
+
+    def _changed(self, room: str) -> None:
+        """The members of `room` changed: the answers that depend on them are made anew."""
+        self._largest.changed()
+        if room in self.registry:
+            self.rosters.changed(room)
+        else:
+            self.rosters.forget(room)
 
     async def issue_token(self, member: Member) -> str:
         return self.tokens.issue(member)
@@ -215,11 +243,14 @@ class LocalRooms:
     async def rename(self, member: Member, new: str) -> None:
         utils.change_nick(self.registry, member.room, member.nick, new)
         member.nick = new
+        self.rosters.changed(member.room)
 
     async def move(self, member: Member, new: str) -> None:
-        utils.change_room(self.registry, member.room, new, member.nick)
+        old = member.room
+        utils.change_room(self.registry, old, new, member.nick)
         member.room = new
-        self._largest.changed()
+        self._changed(old)
+        self._changed(new)
 
     async def broadcast(self, room: str, payload: bytes, exclude: ChatSocket | None = None) -> None:
         self.broadcast_here(room, payload, exclude)
@@ -231,6 +262,9 @@ class LocalRooms:
 
     async def users(self, room: str) -> list[str]:
         return utils.list_users(self.registry, room)
+
+    async def user_list(self, room: str, after: str | None) -> Message:
+        return await self.rosters.answer(room, after)
 
     async def room_list(self) -> list[tuple[str, int]]:
         return await self._largest()

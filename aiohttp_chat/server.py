@@ -326,7 +326,9 @@ def create_app(
         )
     else:
         history = MemoryHistory(settings.history, settings.history_ttl, settings.history_max_bytes)
-        app[CHAT_ROOMS] = LocalRooms(app[ROOMS], history, app[STATS], rng)
+        app[CHAT_ROOMS] = LocalRooms(
+            app[ROOMS], history, app[STATS], rng, announce_limit=settings.announce_limit
+        )
     app[REGISTRY] = metrics.registry(app[STATS], partial(_gauges, app))
     app.cleanup_ctx.append(_sweep)
     if settings.redis_url:

@@ -96,6 +96,23 @@ def test_view_user_lists() -> None:
     assert view.received(empty).text == "*** Nobody is in Empty"
 
 
+def test_a_big_rooms_first_page_says_how_many_more() -> None:
+    view = ChatView()
+    _entered(view)
+    page = {"action": "user_list", "success": True, "room": "Lounge", "users": ["Ann", "Bo"],
+            "count": 10_000, "next": "Bo"}  # fmt: skip
+    assert view.received(page).text is None  # asked on entering, for completion: quiet
+    assert view.nicks() == ["Ann", "Bo"]  # completion: what it got
+    view.sent({"action": "user_list"})
+    assert view.received(page).text == (
+        "*** In Lounge: Ann, Bo\n*** ... and 9,998 more: 10,000 people are in Lounge."
+    )
+    last = {**page, "users": ["Zed"], "count": 1}  # everyone shown: no more to say
+    del last["next"]
+    view.sent({"action": "user_list"})
+    assert view.received(last).text == "*** In Lounge: Zed"
+
+
 def _entry(id: str, user: str, message: str) -> dict[str, str]:
     return {"id": id, "time": "2020-01-02T03:04:05.678Z", "user": user, "message": message}
 

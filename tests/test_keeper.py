@@ -140,3 +140,32 @@ async def test_a_node_reaped_while_cut_off_announces_its_members_again(
     while (message := await watcher.recv())["action"] != "chat_message":
         pass
     assert message["message"] == "still here"
+
+
+@one_redis_only
+async def test_a_reaped_node_in_a_quiet_room_is_announced_as_any_departure_would_be(
+    node: StartNode,
+    redis_server: RedisServer,
+    tcp_proxy: Callable[[int], Awaitable[TcpProxy]],
+) -> None:
+    """With `--announce-limit 3`, node one's three members of Lounge (four with the
+    watcher) are reaped one by one: leaving rooms of 4 and 3 is quiet, of 2 is heard. Once
+    back, they are announced again by the same rule: at 2 heard, at 3 and 4 not."""
+    proxy = await tcp_proxy(redis_server.port)
+    one = await node(f"redis://127.0.0.1:{proxy.port}/0", announce_limit=3)
+    two = await node(announce_limit=3)
+    watcher = await open_peer(two)
+    await watcher.join("Lounge")
+    members = [await open_peer(one) for _ in range(3)]
+    for peer in members:
+        await peer.join("Lounge")
+    await proxy.cut()
+    cut_off = await _events(watcher, LEASE_SECONDS + 3 * RENEW_SECONDS)
+    left = [event for event in cut_off if event.get("action") == "left"]
+    assert len(left) == 1 and left[0]["shame"] is True, cut_off  # the last one reaped
+    await proxy.restore()
+    back = await _events(watcher, 3 * RENEW_SECONDS)
+    joined = [event for event in back if event.get("action") == "joined"]
+    assert len(joined) == 1, back  # the first one registered again
+    reply = await watcher.ask(action="user_list", room="Lounge")
+    assert set(reply["users"]) == {watcher.nick, *(peer.nick for peer in members)}

@@ -34,7 +34,7 @@ from urllib.parse import unquote, urlsplit
 import redis.asyncio as redis
 from redis.asyncio.cluster import RedisCluster
 
-from .. import history, protocol, resume, utils
+from .. import history, presence, protocol, resume, utils
 from ..config import Settings
 from ..endings import Ending
 from ..frames import ChatSocket
@@ -72,6 +72,7 @@ SCRIPTS: Final = {
 NAMED_PENDING_MS: Final = 60_000  # a room's name, kept for a claim that did not come
 CLASHES: Final = {1: Clash.SAME, 2: Clash.ALIKE}  # what CLAIM and RENAME answer
 HELD_SECONDS: Final = 86_400  # a token's record while its connection is open (then KEEP)
+ROSTER_SECONDS: Final = 1.0  # a big room's names, as other nodes changed them (`presence.py`)
 
 
 class ClusterRooms:
@@ -86,9 +87,12 @@ class ClusterRooms:
         stats: Stats | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        self.local = LocalRooms(registry, None, stats, rng)
-        self.registry, self.stats = self.local.registry, self.local.stats
         settings = settings or Settings()
+        self.local = LocalRooms(registry, None, stats, rng, settings.announce_limit)
+        self.registry, self.stats = self.local.registry, self.local.stats
+        self.announce_limit = settings.announce_limit
+        self.sizes: dict[str, int] = {}  # room -> its members on all the nodes (`quiet`)
+        self.rosters = presence.Rosters(self.users, ROSTER_SECONDS)
         self.sharded = settings.redis_cluster
         self.health = Health(self.stats)
         self._tasks = Tasks()  # releases, leaves, catching up
@@ -231,13 +235,38 @@ class ClusterRooms:
         return None if (existing := history.text(named)) == room else existing
 
     def leave(self, member: Member, left: bytes) -> bool:
+        """As `Rooms.leave`: the room hears it on every node, or (`quiet`) on none."""
         room, nick, token = member.room, member.nick, member.token
-        if not self.local.leave(member, left):
+        heard = None if self.quiet(room) else left
+        if not self.local.leave(member, heard):
+            self._unsized(room)
             return False
         self.members.pop(member.socket, None)
         self._unserve(room)
-        self._tasks.spawn(self._forget(room, nick, left, token))
+        self._tasks.spawn(self._forget(room, nick, heard, token))
         return True
+
+    def quiet(self, room: str) -> bool:
+        """As `Rooms.quiet`, on all the nodes: the room's size is the length of its nicks hash
+        as the last script of this node that claimed or released a nick there answered it
+        (`keys.CLAIM`, `TAKE`, `REGISTER`, `RELEASE`: no round trip of its own), or this
+        node's members there if more. Exact for this node's own arrivals (its claim comes
+        first) and behind by what other nodes changed since this node's last change there."""
+        size = max(self.sizes.get(room, 0), len(self.registry.get(room, ())))
+        return presence.quiet(size, self.announce_limit)
+
+    def _unsized(self, room: str) -> None:
+        """`room`'s size is no longer kept if this node has no members there."""
+        if room not in self.registry:
+            self.sizes.pop(room, None)
+
+    def sized(self, room: str, answer: Any) -> Any:
+        """The outcome of a script that claimed or released a nick in `room`; the room's size
+        it answered is kept for `quiet` (while this node has members there, or is entering)."""
+        outcome, size = answer
+        self.sizes[room] = int(size)
+        self.rosters.changed(room)
+        return outcome
 
     # ------------------------------------------------------------------ resuming
 
@@ -272,10 +301,12 @@ class ClusterRooms:
             index, entry = keys.members(self.node), keys.member(room, nick)
             await self.call(self.publisher.redis.sadd(index, entry))  # first: never unindexed
             args = [nick, token, self.node, protocol.skeleton(nick), room]
-            owner = history.text(await self.publisher.script("take", keys.names(room), args))
+            taken = await self.publisher.script("take", keys.names(room), args)
+            owner = history.text(self.sized(room, taken))
         except Unavailable:
             return None  # then it enters as it asked, without the token
         if owner == "-":  # someone else has the nick now
+            self._unsized(room)
             with contextlib.suppress(Unavailable):
                 await self.call(self.publisher.redis.srem(index, entry))
             return None
@@ -318,6 +349,7 @@ class ClusterRooms:
         if clash := CLASHES.get(await self.publisher.script("rename", keys.names(room), args)):
             await self.call(self.publisher.redis.srem(index, keys.member(room, new)))
             raise clash.refusal(protocol.SET_NICK)
+        self.rosters.changed(room)
         with contextlib.suppress(Unavailable):  # a stale index entry is harmless
             await self.call(self.publisher.redis.srem(index, keys.member(room, old)))
         await self.local.rename(member, new)
@@ -369,6 +401,11 @@ class ClusterRooms:
         nicks = await self.call(self.publisher.redis.hkeys(keys.nicks(room)))
         return [history.text(nick) for nick in nicks]
 
+    async def user_list(self, room: str, after: str | None) -> Message:
+        """As `Rooms.user_list`: a big room's names as this node last changed them, or as
+        the other nodes had them at most `ROSTER_SECONDS` ago."""
+        return await self.rosters.answer(room, after)
+
     async def room_list(self) -> list[tuple[str, int]]:
         return await self.census.largest()
 
@@ -394,30 +431,38 @@ class ClusterRooms:
         index, entry = keys.members(self.node), keys.member(room, nick)
         await self.call(self.publisher.redis.sadd(index, entry))  # first: never unindexed
         args = [nick, protocol.skeleton(nick), self.node, room]
-        clash = CLASHES.get(await self.publisher.script("claim", keys.names(room), args))
+        answer = await self.publisher.script("claim", keys.names(room), args)
+        clash = CLASHES.get(self.sized(room, answer))
         if clash is not None:
+            self._unsized(room)
             with contextlib.suppress(Unavailable):
                 await self.call(self.publisher.redis.srem(index, entry))
         else:
             self.census.changed(room)
         return clash
 
-    async def release(self, room: str, nick: str, node: str | None = None) -> bool:
-        """Let go of `nick` in `room` if `node` (this one) holds it; whether it did."""
+    async def release(self, room: str, nick: str, node: str | None = None) -> int | None:
+        """Let go of `nick` in `room` if `node` (this one) holds it; if it did, the room's
+        size at that departure (on all the nodes, counting the one gone), else None."""
         node = node or self.node
         args = [nick, node, protocol.skeleton(nick), room]
-        released = await self.publisher.script("release", keys.names(room), args)
+        answer = await self.publisher.script("release", keys.names(room), args)
+        released, size = bool(self.sized(room, answer)), self.sizes[room] + 1
+        self._unsized(room)
         self.census.changed(room)  # also if not: a node that died here may not have counted
         await self.call(self.publisher.redis.srem(keys.members(node), keys.member(room, nick)))
-        return bool(released)
+        return size if released else None
 
-    async def _forget(self, room: str, nick: str, left: bytes, token: str | None) -> None:
+    async def _forget(self, room: str, nick: str, left: bytes | None, token: str | None) -> None:
+        """Release a member that left, and tell the other nodes `left` (None: quiet)."""
         try:
             await self.release(room, nick)
         except Unavailable:  # the keeper releases it once Redis is back, then tells them
-            self._unsent.append((room, left))
+            if left is not None:
+                self._unsent.append((room, left))
             return
-        await self.broadcast_elsewhere(room, left)
+        if left is not None:
+            await self.broadcast_elsewhere(room, left)
         if token is not None:  # good for a while after the end (`resume.py`)
             record = keys.held(self.node, room, nick)
             with contextlib.suppress(Unavailable):
@@ -488,6 +533,7 @@ class ClusterRooms:
         if room not in self.registry:
             self.subscriber.unsubscribe(keys.room_channel(room))
             self.catchup.forget(room)
+            self.sizes.pop(room, None)
 
     def _resubscribed(self, channel: str) -> None:
         room = keys.room_of_channel(channel.encode())

@@ -8,7 +8,9 @@ A node reaps another only once it has itself reached Redis without a failure for
 lease: when Redis stalls, every lease runs out at once, and a node that judged the others
 by that would report as gone people who never left. A node that was reaped (its lease
 really ran out while it could not reach Redis) finds the mark its reaper left, and tells the
-rooms again that its members are there (`joined`). Broadcasts it could not publish while
+rooms again that its members are there (`joined`). A room that is quiet (`presence.quiet`,
+its size as the script that released or registered the member answered it) hears neither
+the reaped `left` nor the `joined` again. Broadcasts it could not publish while
 Redis was away (joins, leaves, nick changes) are published once it is back, in order.
 
 Nick conflicts that arose while Redis was away are settled by one rule: the node whose id
@@ -23,7 +25,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Final
 
-from .. import history, protocol
+from .. import history, presence, protocol
 from ..protocol import Unavailable
 from . import keys
 from .health import Health
@@ -113,7 +115,8 @@ class Keeper:
                 continue
             await self.call(self.redis.sadd(index, keys.member(room, nick)))
             args = [nick, self.node, protocol.skeleton(nick), room]
-            outcome = history.text(await self.publisher.script("register", keys.names(room), args))
+            answer = await self.publisher.script("register", keys.names(room), args)
+            outcome, size = history.text(self.rooms.sized(room, answer)), self.rooms.sizes[room]
             if outcome == "-":
                 self.rooms.displaced(room, nick)
                 continue
@@ -122,7 +125,10 @@ class Keeper:
                 notice = keys.member(room, nick).encode()
                 channel = keys.node_channel(outcome)
                 await self.publisher.publish_now(channel, notice)
-            if reaped:  # the other nodes' members heard that it left
+            # The other nodes' members heard it leave, unless the room was quiet: it is
+            # announced by the same rule, its size as Redis has it (this node's members
+            # are not all registered yet).
+            if reaped and not presence.quiet(size, self.rooms.announce_limit):
                 joined = protocol.encode(protocol.joined(room, nick))
                 await self.rooms.broadcast_elsewhere(room, joined)
         if reaped:  # all told: the mark goes (kept if Redis failed before, to tell them all)
@@ -143,13 +149,16 @@ class Keeper:
             await self.call(self.redis.set(keys.reaped(node), "1", ex=REAPED_MARK_SECONDS))
             index = keys.members(node)
             gone: list[tuple[str, str]] = []
+            heard: list[tuple[str, str]] = []  # those whose room was not quiet (`presence`)
             for entry in map(history.text, await self.call(self.redis.smembers(index))):
                 room, nick = keys.split_member(entry)
-                if await self.rooms.release(room, nick, node):
+                if (size := await self.rooms.release(room, nick, node)) is not None:
                     gone.append((room, nick))
+                    if not presence.quiet(size, self.rooms.announce_limit):
+                        heard.append((room, nick))
             await self.call(self.redis.delete(index))
             logger.info("Node %s is gone: removing its %d member(s)", node, len(gone))
-            for room, nick in gone:
+            for room, nick in heard:
                 await self.rooms.broadcast(
                     room, protocol.encode(protocol.left(room, nick, shame=True))
                 )

@@ -162,7 +162,11 @@ def split_event(event: bytes) -> tuple[bytes, bytes, bytes]:
 
 # The scripts that claim, rename and release nicks all take `names(room)`: KEYS[1] nicks,
 # KEYS[2] holders, KEYS[3] alike, KEYS[4] name, KEYS[5] log. They begin with these helpers.
+# Those that claim or release one (CLAIM, RELEASE, TAKE, REGISTER) answer `{outcome, size}`,
+# `size` being the room's members on all the nodes once it is done (the nicks hash's length),
+# which decides whether the room hears that member come or go (`presence.quiet`).
 _NAMES: Final = """
+local function answer(outcome) return {outcome, redis.call('HLEN', KEYS[1])} end
 -- Whether a nick other than `nick` and `own` with the skeleton `skeleton` is held here.
 local function alike_held(skeleton, nick, own)
     local holder = redis.call('HGET', KEYS[3], skeleton)
@@ -185,10 +189,10 @@ end
 CLAIM: Final = (
     _NAMES
     + """
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 1 end
-if alike_held(ARGV[2], ARGV[1], false) then return 2 end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return answer(1) end
+if alike_held(ARGV[2], ARGV[1], false) then return answer(2) end
 hold(ARGV[1], ARGV[2], ARGV[3], ARGV[4])
-return 0
+return answer(0)
 """
 )
 # ARGV new nick, old nick, node, the new one's skeleton, the old one's, room. As CLAIM; the
@@ -210,13 +214,13 @@ return 0
 RELEASE: Final = (
     _NAMES
     + """
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return answer(0) end
 drop(ARGV[1], ARGV[3])
 if redis.call('EXISTS', KEYS[1]) == 0 and redis.call('GET', KEYS[4]) == ARGV[4] then
     local life = redis.call('XLEN', KEYS[5]) > 0 and redis.call('PTTL', KEYS[5]) or 0
     if life > 0 then redis.call('PEXPIRE', KEYS[4], life) else redis.call('DEL', KEYS[4]) end
 end
-return 1
+return answer(1)
 """
 )
 # Resuming. ARGV nick, the token, the resuming node, skeleton, room. Takes the nick for that
@@ -227,13 +231,13 @@ TAKE: Final = (
     _NAMES
     + """
 local owner = redis.call('HGET', KEYS[1], ARGV[1])
-if owner and redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return '-' end
-if alike_held(ARGV[4], ARGV[1], false) then return '-' end
+if owner and redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return answer('-') end
+if alike_held(ARGV[4], ARGV[1], false) then return answer('-') end
 local named = redis.call('GET', KEYS[4])
-if named and named ~= ARGV[5] then return '-' end
+if named and named ~= ARGV[5] then return answer('-') end
 hold(ARGV[1], ARGV[4], ARGV[3], ARGV[5])
 redis.call('HDEL', KEYS[2], ARGV[1])
-return owner or ''
+return answer(owner or '')
 """
 )
 # Re-registration after an outage. ARGV nick, node, skeleton, room. Returns '' when
@@ -243,11 +247,11 @@ REGISTER: Final = (
     _NAMES
     + """
 local owner = redis.call('HGET', KEYS[1], ARGV[1])
-if owner and owner ~= ARGV[2] and owner < ARGV[2] then return '-' end
-if alike_held(ARGV[3], ARGV[1], false) then return '-' end
+if owner and owner ~= ARGV[2] and owner < ARGV[2] then return answer('-') end
+if alike_held(ARGV[3], ARGV[1], false) then return answer('-') end
 hold(ARGV[1], ARGV[3], ARGV[2], ARGV[4])
-if owner and owner ~= ARGV[2] then return owner end
-return ''
+if owner and owner ~= ARGV[2] then return answer(owner) end
+return answer('')
 """
 )
 # Entering a room. KEYS[1] name; ARGV room, how long (ms) the name is kept if nobody enters

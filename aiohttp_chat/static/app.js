@@ -250,7 +250,7 @@ function showTitle() {
 /** The connection and members of the room shown. @param {RoomPane} pane */
 function showState(pane) {
   bar.status(pane.state, pane.detail);
-  bar.members(pane.memberCount, pane.stale);
+  bar.members(pane.memberCount, pane.stale, pane.membersShown);
 }
 
 /** @param {{ nick?: string | null, room?: string | null }} values @param {Refusals} errors

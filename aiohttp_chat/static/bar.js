@@ -43,10 +43,14 @@ export class Bar {
     this.retry.hidden = state !== "waiting";
   }
 
-  /** How many members the room shown has, and whether that list is as last seen (offline).
-   * @param {number} count @param {boolean} stale */
-  members(count, stale) {
+  /** How many members the room shown has, whether that list is as last seen (offline), and
+   * how many of them it lists (fewer in a room too big for one answer).
+   * @param {number} count @param {boolean} stale @param {number} shown */
+  members(count, stale, shown = count) {
     this.membersToggle.textContent = texts.members(count);
+    const partial = byId(this.doc, "members-shown");
+    partial.hidden = shown >= count;
+    partial.textContent = shown < count ? texts.membersShown(count, shown) : "";
     byId(this.doc, "members").classList.toggle("stale", stale);
     byId(this.doc, "members-stale").hidden = !stale;
   }

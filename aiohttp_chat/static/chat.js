@@ -38,7 +38,8 @@ import * as texts from "./texts.js";
  * @typedef {object} ChatUI
  * @property {(entry: Entry) => void} add  a line of the conversation
  * @property {(entry: Entry) => void} update  one that changed
- * @property {(names: string[], me: string | null) => void} members
+ * @property {(names: string[], me: string | null, count: number | null) => void} members  the
+ *   names known, and (a room too big for one answer) how many it has in all, else null
  * @property {(room: string | null, nick: string | null) => void} place  in a room, or renamed
  * @property {(errors: Refusals) => void} refused  the first joining failed
  * @property {(entries: Entry[]) => void} prepend  older lines, oldest first, above all others
@@ -109,6 +110,8 @@ export class Chat {
     this.room = null;
     /** @type {Set<string>} */
     this.members = new Set();
+    /** @type {number | null} the room's members, when `members` holds only a page of them */
+    this.memberTotal = null;
     /** @type {Entry[]} own messages sent on a connection that was lost unanswered */
     this.unconfirmed = [];
     /** @type {(Request & { entry: Entry | null })[]} in flight, oldest first */
@@ -136,6 +139,7 @@ export class Chat {
     this.entered = false;
     this.nick = this.room = null;
     this.members = new Set();
+    this.memberTotal = null;
     this.unconfirmed = [];
     this.pending = [];
     this.reclaim = null;
@@ -259,7 +263,8 @@ export class Chat {
     if (typeof entry.id === "string") this.seen.delete(`${this.room}\n${entry.id}`);
   }
 
-  /** To refresh the member list (the connection's keepalive, too). @returns {Request[]} */
+  /** To refresh the member list (the connection's keepalive, too): a quiet room (protocol 1.2:
+   * too big to hear arrivals and departures) changes its list by this only. @returns {Request[]} */
   refresh() {
     const message = { action: "user_list", ...(this.room ? { room: this.room } : {}) };
     return [{ message, purpose: QUIET }];
@@ -327,11 +332,13 @@ export class Chat {
         }
         break;
       case "user_list":
+        const count = Number.isInteger(reply.count) ? Number(reply.count) : null; // a first page
         if (reply.room === this.room && Array.isArray(reply.users)) {
           this.members = new Set(reply.users.map(String));
+          this.memberTotal = count !== null && count > this.members.size ? count : null;
           this.showMembers();
         }
-        if (purpose === USER) this.line("system", texts.inRoom(reply.room, reply.users ?? []));
+        if (purpose === USER) this.line("system", texts.inRoom(reply.room, reply.users ?? [], count));
         break;
       case "chat_message":
         if (entry) {
@@ -463,6 +470,7 @@ export class Chat {
     const after = this.entered && !this.inRoom ? this.last.get(this.room) : undefined;
     this.inRoom = this.entered = true;
     this.members = new Set(this.nick === null ? [] : [this.nick]);
+    this.memberTotal = null;
     this.showMembers();
     this.ui.place(this.room, this.nick);
     const history = after
@@ -487,12 +495,14 @@ export class Chat {
         return requests.length ? requests : this.enterWhenDue();
       }
       case "joined":
+        if (this.memberTotal !== null && !this.members.has(user)) this.memberTotal += 1;
         this.members.add(user);
         this.showMembers();
         this.line("system", texts.joined(user, event.room));
         this.newcomer = { user, room: event.room, entry: this.lastEntry };
         break;
       case "left":
+        if (this.memberTotal !== null) this.memberTotal -= 1;
         this.members.delete(user);
         this.showMembers();
         this.line("system", texts.left(user, event.room, event.shame === true));
@@ -538,7 +548,8 @@ export class Chat {
   }
 
   showMembers() {
-    this.ui.members([...this.members].sort((a, b) => a.localeCompare(b)), this.nick);
+    const names = [...this.members].sort((a, b) => a.localeCompare(b));
+    this.ui.members(names, this.nick, this.memberTotal);
   }
 
   /** @param {string} kind @param {string} text */

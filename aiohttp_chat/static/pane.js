@@ -80,7 +80,8 @@ export class RoomPane {
     this.state = "closed";
     /** @type {number | string | undefined} */
     this.detail = undefined;
-    this.memberCount = 0;
+    this.memberCount = 0; // the room's, on all the nodes
+    this.membersShown = 0; // of them, in its list (fewer in a room too big for one answer)
     this.stale = false; // the member list as last seen, while offline
     this.reveal = false; // older messages asked for by /more: scrolled to once they come
 
@@ -143,9 +144,10 @@ export class RoomPane {
         this.render.loading(state === "asked");
         if (state !== "asked") this.reveal = false;
       },
-      members: (names, me) => {
+      members: (names, me, count) => {
         this.render.members(names, me);
-        this.memberCount = names.length;
+        this.memberCount = count ?? names.length;
+        this.membersShown = names.length;
         this.stale = false;
         host.changed(this);
       },

@@ -28,9 +28,15 @@ export const joined = (user, room) => `${user} joined ${room}`;
 export const left = (user, room, shame) => `${user} left ${room}${shame ? " (connection lost)" : ""}`;
 /** @param {unknown} from @param {unknown} to */
 export const nickChanged = (from, to) => `${from} is now known as ${to}`;
-/** @param {unknown} room @param {string[]} users */
-export const inRoom = (room, users) =>
-  users.length ? `In ${room}: ${users.join(", ")}` : `Nobody is in ${room}`;
+/** `/users`; `count`: how many the room has, when it is too big for one answer (protocol 1.2's
+ * paged `user_list`: the first page is shown). @param {unknown} room @param {string[]} users
+ * @param {number | null} count */
+export const inRoom = (room, users, count = null) =>
+  users.length
+    ? `In ${room}: ${users.join(", ")}${count !== null && count > users.length ? ` … and ${number(count - users.length)} more (${number(count)} in all)` : ""}`
+    : `Nobody is in ${room}`;
+/** A count as people read it: 10,000. @param {number} count */
+export const number = (count) => count.toLocaleString("en");
 /** @param {unknown} what @param {unknown} text */
 export const refused = (what, text) => `${what}: ${text}`;
 /** @param {unknown} room */
@@ -95,7 +101,10 @@ export const CLOSINGS = new Map([
   ["1008 Too slow", {}],
 ]);
 /** @param {number} count */
-export const members = (count) => `Members (${count})`;
+export const members = (count) => `Members (${number(count)})`;
+/** Over the member list of a room too big for one answer: how many it has, how many are listed.
+ * @param {number} count @param {number} shown */
+export const membersShown = (count, shown) => `${number(count)} members, showing ${number(shown)}`;
 /** @param {unknown} room @param {unknown} nick */
 export const where = (room, nick) => `${room} · ${nick}`;
 export const YOU = "(you)";
