@@ -22,7 +22,8 @@ from .rooms import Chat, Rooms
 
 logger = logging.getLogger(__name__)
 
-# Chat messages of one connection that may be with Redis at once; one more waits for them.
+# Requests of one connection that may wait for a chat message still with Redis; one more
+# waits for them before the connection is read on.
 MAX_UNANSWERED: Final = 64
 
 
@@ -218,6 +219,10 @@ class ChatSession:
         except ProtocolError as exc:
             self.stats.request(protocol.CHAT_MESSAGE, exc.outcome)
             return protocol.encode(protocol.fail(protocol.CHAT_MESSAGE, exc.text))
+        except Exception:  # a bug: said, and answered, so that the replies behind it go on
+            logger.exception("Internal error keeping a chat message of %s", self.nick)
+            self.stats.request(protocol.CHAT_MESSAGE, "refused")
+            return protocol.encode(protocol.fail(protocol.CHAT_MESSAGE, protocol.UNAVAILABLE))
         self.rooms.broadcast_here(said.room, payload, self.socket)
         self.stats.chat_messages += 1
         self.stats.request(protocol.CHAT_MESSAGE, "ok")
@@ -225,13 +230,15 @@ class ChatSession:
 
     # ------------------------------------------------------------------ replies in order
 
-    def answer(self, reply: bytes) -> None:
+    def answer(self, reply: bytes) -> bool:
         """Queue `reply` on the socket, after those of the chat messages still with Redis:
-        replies come in the order of the requests."""
+        replies come in the order of the requests. False if the connection must wait for
+        them before it reads on (`answered`): it has too many unanswered requests."""
         if self._unanswered is None:
             self.socket.reply(reply)
-        else:
-            self._unanswered.append(reply)
+            return True
+        self._unanswered.append(reply)
+        return len(self._unanswered) <= MAX_UNANSWERED
 
     def _answer_kept(self, _: object) -> None:
         """Some chat message is kept: send what is ready at the head of the replies."""

@@ -230,7 +230,8 @@ def split_stream_id(after: str | None) -> tuple[str, str]:
 
 
 def text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    """Text read from Redis (a lone surrogate in a chat message too, as it was written)."""
+    return value.decode("utf-8", "surrogatepass") if isinstance(value, bytes) else value
 
 
 def from_stream(

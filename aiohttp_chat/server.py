@@ -201,14 +201,19 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
                     reply = answer
                 else:
                     reply = _BINARY_REFUSED
-                session.answer(reply)  # in order with the broadcasts queued for it
+                if not session.answer(reply):  # in order with the broadcasts queued for it
+                    await session.answered()
         except Exception:  # a bug, never bad input: log it, end this connection only, cleanly
             logger.exception("Internal error serving %s (%s)", address, session.nick)
             await socket.end(WSCloseCode.INTERNAL_ERROR, b"Internal error")
         finally:
             if session.nick:  # else it never entered
                 try:  # its last chat messages (kept by Redis) are heard before it leaves
-                    await session.answered()
+                    async with asyncio.timeout(ANSWERED_GRACE):
+                        await session.answered()
+                except TimeoutError:
+                    logger.warning("%s (%s) left with chat messages unanswered", address,
+                                   session.nick)  # fmt: skip
                 finally:
                     _ended(address, session, socket.peer_ended(message))
     finally:
@@ -243,6 +248,9 @@ def _rate_limited(message: WSMessage, stats: Stats) -> bytes:
     return encode_failure(action, protocol.RATE_LIMITED)
 
 
+# How long a connection that ended may wait for its chat messages still with Redis (a few
+# of Redis's timeouts, redirections included) before it leaves all the same.
+ANSWERED_GRACE: Final = 10.0
 _NO_MESSAGE: Final = WSMessage(WSMsgType.ERROR, None, None)  # nothing received (yet)
 _BINARY_REFUSED: Final = protocol.encode(protocol.fail(None, protocol.BINARY_NOT_SUPPORTED))
 _ECHO_RATE_LIMITED: Final = protocol.encode(protocol.echo_error(protocol.RATE_LIMITED))

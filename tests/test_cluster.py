@@ -296,6 +296,58 @@ async def test_default_nicks_are_claimed_across_nodes(node: StartNode) -> None:
     assert (first.nick, second.nick) == ("User7", "User8")
 
 
+async def test_a_chat_message_with_a_lone_surrogate_is_kept_heard_and_read_back(
+    node: StartNode,
+) -> None:
+    """JSON lets a string hold a lone surrogate (`\\ud800`), which UTF-8 cannot encode: the
+    message is kept and heard as without Redis, and so are the messages sent with it."""
+    one, two = await node(), await node()
+    alice, bob = await open_peer(one), await open_peer(two)
+    for peer, nick in ((alice, "alice"), (bob, "bob")):
+        await peer.set_nick(nick)
+        await peer.join("Lounge")
+    for peer in (alice, bob):
+        await peer.drain()
+    texts = ["before", "odd \ud800 one", "after"]
+    for text in texts:
+        await alice.send(action="chat_message", message=text)
+    assert [(await alice.reply())["message"] for _ in texts] == texts
+    heard = [await bob.recv() for _ in texts]
+    assert [message["message"] for message in heard] == texts
+    reply = await bob.ask(action="history", room="Lounge")
+    assert [message["message"] for message in reply["messages"]][-3:] == texts
+
+
+async def test_commands_sent_while_a_connection_to_redis_opens_keep_their_order(
+    redis_server: RedisServer,
+) -> None:
+    """The batch's connection opens while commands keep coming, a loop step apart: Redis
+    runs them in the order they were submitted."""
+    from aiohttp_chat.cluster.health import Health
+    from aiohttp_chat.cluster.publisher import Publisher
+    from aiohttp_chat.metrics import Stats
+
+    client = redis_client(redis_server)
+    address = ("127.0.0.1", int(redis_server.url.rsplit(":", 1)[1].split("/")[0]))
+    stats = Stats()
+    publisher = Publisher(
+        client, stats, Health(stats), {}, (address, []), sharded=redis_server.cluster
+    )
+    try:
+        futures = []
+        for index in range(40):
+            futures.append(publisher.submit(("RPUSH", "{order}:log", str(index))))
+            for _ in range(index % 4):
+                await asyncio.sleep(0)
+        await asyncio.wait_for(asyncio.gather(*futures), TIMEOUT)
+        for future in futures:
+            publisher.outcome(future)  # (none failed)
+        stored = await client.lrange("{order}:log", 0, -1)
+        assert [int(value) for value in stored] == list(range(40))
+    finally:
+        await publisher.aclose()
+
+
 async def test_redis_outage_and_return_empty(node: StartNode, redis_server: RedisServer) -> None:
     one, two = await node(), await node()
     alice, bob = await open_peer(one), await open_peer(two)

@@ -103,6 +103,7 @@ class ClusterRooms:
         options: dict[str, Any] = {
             "socket_timeout": REQUEST_TIMEOUT,
             "socket_connect_timeout": REQUEST_TIMEOUT,
+            "encoding_errors": "surrogatepass",  # a chat message's lone surrogate, as the pipes
         }
         client: Any
         if self.sharded:
@@ -251,9 +252,24 @@ class ClusterRooms:
         as the last script of this node that claimed or released a nick there answered it
         (`keys.CLAIM`, `TAKE`, `REGISTER`, `RELEASE`: no round trip of its own), or this
         node's members there if more. Exact for this node's own arrivals (its claim comes
-        first) and behind by what other nodes changed since this node's last change there."""
+        first) and behind by what other nodes changed since this node's last change there,
+        for at most a round of the keeper in a room this node finds quiet (`resize`)."""
         size = max(self.sizes.get(room, 0), len(self.registry.get(room, ())))
         return presence.quiet(size, self.announce_limit)
+
+    async def resize(self) -> None:
+        """Read again the size of each room this node finds quiet (the keeper, each round):
+        the other nodes' departures there were unheard, so a room that shrank below the
+        limit is announced again within a round (`quiet`). Only rooms that large are read."""
+        limit = self.announce_limit
+        rooms = [room for room, size in self.sizes.items() if presence.quiet(size, limit)]
+        if not rooms:
+            return
+        batch = self.publisher.batch
+        sizes = await asyncio.gather(*(batch(("HLEN", keys.nicks(room))) for room in rooms))
+        for room, size in zip(rooms, sizes, strict=True):
+            if room in self.sizes:
+                self.sizes[room] = int(size)
 
     def _unsized(self, room: str) -> None:
         """`room`'s size is no longer kept if this node has no members there."""

@@ -92,6 +92,7 @@ class Keeper:
                 return  # next time
             await self.register_all()
         await self.rooms.census.recount()  # what a failure kept from being counted
+        await self.rooms.resize()  # a quiet room that shrank elsewhere is heard again
         if self.health.steady(LEASE_SECONDS):
             await self.reap()  # only on the strength of a lease of our own without a failure
             await self.rooms.census.check()

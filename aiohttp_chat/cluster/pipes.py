@@ -47,10 +47,23 @@ class Pipe(asyncio.Protocol):
         return self.transport is not None and not self.transport.is_closing()
 
     def send(self, batch: list[Batched]) -> None:
-        assert self.transport is not None
-        self.transport.write(b"".join([hiredis.pack_command(words) for words, _ in batch]))
-        now = time.monotonic()
-        self.waiting.extend((now, future) for _, future in batch)
+        """Write `batch`; a command that cannot be sent is answered with an error reply at
+        once (the connection is gone), or left out of the write (it cannot be encoded)."""
+        if self.transport is None or self.transport.is_closing():
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(ConnectionError("the connection to Redis was lost"))
+            return
+        packed, now = [], time.monotonic()
+        for words, future in batch:
+            try:
+                packed.append(_pack(words))
+            except (UnicodeError, TypeError, ValueError) as exc:
+                if not future.done():
+                    future.set_result(RedisError(f"cannot be sent to Redis: {exc}"))
+                continue
+            self.waiting.append((now, future))
+        self.transport.write(b"".join(packed))
         if self._watchdog is None:
             self._watchdog = asyncio.get_running_loop().call_later(REQUEST_TIMEOUT, self._check)
 
@@ -90,55 +103,78 @@ class Pipe(asyncio.Protocol):
 
 class Pipes:
     """One `Pipe` per Redis server, opened when first needed with the `opening` commands
-    (AUTH, SELECT), one opening at a time per server."""
+    (AUTH, SELECT, SCRIPT LOAD), one opening at a time per server. What is sent to a server
+    while its connection opens waits here, and is written, in order, in the step it opens:
+    nothing sent later can pass it."""
 
     def __init__(self, opening: list[Command]) -> None:
         self.opening = opening
         self._open: dict[Address, Pipe] = {}
-        self._connecting: dict[Address, asyncio.Task[Pipe]] = {}
+        self._waiting: dict[Address, list[Batched]] = {}  # for a connection being opened
+        self._connecting: set[asyncio.Task[None]] = set()
 
-    def get(self, address: Address) -> Pipe | None:
-        """The open connection to `address`, if there is one."""
+    def send(self, address: Address, part: list[Batched]) -> None:
+        """Write `part` to `address` now, or once its connection is open (each reply, an
+        error too, resolves its command's future; so does a failure to connect)."""
         pipe = self._open.get(address)
-        return pipe if pipe is not None and pipe.usable else None
+        if pipe is not None and pipe.usable:
+            pipe.send(part)
+            return
+        waiting = self._waiting.get(address)
+        if waiting is None:
+            waiting = self._waiting[address] = []
+            task = asyncio.get_running_loop().create_task(self._connect(address))
+            self._connecting.add(task)
+            task.add_done_callback(self._connecting.discard)
+        waiting.extend(part)
 
-    async def connect(self, address: Address) -> Pipe:
-        """The connection to `address`: the open one, or a new one."""
-        if (pipe := self.get(address)) is not None:
-            return pipe
-        task = self._connecting.get(address)
-        if task is None:
-            task = self._connecting[address] = asyncio.create_task(self._connect(address))
-            task.add_done_callback(lambda _: self._forget(address, task))
-        return await asyncio.shield(task)
+    async def _connect(self, address: Address) -> None:
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                pipe = await self._open_to(address)
+        except BaseException as exc:  # cancelled too (closing): nothing may wait for good
+            for _, future in self._waiting.pop(address, []):
+                if not future.done():
+                    future.set_result(RedisError(f"cannot connect to Redis: {exc!r}"))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        self._open[address] = pipe
+        pipe.send(self._waiting.pop(address, []))
 
-    def _forget(self, address: Address, task: asyncio.Task[Pipe]) -> None:
-        if self._connecting.get(address) is task:
-            del self._connecting[address]
-
-    async def _connect(self, address: Address) -> Pipe:
+    async def _open_to(self, address: Address) -> Pipe:
         _, pipe = await asyncio.get_running_loop().create_connection(Pipe, *address)
         futures = [asyncio.get_running_loop().create_future() for _ in self.opening]
         pipe.send(list(zip(self.opening, futures, strict=True)))
         for reply in await asyncio.gather(*futures):
             if isinstance(reply, Exception):
-                assert pipe.transport is not None
-                pipe.transport.abort()
+                pipe.close()
                 raise RedisError(f"Redis refused the connection: {reply}")
-        self._open[address] = pipe  # before any waiter resumes: they find it open
         return pipe
 
     async def ask(self, address: Address, words: Command) -> Any:
         """Run one command on `address` now; its reply (an error reply too, returned)."""
+        future = asyncio.get_running_loop().create_future()
+        self.send(address, [(words, future)])
         async with asyncio.timeout(REQUEST_TIMEOUT):
-            pipe = await self.connect(address)
-            future = asyncio.get_running_loop().create_future()
-            pipe.send([(words, future)])
             return await future
 
     def close(self) -> None:
         for pipe in self._open.values():
             pipe.close()
         self._open.clear()
-        for task in self._connecting.values():
+        for task in tuple(self._connecting):
             task.cancel()
+
+
+def _pack(words: Command) -> bytes:
+    """A command in Redis's protocol. Text is UTF-8; a chat message may hold a lone
+    surrogate (JSON allows `\\ud800`), kept as such (`history.text` reads it back)."""
+    try:
+        return bytes(hiredis.pack_command(words))
+    except UnicodeError:
+        return bytes(hiredis.pack_command(tuple(_bytes(word) for word in words)))
+
+
+def _bytes(word: Any) -> Any:
+    return word.encode("utf-8", "surrogatepass") if isinstance(word, str) else word

@@ -35,7 +35,7 @@ from ..protocol import Unavailable
 from ..tasks import Tasks
 from .health import Health
 from .pipes import FAILURES, REQUEST_TIMEOUT, Batched, Command, Pipes
-from .shards import Redirection, Shards, redirection
+from .shards import Shards, redirection
 from .subscriber import Address
 
 logger = logging.getLogger(__name__)
@@ -141,11 +141,16 @@ class Publisher:
     ) -> None:
         """A submitted command's reply came: `answered` has it, unless the cluster sent the
         command elsewhere (MOVED: the slot's new owner, in the map from now on; ASK: its
-        target, after ASKING). Then it is sent there now, as its reply is read: the later
-        commands of its room, sent to the old owner after it, are answered after it there
-        and sent on after it; any sent on by the map go after it too (`Pipes` keeps the
-        order of what waits for one connection). TRYAGAIN (a room's keys half moved) is
-        `Unavailable`: sent again later, it could pass the next one."""
+        target, after ASKING), at most `MAX_REDIRECTS` times. Then it is sent there now, as
+        its reply is read, which keeps a room's order: the old owner ran the room's commands
+        only while it had the room's keys (they leave it in one step, MIGRATE), so the later
+        commands of the room sent there are answered after this one and sent on after it;
+        those the map sends on are written after it too (`Pipes` keeps the order of what
+        waits for one connection). One race is left: the map read anew for another slot
+        may send the room's next command to the new owner while the old owner's answer to
+        an earlier one is still unread; written before the keys left, it is read first
+        unless both sockets are read in one step of the loop. TRYAGAIN (keys half moved)
+        is answered as is: `batch` tries again, `outcome` refuses it."""
         if reply.cancelled():  # (never sent: the node is stopping)
             result: Any = ConnectionError("the command was cancelled")
         else:
@@ -203,41 +208,15 @@ class Publisher:
             self._reloading = False
 
     async def batch(self, words: Command) -> Any:
-        """Run one command in this loop step's batch; its result.
-
-        A script Redis lacks (it restarted, or the slot moved to a shard that never ran it)
-        is loaded and the command sent once more; a command the cluster redirects is sent
-        where it says (`_follow`), at most `MAX_REDIRECTS` times; any other failure, or
-        one more redirection, is `Unavailable`.
-
-        Order. A sender's next message waits for this one's answer, redirections and all,
-        so its own messages stay in order. The messages of one room from this node's senders
-        are acknowledged, and delivered to its members, in the order of their answers: on
-        one connection, the order their scripts ran, which is the room's log (the order the
-        other nodes deliver them in). A redirection keeps that. A command is sent again only
-        once the old owner answered it, after every command sent there before it; the old
-        owner ran the room's commands only while it had the room's keys, which leave it in
-        one step (MIGRATE), so each one that ran there was answered before one sent on can
-        have run. Commands redirected together are sent again in the order of their answers.
-        What may pass a command sent again is a later one of another sender, concurrent with
-        it anyway (its script runs first, and is answered first). One race is left: a map
-        read anew (not a redirection) may send the room's next command to the new owner
-        while the old owner's answer to an earlier one is still unread; written before the
-        keys left, it is read first unless both sockets are read in one step of the loop."""
-        loaded = False
-        redirects = 0
-        to: tuple[Address, bool] | None = None  # where the cluster sent it, after ASKING?
+        """Submit one command and await its result (`submit`: a redirection is followed).
+        Awaited, it may be tried again, which a submitted one may not (a later one may have
+        run meanwhile): a script Redis lacks is loaded and the command sent once more, and
+        one split by a slot's migration (TRYAGAIN) is sent again a moment later, at most
+        `MAX_REDIRECTS` times; any other failure is `Unavailable`."""
+        loaded, tries = False, 0
         while True:
-            future = asyncio.get_running_loop().create_future()
             try:
-                if to is None:
-                    if not self._batch:
-                        self._deferred = self._batched_then = 0
-                        asyncio.get_running_loop().call_soon(self._send_when_quiet)
-                    self._batch.append((words, future))
-                else:
-                    await self._send_to(*to, words, future)
-                result = await future
+                result = await self.submit(words)
             except FAILURES as exc:
                 raise self._unavailable(exc) from None
             if not isinstance(result, Exception):
@@ -245,38 +224,13 @@ class Publisher:
             if not loaded and _no_script(result):
                 loaded = True
                 await self.call(self._load_scripts())
-                to = None
                 continue
-            redirected = redirection(result) if self.shards is not None else None
-            if redirected is not None and redirects < MAX_REDIRECTS:
-                redirects += 1
-                to = await self._follow(redirected)
+            split = redirection(result) if self.shards is not None else None
+            if split is not None and split.address is None and tries < MAX_REDIRECTS:
+                tries += 1
+                await asyncio.sleep(TRYAGAIN_DELAY)
                 continue
             raise self._unavailable(result)
-
-    async def _follow(self, redirected: Redirection) -> tuple[Address, bool] | None:
-        """Where a redirection sends a command: (address, whether after ASKING), or None
-        for the batch again, to the slot's owner in the map (TRYAGAIN, after a moment)."""
-        assert self.shards is not None
-        if redirected.address is None:  # TRYAGAIN: the migration is under way
-            await asyncio.sleep(TRYAGAIN_DELAY)
-            return None
-        if redirected.kind == "MOVED":
-            self.shards.moved(redirected.slot, redirected.address)
-            return redirected.address, False
-        return redirected.address, True
-
-    async def _send_to(
-        self, address: Address, asking: bool, words: Command, future: asyncio.Future[Any]
-    ) -> None:
-        """Send one command to `address` now (a redirection), after ASKING if `asking`."""
-        assert self._pipes is not None
-        async with asyncio.timeout(REQUEST_TIMEOUT):
-            pipe = await self._pipes.connect(address)
-        if asking:  # its answer (+OK) matters to no one: a failure fails the command too
-            pipe.send([(("ASKING",), asyncio.get_running_loop().create_future()), (words, future)])
-        else:
-            pipe.send([(words, future)])
 
     def evalsha(self, name: str, keys: list[str], args: list[Any]) -> Command:
         """A batch command running script `name`."""
@@ -318,10 +272,7 @@ class Publisher:
 
     def _send_part(self, address: Address, part: list[Batched]) -> None:
         assert self._pipes is not None
-        if (pipe := self._pipes.get(address)) is not None:
-            pipe.send(part)  # no task: written now, answered as the replies arrive
-        else:
-            self._sending.spawn(self._send(part, address))
+        self._pipes.send(address, part)  # no task: answered as the replies arrive
 
     async def _send_unplaced(self, batch: list[Batched]) -> None:
         """Send commands whose slots the map did not say, once it was read again."""
@@ -329,8 +280,10 @@ class Publisher:
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
                 await self.shards.refresh()
-        except FAILURES as exc:
+        except BaseException as exc:  # (cancelled too: none may wait on)
             _fail(batch, exc)
+            if not isinstance(exc, Exception):
+                raise
             return
         for address, part in self._parts(batch).items():
             if address is None:
@@ -338,16 +291,11 @@ class Publisher:
             else:
                 self._send_part(address, part)
 
-    async def _send(self, batch: list[Batched], address: Address | None = None) -> None:
-        """Send `batch` to `address` once connected; or through redis-py (no address)."""
+    async def _send(self, batch: list[Batched]) -> None:
+        """Send `batch` through redis-py (over TLS)."""
         started = time.perf_counter()
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
-                if address is not None:
-                    assert self._pipes is not None
-                    pipe = await self._pipes.connect(address)
-                    pipe.send(batch)
-                    return
                 results = await self._execute(batch)
                 # Redis restarted, or a new shard: the scripts, then the commands that lacked
                 # them, once more. (Batches here may run in any order: see `in_order`.)
@@ -358,8 +306,10 @@ class Publisher:
                     for index, result in zip(missing, again, strict=True):
                         results[index] = result
             self.stats.redis_round_trips.observe(time.perf_counter() - started)
-        except FAILURES as exc:
+        except BaseException as exc:  # whatever it was (cancelled too): none may wait on
             _fail(batch, exc)
+            if not isinstance(exc, Exception):
+                raise
             return
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
