@@ -50,7 +50,7 @@ async def chat(request: web.Request) -> web.WebSocketResponse:
                 reply = {"action": "chat_message", "success": True, "message": text}
                 await ws.send_str(orjson.dumps(reply).decode())
                 frame = orjson.dumps({"action": "chat_message", "message": text, "user": nick})
-                for other in rooms[room]:
+                for other in tuple(rooms[room]):
                     if other is not ws:
                         await other.send_str(frame.decode())
     finally:

@@ -188,8 +188,8 @@ class Run:
         self.stats.connections = len(self.clients)
 
     async def _progress(self, started: float) -> None:
-        """While opening takes long (a big room: each newcomer is announced to all before
-        it), say every few seconds on stderr how many are in."""
+        """While opening takes long (many, or a big room announcing each newcomer to all
+        before it), say every few seconds on stderr how many are in."""
         while True:
             await asyncio.sleep(PROGRESS_SECONDS)
             print(

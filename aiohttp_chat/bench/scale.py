@@ -4,9 +4,9 @@ Two sweeps of `fanout` points, each on a fresh server (and, for the Redis line, 
 `redis-server`): one room of each size in `sizes`, and each count of rooms in `room_counts`
 at a fixed size. Every point has the same senders per room and window, so what changes is
 only the room's size or the number of rooms. A point's clients must fit in the server's one
-process (`MOST_CONNECTIONS`); entering a big room announces each newcomer to all before it,
-so the clients are let in a bounded number at a time, with no hurry (`OPEN_TIMEOUT`), and the
-measuring starts once the server has gone quiet after that.
+process (`MOST_CONNECTIONS`); below the server's `--announce-limit` each newcomer is
+announced to all before it, so the clients are let in a bounded number at a time, with no
+hurry (`OPEN_TIMEOUT`), and the measuring starts once the server has gone quiet after that.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ MODES: Final = ("alone", "redis")
 # The machine allows a process 20,000 open files: the server holds every client of a point
 # (and its listening socket, its logs...), and so does a generator with a room that big.
 MOST_CONNECTIONS: Final = 18_000
-OPEN_TIMEOUT: Final = 3600.0  # a 10,000-member room takes 50 million `joined` to enter
+OPEN_TIMEOUT: Final = 3600.0  # 10,000 entering a room announced to all: 50 million `joined`
 # What each point reports of its `fanout` figures.
 FIGURES: Final = (
     "deliveries_per_s",

@@ -331,7 +331,7 @@ export class Chat {
           return this.enter();
         }
         break;
-      case "user_list":
+      case "user_list": {
         const count = Number.isInteger(reply.count) ? Number(reply.count) : null; // a first page
         if (reply.room === this.room && Array.isArray(reply.users)) {
           this.members = new Set(reply.users.map(String));
@@ -340,6 +340,7 @@ export class Chat {
         }
         if (purpose === USER) this.line("system", texts.inRoom(reply.room, reply.users ?? [], count));
         break;
+      }
       case "chat_message":
         if (entry) {
           entry.user ??= this.nick; // sent before the server named us
