@@ -50,6 +50,7 @@ DEFAULT_PING_RATE: Final = 2.0  # pings a second a peer may send, sustained ...
 PING_BURST: Final = 10  # ... after this many at once
 CLOSE_TIMEOUT: Final = 5.0  # seconds a peer gets to answer our close frame
 DROP_GRACE: Final = 2.0  # seconds a dropped peer gets to take its close frame
+SWEEP_SLICE: Final = 500  # sockets pinged per loop step (see `sweep_forever`)
 MAX_DEFERRED_STEPS: Final = 4  # loop steps a busy loop may hold back a flush (see `Outbox`)
 
 _TEXT_OPCODE: Final = 0x1
@@ -105,12 +106,17 @@ def queue(sockets: Iterable[ChatSocket], payload: bytes, exclude: ChatSocket | N
 async def sweep_forever(sockets: Callable[[], Iterable[ChatSocket]], interval: float) -> None:
     """Every `interval` seconds, drop the silent peers among `sockets()` and ping the others.
 
-    A dead peer is dropped one to two intervals after its last sign of life.
+    A dead peer is dropped one to two intervals after its last sign of life. A ping is a
+    write, some microseconds each: the sockets are swept `SWEEP_SLICE` per loop step, so
+    that a sweep of 100,000 never holds everything else up for the best part of a second.
     """
     while True:
         await asyncio.sleep(interval)
-        for socket in tuple(sockets()):
-            socket.sweep()
+        swept = tuple(sockets())
+        for start in range(0, len(swept), SWEEP_SLICE):
+            for socket in swept[start : start + SWEEP_SLICE]:
+                socket.sweep()
+            await asyncio.sleep(0)
 
 
 class Outbox:

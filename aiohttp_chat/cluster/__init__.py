@@ -407,9 +407,9 @@ class ClusterRooms:
             id = history.text(self.publisher.outcome(future))
             return prefix + id.encode() + suffix, id
 
-        # The sender's next message may follow before this one is kept only down the one
-        # pipe, and while Redis answers: in an outage each waits its turn (and many are
-        # kept late, once Redis is back, rather than all refused at once).
+        # The sender's next message may follow before this one is kept only down the pipes
+        # (a room's commands in order), and while Redis answers: in an outage each waits
+        # its turn (and many are kept late, once Redis is back, rather than all refused).
         in_order = self.publisher.in_order and bool(self.stats.redis_up)
         return Chat(future=self.publisher.submit(command), finish=finish, in_order=in_order)
 
