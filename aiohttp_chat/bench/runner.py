@@ -429,7 +429,9 @@ def idle(setup: Setup) -> Figures:
     rooms = max(1, setup.connections // setup.room_size)
     processes = max(setup.processes, -(-setup.connections // PER_GENERATOR))
     per_process = replace(setup, processes=processes, sources=setup.sources or IDLE_SOURCES)
-    plans = split_rooms(per_process, rooms, setup.room_size, scenario="idle")
+    plans = split_rooms(
+        per_process, rooms, setup.room_size, scenario="idle", sources=per_process.sources
+    )
     rss_before, sockets_before = server_rss(setup.server_pid), socket_memory()
     health = HealthProbe(setup.urls[0])
     generators = Generators(plans)
