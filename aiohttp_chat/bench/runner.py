@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import resource
@@ -240,7 +241,9 @@ class Generators:
             pipe.send(command)
 
     def finish(self) -> None:
-        self.tell("close")
+        for pipe in self.pipes:
+            with contextlib.suppress(OSError):  # (one that failed has gone already)
+                pipe.send("close")
         for process in self.processes:
             process.join(10)
             if process.is_alive():
