@@ -5,10 +5,12 @@ what must be global (`keys.py` names every key): the nicks of each room and whic
 each, each node's lease and members, the rooms' histories. Broadcasts travel on one channel
 per room, and a node subscribes only to the rooms in which it has members, so a message
 reaches only the nodes that need it (`subscriber.py`). The origin node delivers to its own
-members directly. Every member hears a room's messages in the order of its log: one script
-adds a message to the log and publishes it, atomically, on the one Redis server (or shard:
-a room's keys and channel share a hash tag) that holds the room, and a sender's next request
-waits for the answer to the last. A chat message missed on the way (the subscription was
+members directly, once Redis has kept them. Every member hears each sender's messages in
+the order they were sent, and the other nodes' messages in the order of the room's log: one
+script adds a message to the log and publishes it, atomically, on the one Redis server (or
+shard: a room's keys and channel share a hash tag) that holds the room, and a room's
+commands go to it down one connection, in the order they were submitted (`pipes.py`). A
+chat message missed on the way (the subscription was
 down, Redis restarted) is fetched from the room's log (`catchup.py`): every acknowledged
 message reaches every member once, in order, or the member is told to catch up. Commands go
 out batched per loop step (`publisher.py`; on a cluster, to each shard's primary, following
