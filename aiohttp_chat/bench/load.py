@@ -15,6 +15,7 @@ import resource
 import sys
 import time
 from array import array
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -331,15 +332,21 @@ def raise_fd_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def work(plan: Plan, parent: Connection) -> None:
-    """The body of one generator process."""
+def run_generator(body: Coroutine[Any, Any, None]) -> None:
+    """Run a generator process's `body`: with as many files as allowed, on uvloop if it is
+    installed."""
     raise_fd_limit()
     try:
         import uvloop  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
-        asyncio.run(_work(plan, parent))
+        asyncio.run(body)
     else:
-        uvloop.run(_work(plan, parent))
+        uvloop.run(body)
+
+
+def work(plan: Plan, parent: Connection) -> None:
+    """The body of one generator process."""
+    run_generator(_work(plan, parent))
 
 
 def _room_number(name: str) -> int:

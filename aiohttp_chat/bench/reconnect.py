@@ -31,7 +31,7 @@ from urllib.parse import urlencode
 
 from ..client import backoff
 from . import runner
-from .load import PROGRESS_SECONDS, raise_fd_limit
+from .load import PROGRESS_SECONDS, run_generator
 from .runner import BenchError, Figures, Generators, Setup
 from .wsclient import BenchSocket, HandshakeRefused, connect
 
@@ -197,13 +197,7 @@ async def _work(plan: Plan, parent: Connection) -> None:
 
 def work(plan: Plan, parent: Connection) -> None:
     """The body of one generator process."""
-    raise_fd_limit()
-    try:
-        import uvloop  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        asyncio.run(_work(plan, parent))
-    else:
-        uvloop.run(_work(plan, parent))
+    run_generator(_work(plan, parent))
 
 
 # ---------------------------------------------------------------------------- the benchmark
