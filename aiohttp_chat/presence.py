@@ -41,10 +41,19 @@ def quiet(size: int, limit: int) -> bool:
     return 0 < limit <= size
 
 
+# The most a name takes in an answer: NAME_MAX code points of 4 bytes, quotes and a comma
+# (JSON escapes no character a name may hold into more bytes than 4 of UTF-8).
+NAME_BYTES_AT_MOST: Final = protocol.NAME_MAX * 4 + 3
+ANSWER_BYTES_BESIDE: Final = 200  # the rest of the answer: action, success, room
+
+
 def fits(room: str, users: Collection[str]) -> bool:
-    """Whether `users` fit one page: then `user_list` answers them as it always did."""
+    """Whether `users` fit one page: then `user_list` answers them as it always did (most
+    rooms are known to without encoding the answer)."""
     if len(users) > PAGE_NAMES:
         return False
+    if len(users) * NAME_BYTES_AT_MOST + ANSWER_BYTES_BESIDE < PAGE_BYTES:
+        return True
     return len(protocol.encode(protocol.user_list_reply(room, list(users)))) < PAGE_BYTES
 
 
