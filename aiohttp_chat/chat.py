@@ -123,9 +123,10 @@ class ChatSession:
         return refusal
 
     def leave(self, *, shame: bool) -> None:
-        """Unregister and tell the room (unless it is quiet); safe to call whatever state the
-        connection is in."""
-        self.rooms.leave(self, protocol.encode(protocol.left(self.room, self.nick, shame=shame)))
+        """Unregister and tell the room (unless it is quiet, counting this member); safe to
+        call whatever state the connection is in."""
+        left = protocol.encode(protocol.left(self.room, self.nick, shame=shame))
+        self.rooms.leave(self, None if self.rooms.quiet(self.room) else left)
 
     def log_fields(self, address: str) -> dict[str, str]:
         """What a log line about this connection names (see `logs.py`)."""
@@ -191,13 +192,13 @@ class ChatSession:
             self.stats.request(protocol.CHAT_MESSAGE, exc.outcome)
             return protocol.encode(protocol.fail(protocol.CHAT_MESSAGE, exc.text))
         stamp = protocol.format_time(time.time())
-        said = _Unanswered(self.rooms.chat(self, text, stamp), self.room, text, stamp)
-        if said.chat.done and self._unanswered is None:
-            return self._kept(said)
+        chat = self.rooms.chat(self, text, stamp)
+        if chat.done and self._unanswered is None:
+            return self._kept(chat, self.room, text, stamp)
         if self._unanswered is None:
             self._unanswered = deque()
-        self._unanswered.append(said)
-        said.chat.when_done(self._answer_kept)
+        self._unanswered.append(_Unanswered(chat, self.room, text, stamp))
+        chat.when_done(self._answer_kept)
         return None
 
     def _must_wait(self) -> bool:
@@ -211,11 +212,11 @@ class ChatSession:
             isinstance(last, _Unanswered) and not last.chat.in_order
         )
 
-    def _kept(self, said: _Unanswered) -> bytes:
-        """Broadcast a chat message here, now that it is kept (and told other nodes); its
-        reply."""
+    def _kept(self, chat: Chat, room: str, text: str, stamp: str) -> bytes:
+        """Broadcast a chat message said in `room` here, now that it is kept (and told other
+        nodes); its reply."""
         try:
-            payload, id = said.chat.outcome()
+            payload, id = chat.outcome()
         except ProtocolError as exc:
             self.stats.request(protocol.CHAT_MESSAGE, exc.outcome)
             return protocol.encode(protocol.fail(protocol.CHAT_MESSAGE, exc.text))
@@ -223,10 +224,10 @@ class ChatSession:
             logger.exception("Internal error keeping a chat message of %s", self.nick)
             self.stats.request(protocol.CHAT_MESSAGE, "refused")
             return protocol.encode(protocol.fail(protocol.CHAT_MESSAGE, protocol.UNAVAILABLE))
-        self.rooms.broadcast_here(said.room, payload, self.socket)
+        self.rooms.broadcast_here(room, payload, self.socket)
         self.stats.chat_messages += 1
         self.stats.request(protocol.CHAT_MESSAGE, "ok")
-        return protocol.encode(protocol.chat_reply(said.text, id, said.stamp))
+        return protocol.encode(protocol.chat_reply(text, id, stamp))
 
     # ------------------------------------------------------------------ replies in order
 
@@ -248,7 +249,7 @@ class ChatSession:
             if not isinstance(head, bytes):
                 if not head.chat.done:
                     return
-                head = self._kept(head)
+                head = self._kept(*head)
             unanswered.popleft()
             self.socket.reply(head)
         self._unanswered = None

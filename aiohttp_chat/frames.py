@@ -119,6 +119,30 @@ async def sweep_forever(sockets: Callable[[], Iterable[ChatSocket]], interval: f
             await asyncio.sleep(0)
 
 
+class WhenQuiet:
+    """Calls `then` once a loop step has passed in which `count()` did not change, or after
+    `MAX_DEFERRED_STEPS` steps: what the loop does meanwhile shares one write (the Outbox's
+    frames to each socket; the Publisher's commands to Redis)."""
+
+    __slots__ = ("_count", "_deferred", "_seen", "_then")
+
+    def __init__(self, count: Callable[[], int], then: Callable[[], None]) -> None:
+        self._count, self._then = count, then
+        self._seen = self._deferred = 0
+
+    def start(self) -> None:
+        self._deferred, self._seen = 0, self._count()
+        asyncio.get_running_loop().call_soon(self._check)
+
+    def _check(self) -> None:
+        if (seen := self._count()) != self._seen and self._deferred < MAX_DEFERRED_STEPS:
+            self._deferred += 1
+            self._seen = seen
+            asyncio.get_running_loop().call_soon(self._check)
+        else:
+            self._then()
+
+
 class Outbox:
     """Writes the frames queued while the loop is busy, once per socket, when it is not.
 
@@ -137,24 +161,13 @@ class Outbox:
         self._dirty: list[ChatSocket] = []
         self.tasks = Tasks()  # one per peer with permessage-deflate
         self.messages = 0  # queued one by one (`ChatSocket.reply`): grows while the loop is busy
-        self._messages_then = 0
-        self._deferred = 0
+        # Flush once a loop step has passed that queued no new message, or after a few.
+        self._quiet = WhenQuiet(lambda: self.messages, self.flush)
 
     def schedule(self, socket: ChatSocket) -> None:
         if not self._dirty:
-            self._deferred = 0
-            self._messages_then = self.messages
-            asyncio.get_running_loop().call_soon(self._flush_when_quiet)
+            self._quiet.start()
         self._dirty.append(socket)
-
-    def _flush_when_quiet(self) -> None:
-        """Flush once a loop step has passed that queued no new message, or after a few."""
-        if self.messages != self._messages_then and self._deferred < MAX_DEFERRED_STEPS:
-            self._deferred += 1
-            self._messages_then = self.messages
-            asyncio.get_running_loop().call_soon(self._flush_when_quiet)
-        else:
-            self.flush()
 
     def flush(self) -> None:
         dirty, self._dirty = self._dirty, []

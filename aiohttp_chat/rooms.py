@@ -108,9 +108,9 @@ class Rooms(Protocol):
     async def enter(self, member: Member) -> None:
         """Register `member` under its nick in its room (the nick is known to be free)."""
 
-    def leave(self, member: Member, left: bytes) -> bool:
-        """Unregister `member` and tell its room `left` (unless the room is `quiet`); False if
-        it was not registered."""
+    def leave(self, member: Member, left: bytes | None) -> bool:
+        """Unregister `member` and tell its room `left` (None: unheard, the room being
+        `quiet`); False if it was not registered."""
 
     async def issue_token(self, member: Member) -> str:
         """A new resume token for `member` where it is now (the old one stops working)."""
@@ -196,16 +196,14 @@ class LocalRooms:
         self._changed(member.room)
 
     def leave(self, member: Member, left: bytes | None) -> bool:
-        """As `Rooms.leave`; `left` None: unheard (the cluster decided the room is quiet)."""
         room = member.room
-        heard = None if left is None or self.quiet(room) else left  # counting this member
         if not utils.remove_member(self.registry, room, member.nick, member.socket):
             self.tokens.revoke(member)  # greeted, but not registered: its token goes too
             return False
         self._changed(room)
         self.tokens.ended_now(member, time.monotonic())
-        if heard is not None:
-            self.broadcast_here(room, heard, member.socket)
+        if left is not None:
+            self.broadcast_here(room, left, member.socket)
         return True
 
     def quiet(self, room: str) -> bool:

@@ -385,14 +385,14 @@ def _servers_cpu(setup: Setup) -> float | None:
     return None if seconds[0] is None else sum(s for s in seconds if s is not None)
 
 
-def _metrics_url(chat_url: str) -> str:
-    """The /metrics URL of the server whose chat WebSocket is at `chat_url`."""
-    return chat_url.replace("ws://", "http://", 1).rsplit("/", 1)[0] + "/metrics"
+def _http_url(chat_url: str, path: str = "/metrics") -> str:
+    """The URL of `path` on the server whose chat WebSocket is at `chat_url`."""
+    return chat_url.replace("ws://", "http://", 1).rsplit("/", 1)[0] + path
 
 
 def unserved_events(chat_url: str) -> float:
     """How many broadcasts the server at `chat_url` heard for rooms it has no member in."""
-    url = _metrics_url(chat_url)
+    url = _http_url(chat_url)
     with urllib.request.urlopen(url, timeout=5) as response:
         for line in response.read().decode().splitlines():
             if line.startswith("aiohttp_chat_redis_events_unserved_total "):
@@ -402,7 +402,7 @@ def unserved_events(chat_url: str) -> float:
 
 def _scrape(chat_url: str) -> int:
     """Read the server's /metrics once; 1 if it answered with metrics."""
-    url = _metrics_url(chat_url)
+    url = _http_url(chat_url)
     with urllib.request.urlopen(url, timeout=5) as response:
         return int(b"aiohttp_chat_deliveries_total" in response.read())
 
@@ -513,7 +513,7 @@ class HealthProbe:
     """Reads the server's /healthz every 0.2 s from a thread of its own, until `stop`."""
 
     def __init__(self, chat_url: str) -> None:
-        self.url = _metrics_url(chat_url).rsplit("/", 1)[0] + "/healthz"
+        self.url = _http_url(chat_url, "/healthz")
         self.latencies: list[float] = []
         self.failed = 0
         self._stopping = threading.Event()

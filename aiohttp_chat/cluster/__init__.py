@@ -237,16 +237,15 @@ class ClusterRooms:
             return None
         return None if (existing := history.text(named)) == room else existing
 
-    def leave(self, member: Member, left: bytes) -> bool:
-        """As `Rooms.leave`: the room hears it on every node, or (`quiet`) on none."""
+    def leave(self, member: Member, left: bytes | None) -> bool:
+        """As `Rooms.leave`: the room hears it on every node, or (None: `quiet`) on none."""
         room, nick, token = member.room, member.nick, member.token
-        heard = None if self.quiet(room) else left
-        if not self.local.leave(member, heard):
+        if not self.local.leave(member, left):
             self._unsized(room)
             return False
         self.members.pop(member.socket, None)
         self._unserve(room)
-        self._tasks.spawn(self._forget(room, nick, heard, token))
+        self._tasks.spawn(self._forget(room, nick, left, token))
         return True
 
     def quiet(self, room: str) -> bool:

@@ -29,7 +29,7 @@ from typing import Any, Final, TypeVar
 
 from redis.exceptions import NoScriptError, RedisError
 
-from ..frames import MAX_DEFERRED_STEPS
+from ..frames import WhenQuiet
 from ..metrics import Stats
 from ..protocol import Unavailable
 from ..tasks import Tasks
@@ -83,7 +83,10 @@ class Publisher:
         self.scripts = {name: redis.register_script(source) for name, source in scripts.items()}
         self.health = health
         self._batch: list[Batched] = []
-        self._batched_then = self._deferred = 0  # (`_send_when_quiet`)
+        # Sent once a loop step has passed that added no command to it, or after a few: while
+        # chat messages keep coming, they share each write to Redis (a write per step cost a
+        # quarter of a busy node's CPU).
+        self._quiet = WhenQuiet(lambda: len(self._batch), self._send_soon)
         self._sending = Tasks()  # batches waiting for a connection, or sent through redis-py
         self._reloading = False  # the scripts are being loaded again (`outcome`)
 
@@ -126,8 +129,7 @@ class Publisher:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         if not self._batch:
-            self._deferred = self._batched_then = 0
-            loop.call_soon(self._send_when_quiet)
+            self._quiet.start()
         if self.shards is None:
             self._batch.append((words, future))
             return future
@@ -169,18 +171,6 @@ class Publisher:
         if to.kind == "ASK":  # its answer (+OK) matters to no one
             part.insert(0, (("ASKING",), asyncio.get_running_loop().create_future()))
         self._send_part(to.address, part)
-
-    def _send_when_quiet(self) -> None:
-        """Send the batch once a loop step has passed that added no command to it, or
-        after a few (`MAX_DEFERRED_STEPS`, as the `Outbox` does): while chat messages keep
-        coming, they share each write to Redis (a write per step cost a quarter of a busy
-        node's CPU)."""
-        if len(self._batch) != self._batched_then and self._deferred < MAX_DEFERRED_STEPS:
-            self._deferred += 1
-            self._batched_then = len(self._batch)
-            asyncio.get_running_loop().call_soon(self._send_when_quiet)
-        else:
-            self._send_soon()
 
     def outcome(self, future: asyncio.Future[Any]) -> Any:
         """The reply of a command `submit`ted, once done; `Unavailable` if it failed. Not
